@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl.c - the control thread: one libev loop per process.
+ *
+ * The library does not own the application's main loop, so it runs its
+ * own thread with a private libev loop (ev_loop_new, never the default
+ * loop, which belongs to the application and to SIGCHLD).  Every other
+ * thread, and signal handlers, reach it only through ev_async_send(),
+ * which is async-signal-safe and coalesces: it is a wake-up, never a
+ * carrier of data.  What to do is read from the ports' own atomics
+ * (sync_pending, hold_deadline_ns) once awake.
+ *
+ * One timer serves every port: after each pass it is set to the
+ * earliest hold-down deadline, so a returning sub-device gets TX back
+ * within a millisecond or so of its hold-down, with no polling.
+ *
+ * The loop holds ctx->lock while it syncs ports, so fsb_port_close(),
+ * which unpublishes the port under the same lock, knows the loop is
+ * done with it when it gets the lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "port.h"
+
+static struct {
+	struct ev_loop *loop;
+	ev_async wake;
+	ev_timer timer;
+	pthread_t thread;
+	_Atomic bool running;
+	_Atomic bool stopping;
+	struct fsb_ctx *ctx;
+} ctl;
+
+void fsb_ctl_wake(void)
+{
+	if (atomic_load_explicit(&ctl.running, memory_order_acquire))
+		ev_async_send(ctl.loop, &ctl.wake);
+}
+
+/* Run sync on every port that asked for it or whose deadline passed;
+ * then re-arm the timer for the earliest deadline left. */
+static void ctl_pass(struct ev_loop *loop)
+{
+	struct fsb_ctx *ctx = ctl.ctx;
+	uint64_t next = UINT64_MAX;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (unsigned i = 0; i < FSB_MAX_PORTS; i++) {
+		struct fsb_port *port = ctx->ports[i];
+		if (!port)
+			continue;
+		uint64_t dl = atomic_load(&port->hold_deadline_ns);
+		bool due = dl && fsb_now_ns() >= dl;
+		if (atomic_exchange(&port->sync_pending, false) || due)
+			fsb_port_sync(port);
+		dl = atomic_load(&port->hold_deadline_ns);
+		if (dl && dl < next)
+			next = dl;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+
+	ev_timer_stop(loop, &ctl.timer);
+	if (next != UINT64_MAX) {
+		uint64_t now = fsb_now_ns();
+		double after = next > now ? (double)(next - now) / 1e9 : 0.0;
+		ev_timer_set(&ctl.timer, after + 0.0002, 0.0);
+		ev_timer_start(loop, &ctl.timer);
+	}
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (atomic_load(&ctl.stopping)) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ctl_pass(loop);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ctl_pass(loop);
+}
+
+static void *ctl_main(void *arg)
+{
+	(void)arg;
+	/* Signals are for the application's threads, not ours. */
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	ev_run(ctl.loop, 0);
+	return NULL;
+}
+
+int fsb_ctl_start(struct fsb_ctx *ctx)
+{
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.ctx = ctx;
+	/* EVFLAG_NOSIGMASK: libev must not touch the app's signal mask. */
+	ctl.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!ctl.loop)
+		return -ENOMEM;
+	ev_async_init(&ctl.wake, on_wake);
+	ev_async_start(ctl.loop, &ctl.wake);
+	ev_init(&ctl.timer, on_timer);
+	atomic_store(&ctl.stopping, false);
+	int rc = pthread_create(&ctl.thread, NULL, ctl_main, NULL);
+	if (rc) {
+		ev_loop_destroy(ctl.loop);
+		ctl.loop = NULL;
+		return -rc;
+	}
+	atomic_store_explicit(&ctl.running, true, memory_order_release);
+	return 0;
+}
+
+void fsb_ctl_stop(struct fsb_ctx *ctx)
+{
+	(void)ctx;
+	if (!atomic_load(&ctl.running))
+		return;
+	atomic_store(&ctl.stopping, true);
+	ev_async_send(ctl.loop, &ctl.wake);
+	pthread_join(ctl.thread, NULL);
+	atomic_store(&ctl.running, false);
+	ev_loop_destroy(ctl.loop);
+	ctl.loop = NULL;
+}

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctx.c - the process's library context, logging and name tables.
+ *
+ * One context per process (design.md §2b): the ports, pools and, from
+ * Foundation II on, the control thread hang off it.  A second
+ * fsb_ctx_new() fails with EEXIST rather than silently sharing, so that
+ * two libraries in one process notice each other.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsb_private.h"
+#include "port.h"
+
+struct fsb_ctx *fsb_global_ctx;
+static pthread_mutex_t ctx_create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *fsb_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+static const char *const level_names[] = {
+	[FSB_LOG_ERR] = "error", [FSB_LOG_WARNING] = "warning",
+	[FSB_LOG_NOTICE] = "notice", [FSB_LOG_INFO] = "info",
+	[FSB_LOG_DEBUG] = "debug",
+};
+
+static void log_default(void *arg, enum fsb_log_level level, const char *msg)
+{
+	(void)arg;
+	const char *ln = (level >= FSB_LOG_ERR && level <= FSB_LOG_DEBUG)
+		? level_names[level] : "log";
+	fprintf(stderr, "fsb: %s: %s\n", ln, msg);
+}
+
+struct fsb_ctx *fsb_ctx_new(void)
+{
+	pthread_mutex_lock(&ctx_create_lock);
+	if (fsb_global_ctx) {
+		pthread_mutex_unlock(&ctx_create_lock);
+		errno = EEXIST;
+		return NULL;
+	}
+	struct fsb_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		pthread_mutex_unlock(&ctx_create_lock);
+		return NULL;
+	}
+	pthread_mutex_init(&ctx->lock, NULL);
+	ctx->log_fn = log_default;
+	atomic_init(&ctx->log_level, FSB_LOG_NOTICE);
+	int rc = fsb_ctl_start(ctx);
+	if (rc < 0) {
+		pthread_mutex_destroy(&ctx->lock);
+		free(ctx);
+		pthread_mutex_unlock(&ctx_create_lock);
+		errno = -rc;
+		return NULL;
+	}
+	fsb_global_ctx = ctx;
+	pthread_mutex_unlock(&ctx_create_lock);
+	return ctx;
+}
+
+void fsb_ctx_free(struct fsb_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	for (unsigned i = 0; i < FSB_MAX_PORTS; i++)
+		if (ctx->ports[i])
+			fsb_port_close(ctx->ports[i]);
+	fsb_ctl_stop(ctx);
+	for (unsigned i = 0; i < FSB_MAX_POOLS; i++)
+		if (ctx->pools[i] && fsb_mempool_free(ctx->pools[i]) < 0)
+			fsb_log(FSB_LOG_WARNING,
+				"mempool %s still has buffers out at exit; leaked",
+				ctx->pools[i]->name);
+	pthread_mutex_lock(&ctx_create_lock);
+	fsb_global_ctx = NULL;
+	pthread_mutex_unlock(&ctx_create_lock);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+void fsb_ctx_set_log(struct fsb_ctx *ctx, fsb_log_fn fn, void *arg,
+		     enum fsb_log_level max_level)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->log_fn = fn ? fn : log_default;
+	ctx->log_arg = fn ? arg : NULL;
+	pthread_mutex_unlock(&ctx->lock);
+	atomic_store(&ctx->log_level, max_level);
+}
+
+static void vlog(enum fsb_log_level level, const char *fmt, va_list ap)
+{
+	struct fsb_ctx *ctx = fsb_global_ctx;
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (!ctx) {
+		log_default(NULL, level, buf);
+		return;
+	}
+	ctx->log_fn(ctx->log_arg, level, buf);
+}
+
+void fsb_log(enum fsb_log_level level, const char *fmt, ...)
+{
+	struct fsb_ctx *ctx = fsb_global_ctx;
+	if (ctx && (int)level > atomic_load_explicit(&ctx->log_level,
+						    memory_order_relaxed))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void fsb_log_ratelimited(struct fsb_ratelimit *rl, unsigned burst,
+			 unsigned interval_ms, enum fsb_log_level level,
+			 const char *fmt, ...)
+{
+	struct fsb_ctx *ctx = fsb_global_ctx;
+	if (ctx && (int)level > atomic_load_explicit(&ctx->log_level,
+						    memory_order_relaxed))
+		return;
+	uint64_t now = fsb_now_ns();
+	uint64_t start = atomic_load(&rl->window_start_ns);
+	if (now - start > (uint64_t)interval_ms * 1000000ull &&
+	    atomic_compare_exchange_strong(&rl->window_start_ns, &start, now)) {
+		unsigned sup = atomic_exchange(&rl->suppressed, 0);
+		atomic_store(&rl->printed, 0);
+		if (sup)
+			fsb_log(level, "%u similar messages suppressed", sup);
+	}
+	if (atomic_fetch_add(&rl->printed, 1) >= burst) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- name tables ---- */
+
+static const char *const reason_names[FSB_REASON_COUNT] = {
+	[FSB_REASON_ADMIN] = "admin",
+	[FSB_REASON_NETDEV_REMOVED] = "netdev-removed",
+	[FSB_REASON_NETDEV_ADDED] = "netdev-added",
+	[FSB_REASON_LINK_DOWN] = "link-down",
+	[FSB_REASON_LINK_UP] = "link-up",
+	[FSB_REASON_UEVENT_REMOVE] = "uevent-remove",
+	[FSB_REASON_UEVENT_ADD] = "uevent-add",
+	[FSB_REASON_VFIO_REQUEST] = "vfio-request",
+	[FSB_REASON_SIGBUS] = "sigbus",
+	[FSB_REASON_SESSION_CLOSED] = "session-closed",
+	[FSB_REASON_SESSION_RESTORED] = "session-restored",
+	[FSB_REASON_BROKEN] = "broken",
+	[FSB_REASON_PROBE_FAILED] = "probe-failed",
+};
+
+const char *fsb_reason_name(enum fsb_reason r)
+{
+	return ((unsigned)r < FSB_REASON_COUNT) ? reason_names[r] : "unknown";
+}
+
+const char *fsb_subdev_state_name(enum fsb_subdev_state s)
+{
+	static const char *const n[] = { "absent", "parsed", "probed",
+					 "configured", "started" };
+	return ((unsigned)s < FSB_ARRAY_SIZE(n)) ? n[s] : "unknown";
+}
+
+const char *fsb_event_type_name(enum fsb_event_type t)
+{
+	static const char *const n[] = { "subdev-state", "active-change",
+					 "port-link", "subdev-link" };
+	return ((unsigned)t < FSB_ARRAY_SIZE(n)) ? n[t] : "unknown";
+}
+
+int fsb_event_format(const struct fsb_event *ev, char *buf, size_t len)
+{
+	switch (ev->type) {
+	case FSB_EVENT_SUBDEV_STATE:
+		return snprintf(buf, len, "port %u slot %d: %s -> %s (%s)",
+				ev->port_id, ev->slot,
+				fsb_subdev_state_name(ev->old_state),
+				fsb_subdev_state_name(ev->new_state),
+				fsb_reason_name(ev->reason));
+	case FSB_EVENT_ACTIVE_CHANGE: {
+		char from[16], to[16];
+		if (ev->from_slot < 0) snprintf(from, sizeof(from), "none");
+		else snprintf(from, sizeof(from), "slot %d", ev->from_slot);
+		if (ev->to_slot < 0) snprintf(to, sizeof(to), "none");
+		else snprintf(to, sizeof(to), "slot %d", ev->to_slot);
+		return snprintf(buf, len,
+				"port %u: tx %s -> %s (%s) downtime %llu us",
+				ev->port_id, from, to,
+				fsb_reason_name(ev->reason),
+				(unsigned long long)ev->downtime_us);
+	}
+	case FSB_EVENT_PORT_LINK:
+		return snprintf(buf, len, "port %u: link %s (%s)", ev->port_id,
+				ev->link_up ? "up" : "down",
+				fsb_reason_name(ev->reason));
+	case FSB_EVENT_SUBDEV_LINK:
+		return snprintf(buf, len, "port %u slot %d: link %s (%s)",
+				ev->port_id, ev->slot,
+				ev->link_up ? "up" : "down",
+				fsb_reason_name(ev->reason));
+	}
+	return snprintf(buf, len, "port %u: unknown event", ev->port_id);
+}
+
+int fsb_mac_parse(const char *s, uint8_t mac[FSB_ETHER_ADDR_LEN])
+{
+	for (int i = 0; i < FSB_ETHER_ADDR_LEN; i++) {
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+			return -EINVAL;
+		char h[3] = { s[0], s[1], 0 };
+		mac[i] = (uint8_t)strtoul(h, NULL, 16);
+		s += 2;
+		if (i < FSB_ETHER_ADDR_LEN - 1) {
+			if (*s != ':')
+				return -EINVAL;
+			s++;
+		}
+	}
+	return *s ? -EINVAL : 0;
+}
+
+void fsb_mac_format(const uint8_t mac[FSB_ETHER_ADDR_LEN], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+}

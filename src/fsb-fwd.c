@@ -1,0 +1,977 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fsb-fwd - a testpmd-like forwarder for libfsb ports.
+ *
+ * Forwarding runs on one datapath thread (pinned with --lcore-cpu) that
+ * polls every queue of every port; the main thread prints testpmd-style
+ * stats every --stats-period seconds and handles SIGINT.
+ *
+ * --peer opens a bare sub-device that only receives and counts, on its
+ * own thread: with the ring kind it is the far end of a port's ring, so
+ * what it counts is measured outside the port (peer side), with the
+ * sequence numbers txonly writes into every frame.  --schedule runs
+ * admin detach/attach at given times.  With both, fsb-fwd prints a
+ * before/during/after report: the demo of the README.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsb/fsb.h"
+
+#define MAX_PORTS 8
+#define MAX_PEERS 8
+#define MAX_SCHED 32
+#define BUCKET_NS 100000000ull        /* peer timeline: 100 ms buckets */
+#define MAX_BUCKETS 6000               /* 10 minutes */
+#define SEQ_MAGIC 0x46534231u          /* "FSB1" */
+
+enum fwd_mode { MODE_IO, MODE_TXONLY, MODE_RXONLY, MODE_MACSWAP };
+static const char *const mode_names[] = { "io", "txonly", "rxonly", "macswap" };
+
+struct fwd_port {
+	const char *spec;
+	bool bare;
+	struct fsb_port *port;
+	struct fsb_bare *b;
+	struct fsb_mempool *pool;
+	uint16_t id;
+	uint8_t mac[6];
+	/* forwarding counters, datapath-owned */
+	_Atomic uint64_t rx, tx, tx_dropped;
+	uint64_t seq;
+	/* throughput since last show */
+	uint64_t last_ipackets, last_opackets, last_ibytes, last_obytes;
+	uint64_t last_ns;
+};
+
+struct peer {
+	const char *spec;
+	struct fsb_bare *b;
+	struct fsb_mempool *pool;
+	_Atomic uint64_t rx, bad;
+	_Atomic uint64_t first_ns;             /* first packet ever */
+	/* first packet seen after schedule action k, CLOCK_MONOTONIC */
+	_Atomic uint64_t first_after[MAX_SCHED];
+	_Atomic uint64_t *buckets;             /* packets per 100 ms */
+};
+
+struct sched_item {
+	double at_s;
+	bool attach;
+	unsigned slot;
+	bool done;
+	_Atomic uint64_t done_ns;       /* read by the peer thread */
+};
+
+static struct {
+	enum fwd_mode mode;
+	unsigned burst, txpkts, nb_queues, nb_mbufs;
+	uint64_t tx_rate;                       /* txonly pps, 0 = flat out */
+	unsigned nb_rxd, nb_txd;
+	double stats_period, duration;
+	int lcore_cpu;
+	bool json;
+	unsigned nports, npeers, nsched;
+	struct fwd_port ports[MAX_PORTS];
+	struct peer peers[MAX_PEERS];
+	struct sched_item sched[MAX_SCHED];
+	FILE *out;                              /* human output */
+} cfg = {
+	.mode = MODE_IO, .burst = 32, .txpkts = 64, .nb_queues = 1,
+	.nb_mbufs = 16384, .stats_period = 0, .duration = 0,
+	.lcore_cpu = -1,
+};
+
+static struct fsb_ctx *ctx;
+static volatile sig_atomic_t got_sigint;
+static _Atomic bool fwd_stop, peers_stop;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t t0_ns;
+static _Atomic unsigned nevents;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&out_lock);
+	va_start(ap, fmt);
+	vfprintf(cfg.out, fmt, ap);
+	va_end(ap);
+	fflush(cfg.out);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: fsb-fwd [OPTIONS] --port SPEC [--port SPEC ...]\n"
+"       fsb-fwd [OPTIONS] --bare SUBDEV-SPEC\n"
+"\n"
+"Forward packets through libfsb ports, testpmd-style.\n"
+"\n"
+"  --port SPEC            open a failsafe port, e.g.\n"
+"                         'fsb0,hold_down=200,dev(ring,name=a),dev(null)'\n"
+"  --bare SUBDEV-SPEC     drive one sub-device with no failsafe layer,\n"
+"                         e.g. 'null,size=64' (for overhead benches)\n"
+"  --peer SUBDEV-SPEC     open a bare sub-device that only receives and\n"
+"                         counts on its own thread (e.g. the far end of\n"
+"                         a ring), measuring from outside the port\n"
+"  --forward-mode MODE    io, txonly, rxonly or macswap (default io)\n"
+"  --txpkts N             frame size for txonly, 60..9600 (default 64)\n"
+"  --tx-rate PPS          pace txonly to PPS packets/s (0 = flat out)\n"
+"  --burst N              packets per burst, 1..512 (default 32)\n"
+"  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
+"  --rxd N, --txd N       descriptors per rx/tx queue (default 1024)\n"
+"  --total-num-mbufs N    buffers per port pool (default 16384)\n"
+"  --stats-period S       print stats every S seconds (0 = off)\n"
+"  --duration S           stop after S seconds (0 = until SIGINT)\n"
+"  --lcore-cpu N          pin the datapath thread to CPU N\n"
+"  --schedule LIST        admin actions: T:detach:SLOT,T:attach:SLOT,...\n"
+"                         (T in seconds from start, on the first --port)\n"
+"  --json                 print a final summary as one JSON object on\n"
+"                         stdout (human output goes to stderr)\n"
+"  -h, --help             this help\n"
+"  -V, --version          print the version\n"
+"\n"
+"Exit status: 0 on success (SIGINT included), 1 on a runtime failure,\n"
+"2 on a bad flag or spec.\n");
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("fsb-fwd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static unsigned long parse_ulong(const char *flag, const char *v,
+				 unsigned long min, unsigned long max)
+{
+	char *end;
+	errno = 0;
+	if (!v || !*v || *v == '-' || *v == '+')
+		die_usage("%s: bad number '%s'", flag, v ? v : "");
+	unsigned long x = strtoul(v, &end, 10);
+	if (errno || *end)
+		die_usage("%s: bad number '%s'", flag, v);
+	if (x < min || x > max)
+		die_usage("%s: %lu out of range (%lu..%lu)", flag, x, min, max);
+	return x;
+}
+
+static double parse_seconds(const char *flag, const char *v, double max)
+{
+	char *end;
+	errno = 0;
+	if (!v || !*v || *v == '-' || *v == '+')
+		die_usage("%s: bad number of seconds '%s'", flag, v ? v : "");
+	double x = strtod(v, &end);
+	if (errno || *end || x != x)
+		die_usage("%s: bad number of seconds '%s'", flag, v);
+	if (x < 0 || x > max)
+		die_usage("%s: %s out of range (0..%g)", flag, v, max);
+	return x;
+}
+
+static void parse_schedule(const char *list)
+{
+	char *dup = strdup(list), *save = NULL;
+	if (!dup)
+		exit(1);
+	for (char *it = strtok_r(dup, ",", &save); it;
+	     it = strtok_r(NULL, ",", &save)) {
+		if (cfg.nsched >= MAX_SCHED)
+			die_usage("--schedule: more than %d actions", MAX_SCHED);
+		char t[32], act[16];
+		unsigned slot;
+		char extra;
+		if (sscanf(it, "%31[0-9.]:%15[a-z]:%u%c", t, act, &slot, &extra) != 3)
+			die_usage("--schedule: bad action '%s' (want T:detach|attach:SLOT)", it);
+		struct sched_item *s = &cfg.sched[cfg.nsched++];
+		s->at_s = parse_seconds("--schedule", t, 86400);
+		if (strcmp(act, "detach") == 0)
+			s->attach = false;
+		else if (strcmp(act, "attach") == 0)
+			s->attach = true;
+		else
+			die_usage("--schedule: unknown action '%s' in '%s'", act, it);
+		if (slot >= FSB_MAX_SUBDEVS)
+			die_usage("--schedule: slot %u out of range (0..%d)", slot,
+				  FSB_MAX_SUBDEVS - 1);
+		s->slot = slot;
+	}
+	free(dup);
+}
+
+/* ---- events ---- */
+
+static void on_event(void *arg, const struct fsb_event *ev)
+{
+	(void)arg;
+	char line[200];
+	fsb_event_format(ev, line, sizeof(line));
+	atomic_fetch_add(&nevents, 1);
+	double t = (double)(ev->time_ns - t0_ns) / 1e9;
+	out("EVENT %.3f %s: %s\n", t, fsb_event_type_name(ev->type), line);
+}
+
+/* ---- packets ---- */
+
+struct seq_hdr {
+	uint32_t magic;
+	uint16_t port, queue;
+	uint64_t seq;
+} __attribute__((packed));
+
+#define HDR_LEN (14 + 20 + 8)
+
+static void build_template(uint8_t *f, const uint8_t src[6], unsigned len)
+{
+	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 };
+	memset(f, 0, HDR_LEN);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08; f[13] = 0x00;                 /* IPv4 */
+	uint8_t *ip = f + 14;
+	unsigned iplen = len - 14;
+	ip[0] = 0x45; ip[2] = (uint8_t)(iplen >> 8); ip[3] = (uint8_t)iplen;
+	ip[8] = 64; ip[9] = 17;                      /* UDP */
+	ip[12] = 198; ip[13] = 18; ip[14] = 0; ip[15] = 1;
+	ip[16] = 198; ip[17] = 18; ip[18] = 0; ip[19] = 2;
+	uint32_t sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	sum = ~sum & 0xffff;
+	ip[10] = (uint8_t)(sum >> 8); ip[11] = (uint8_t)sum;
+	uint8_t *udp = ip + 20;
+	unsigned ulen = iplen - 20;
+	udp[1] = 9; udp[3] = 9;
+	udp[4] = (uint8_t)(ulen >> 8); udp[5] = (uint8_t)ulen;
+}
+
+static inline uint16_t port_rx(struct fwd_port *p, uint16_t q,
+			       struct fsb_buf **b, uint16_t n)
+{
+	return p->bare ? fsb_bare_rx_burst(p->b, q, b, n) :
+		fsb_rx_burst(p->port, q, b, n);
+}
+
+static inline uint16_t port_tx(struct fwd_port *p, uint16_t q,
+			       struct fsb_buf **b, uint16_t n)
+{
+	return p->bare ? fsb_bare_tx_burst(p->b, q, b, n) :
+		fsb_tx_burst(p->port, q, b, n);
+}
+
+static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static void *fwd_main(void *arg)
+{
+	(void)arg;
+	struct fsb_buf *bufs[512];
+	uint8_t tmpl[MAX_PORTS][HDR_LEN];
+	unsigned burst = cfg.burst;
+
+	if (cfg.lcore_cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cfg.lcore_cpu, &set);
+		int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (rc)
+			fprintf(stderr, "fsb-fwd: cannot pin to CPU %d: %s\n",
+				cfg.lcore_cpu, strerror(rc));
+	}
+	for (unsigned i = 0; i < cfg.nports; i++)
+		build_template(tmpl[i], cfg.ports[i].mac, cfg.txpkts);
+	uint64_t t_start = now_ns(), generated = 0;
+
+	while (!atomic_load_explicit(&fwd_stop, memory_order_relaxed)) {
+		for (unsigned i = 0; i < cfg.nports; i++) {
+			struct fwd_port *p = &cfg.ports[i];
+			struct fwd_port *peer = &cfg.ports[(i ^ 1) < cfg.nports ? (i ^ 1) : i];
+			for (uint16_t q = 0; q < cfg.nb_queues; q++) {
+				uint16_t n, sent;
+				switch (cfg.mode) {
+				case MODE_TXONLY:
+					if (cfg.tx_rate &&
+					    (now_ns() - t_start) * cfg.tx_rate / 1000000000ull <
+					    generated + burst) {
+						/* paced: still a quiescent point */
+						port_tx(p, q, bufs, 0);
+						break;
+					}
+					if (fsb_buf_alloc_bulk(p->pool, bufs, burst) < 0)
+						break;
+					generated += burst;
+					for (unsigned k = 0; k < burst; k++) {
+						struct fsb_buf *b = bufs[k];
+						uint8_t *d = fsb_buf_data(b);
+						memcpy(d, tmpl[i], HDR_LEN);
+						struct seq_hdr h = { SEQ_MAGIC, p->id, q, p->seq++ };
+						memcpy(d + HDR_LEN, &h, sizeof(h));
+						b->data_len = (uint16_t)cfg.txpkts;
+						b->pkt_len = cfg.txpkts;
+					}
+					sent = port_tx(p, q, bufs, (uint16_t)burst);
+					if (sent < burst) {
+						/* Refused frames are ours: their
+						 * sequence numbers are reused. */
+						p->seq -= burst - sent;
+						fsb_buf_free_bulk(bufs + sent, burst - sent);
+						cnt_add(&p->tx_dropped, burst - sent);
+					}
+					cnt_add(&p->tx, sent);
+					break;
+				case MODE_RXONLY:
+					n = port_rx(p, q, bufs, (uint16_t)burst);
+					if (n) {
+						fsb_buf_free_bulk(bufs, n);
+						cnt_add(&p->rx, n);
+					}
+					break;
+				case MODE_MACSWAP:
+				case MODE_IO:
+					n = port_rx(p, q, bufs, (uint16_t)burst);
+					if (!n)
+						break;
+					cnt_add(&p->rx, n);
+					if (cfg.mode == MODE_MACSWAP) {
+						for (unsigned k = 0; k < n; k++) {
+							uint8_t *d = fsb_buf_data(bufs[k]), t[6];
+							memcpy(t, d, 6);
+							memcpy(d, d + 6, 6);
+							memcpy(d + 6, t, 6);
+						}
+					}
+					sent = port_tx(cfg.mode == MODE_MACSWAP ? p : peer,
+						       q, bufs, n);
+					if (sent < n) {
+						fsb_buf_free_bulk(bufs + sent, n - sent);
+						cnt_add(&p->tx_dropped, n - sent);
+					}
+					cnt_add(&(cfg.mode == MODE_MACSWAP ? p : peer)->tx, sent);
+					break;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- peers: count from outside ---- */
+
+static void *peer_main(void *arg)
+{
+	(void)arg;
+	struct fsb_buf *bufs[64];
+	while (!atomic_load(&peers_stop)) {
+		unsigned got_any = 0;
+		for (unsigned i = 0; i < cfg.npeers; i++) {
+			struct peer *pe = &cfg.peers[i];
+			for (uint16_t q = 0; q < cfg.nb_queues; q++) {
+				uint16_t n = fsb_bare_rx_burst(pe->b, q, bufs, 64);
+				if (!n)
+					continue;
+				got_any += n;
+				uint64_t t = now_ns();
+				for (uint16_t k = 0; k < n; k++) {
+					struct seq_hdr h;
+					if (bufs[k]->data_len >= HDR_LEN + sizeof(h)) {
+						memcpy(&h, (uint8_t *)fsb_buf_data(bufs[k]) + HDR_LEN, sizeof(h));
+						if (h.magic != SEQ_MAGIC)
+							cnt_add(&pe->bad, 1);
+					}
+				}
+				fsb_buf_free_bulk(bufs, n);
+				cnt_add(&pe->rx, n);
+				uint64_t zero = 0;
+				atomic_compare_exchange_strong(&pe->first_ns, &zero, t);
+				for (unsigned k = 0; k < cfg.nsched; k++) {
+					uint64_t d = atomic_load(&cfg.sched[k].done_ns);
+					if (d && t >= d && !atomic_load(&pe->first_after[k]))
+						atomic_store(&pe->first_after[k], t);
+				}
+				uint64_t bk = (t - t0_ns) / BUCKET_NS;
+				if (bk < MAX_BUCKETS)
+					cnt_add(&pe->buckets[bk], n);
+			}
+		}
+		if (!got_any) {
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* ---- stats ---- */
+
+static void port_stats(struct fwd_port *p, struct fsb_stats *st)
+{
+	if (p->bare)
+		fsb_bare_stats_get(p->b, st);
+	else
+		fsb_port_stats_get(p->port, st);
+}
+
+static void show_stats(void)
+{
+	uint64_t t = now_ns();
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		struct fsb_stats st;
+		port_stats(p, &st);
+		double dt = (double)(t - p->last_ns) / 1e9;
+		if (dt <= 0)
+			dt = 1e-9;
+		uint64_t rpps = (uint64_t)((double)(st.ipackets - p->last_ipackets) / dt);
+		uint64_t tpps = (uint64_t)((double)(st.opackets - p->last_opackets) / dt);
+		uint64_t rbps = (uint64_t)((double)(st.ibytes - p->last_ibytes) * 8 / dt);
+		uint64_t tbps = (uint64_t)((double)(st.obytes - p->last_obytes) * 8 / dt);
+		p->last_ipackets = st.ipackets; p->last_opackets = st.opackets;
+		p->last_ibytes = st.ibytes; p->last_obytes = st.obytes;
+		p->last_ns = t;
+		out("\n  ######################## NIC statistics for port %-2u ########################\n"
+		    "  RX-packets: %-10" PRIu64 " RX-missed: %-10" PRIu64 " RX-bytes:  %" PRIu64 "\n"
+		    "  RX-errors: %" PRIu64 "\n"
+		    "  RX-nombuf:  %-10" PRIu64 "\n"
+		    "  TX-packets: %-10" PRIu64 " TX-errors: %-10" PRIu64 " TX-bytes:  %" PRIu64 "\n"
+		    "\n"
+		    "  Throughput (since last show)\n"
+		    "  Rx-pps: %12" PRIu64 "          Rx-bps: %12" PRIu64 "\n"
+		    "  Tx-pps: %12" PRIu64 "          Tx-bps: %12" PRIu64 "\n"
+		    "  ############################################################################\n",
+		    p->id, st.ipackets, st.imissed, st.ibytes, st.ierrors,
+		    st.rx_nombuf, st.opackets, st.oerrors, st.obytes,
+		    rpps, rbps, tpps, tbps);
+	}
+}
+
+static void show_fwd_stats(void)
+{
+	uint64_t trx = 0, ttx = 0, tdrop = 0;
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		uint64_t rx = atomic_load(&p->rx), tx = atomic_load(&p->tx),
+			 dr = atomic_load(&p->tx_dropped);
+		trx += rx; ttx += tx; tdrop += dr;
+		out("\n  ---------------------- Forward statistics for port %-2u ----------------------\n"
+		    "  RX-packets: %-14" PRIu64 " RX-dropped: %-14d RX-total: %" PRIu64 "\n"
+		    "  TX-packets: %-14" PRIu64 " TX-dropped: %-14" PRIu64 " TX-total: %" PRIu64 "\n"
+		    "  ----------------------------------------------------------------------------\n",
+		    p->id, rx, 0, rx, tx, dr, tx + dr);
+	}
+	out("\n  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++\n"
+	    "  RX-packets: %-14" PRIu64 " RX-dropped: %-14d RX-total: %" PRIu64 "\n"
+	    "  TX-packets: %-14" PRIu64 " TX-dropped: %-14" PRIu64 " TX-total: %" PRIu64 "\n"
+	    "  ++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++\n",
+	    trx, 0, trx, ttx, tdrop, ttx + tdrop);
+	for (unsigned i = 0; i < cfg.npeers; i++) {
+		struct peer *pe = &cfg.peers[i];
+		out("  Peer %u (%s): RX-packets: %" PRIu64 "  bad: %" PRIu64 "\n",
+		    i, pe->spec, atomic_load(&pe->rx), atomic_load(&pe->bad));
+	}
+}
+
+/* ---- report (demo) ---- */
+
+static double peer_pps(struct peer *pe, double from_s, double to_s)
+{
+	uint64_t b0 = (uint64_t)(from_s * 10 + 0.5), b1 = (uint64_t)(to_s * 10 + 0.5);
+	uint64_t sum = 0;
+	if (b1 > MAX_BUCKETS)
+		b1 = MAX_BUCKETS;
+	for (uint64_t b = b0; b < b1; b++)
+		sum += atomic_load(&pe->buckets[b]);
+	return b1 > b0 ? (double)sum / ((double)(b1 - b0) / 10.0) : 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+struct phase { const char *name; double from, to; };
+
+static unsigned report_phases(struct phase *ph, double elapsed)
+{
+	/* before: start..first action; during: first..second action;
+	 * after: second action (+ hold-down settle)..end.  Windows skip
+	 * 0.3 s around each action so that the switch itself is not
+	 * averaged into a phase. */
+	if (cfg.nsched < 2)
+		return 0;
+	double a = cfg.sched[0].at_s, b = cfg.sched[1].at_s;
+	ph[0] = (struct phase){ "before", 0.2, a };
+	ph[1] = (struct phase){ "during", a + 0.3, b };
+	ph[2] = (struct phase){ "after", b + 0.5, elapsed - 0.1 };
+	return 3;
+}
+
+static void print_report(double elapsed, uint64_t sent, uint64_t refused)
+{
+	struct phase ph[3];
+	unsigned nph = report_phases(ph, elapsed);
+	uint64_t recv = 0, bad = 0;
+	for (unsigned i = 0; i < cfg.npeers; i++) {
+		recv += atomic_load(&cfg.peers[i].rx);
+		bad += atomic_load(&cfg.peers[i].bad);
+	}
+	out("\n=== failover report (counted at the peers, not by the port) ===\n");
+	if (nph) {
+		out("%-8s %-13s", "phase", "window (s)");
+		for (unsigned i = 0; i < cfg.npeers; i++)
+			out("  peer%u pps   ", i);
+		out("\n");
+		for (unsigned k = 0; k < nph; k++) {
+			out("%-8s %5.1f-%-7.1f", ph[k].name, ph[k].from, ph[k].to);
+			for (unsigned i = 0; i < cfg.npeers; i++)
+				out("  %-12.0f", peer_pps(&cfg.peers[i], ph[k].from, ph[k].to));
+			out("\n");
+		}
+	}
+	for (unsigned k = 0; k < cfg.nsched; k++) {
+		struct sched_item *s = &cfg.sched[k];
+		uint64_t d = atomic_load(&s->done_ns);
+		out("action %u: %s slot %u at %.3f s\n", k,
+		    s->attach ? "attach" : "detach", s->slot,
+		    d ? (double)(d - t0_ns) / 1e9 : -1.0);
+		for (unsigned i = 0; i < cfg.npeers && d; i++) {
+			uint64_t f = atomic_load(&cfg.peers[i].first_after[k]);
+			if (f)
+				out("  first packet at peer%u after it: +%.3f ms\n",
+				    i, (double)(f - d) / 1e6);
+			else
+				out("  no packet at peer%u after it\n", i);
+		}
+	}
+	out("sent (accepted by tx_burst): %" PRIu64 "\n", sent);
+	out("refused by tx_burst (kept by the app): %" PRIu64 "\n", refused);
+	out("received at the peers: %" PRIu64 "\n", recv);
+	out("lost (sent - received): %" PRId64 "\n", (int64_t)(sent - recv));
+	out("corrupt frames at the peers: %" PRIu64 "\n", bad);
+}
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	got_sigint = 1;
+}
+
+static void print_json(double elapsed, uint64_t sent, uint64_t refused)
+{
+	FILE *f = stdout;
+	fprintf(f, "{\"version\":");
+	json_str(f, fsb_version());
+	fprintf(f, ",\"forward_mode\":\"%s\",\"duration_s\":%.3f,\"burst\":%u,"
+		"\"txpkts\":%u,\"nb_queues\":%u,\"events\":%u,\"ports\":[",
+		mode_names[cfg.mode], elapsed, cfg.burst, cfg.txpkts,
+		cfg.nb_queues, atomic_load(&nevents));
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		struct fsb_stats st;
+		port_stats(p, &st);
+		fprintf(f, "%s{\"id\":%u,\"spec\":", i ? "," : "", p->id);
+		json_str(f, p->spec);
+		fprintf(f, ",\"bare\":%s,\"rx_packets\":%" PRIu64
+			",\"tx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
+			",\"tx_bytes\":%" PRIu64 ",\"rx_missed\":%" PRIu64
+			",\"rx_nombuf\":%" PRIu64 ",\"tx_errors\":%" PRIu64
+			",\"fwd_rx\":%" PRIu64 ",\"fwd_tx\":%" PRIu64
+			",\"fwd_tx_dropped\":%" PRIu64
+			",\"rx_pps\":%.0f,\"tx_pps\":%.0f",
+			p->bare ? "true" : "false", st.ipackets, st.opackets,
+			st.ibytes, st.obytes, st.imissed, st.rx_nombuf,
+			st.oerrors, atomic_load(&p->rx), atomic_load(&p->tx),
+			atomic_load(&p->tx_dropped),
+			elapsed > 0 ? (double)atomic_load(&p->rx) / elapsed : 0,
+			elapsed > 0 ? (double)atomic_load(&p->tx) / elapsed : 0);
+		if (!p->bare) {
+			int n = fsb_port_xstats_names(p->port, NULL, 0);
+			struct fsb_xstat_name *names = calloc((size_t)n, sizeof(*names));
+			uint64_t *vals = calloc((size_t)n, sizeof(*vals));
+			if (names && vals) {
+				fsb_port_xstats_names(p->port, names, (unsigned)n);
+				fsb_port_xstats_get(p->port, vals, (unsigned)n);
+				fprintf(f, ",\"xstats\":{");
+				for (int k = 0; k < n; k++)
+					fprintf(f, "%s\"%s\":%" PRIu64, k ? "," : "",
+						names[k].name, vals[k]);
+				fprintf(f, "}");
+			}
+			free(names);
+			free(vals);
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "]");
+	if (cfg.npeers) {
+		struct phase ph[3];
+		unsigned nph = report_phases(ph, elapsed);
+		uint64_t recv = 0;
+		fprintf(f, ",\"peers\":[");
+		for (unsigned i = 0; i < cfg.npeers; i++) {
+			struct peer *pe = &cfg.peers[i];
+			recv += atomic_load(&pe->rx);
+			fprintf(f, "%s{\"spec\":", i ? "," : "");
+			json_str(f, pe->spec);
+			fprintf(f, ",\"rx_packets\":%" PRIu64 ",\"bad\":%" PRIu64,
+				atomic_load(&pe->rx), atomic_load(&pe->bad));
+			for (unsigned k = 0; k < nph; k++)
+				fprintf(f, ",\"pps_%s\":%.0f", ph[k].name,
+					peer_pps(pe, ph[k].from, ph[k].to));
+			fprintf(f, ",\"first_packet_after_action_ms\":[");
+			for (unsigned k = 0; k < cfg.nsched; k++) {
+				uint64_t d = atomic_load(&cfg.sched[k].done_ns);
+				uint64_t fa = atomic_load(&pe->first_after[k]);
+				if (d && fa)
+					fprintf(f, "%s%.3f", k ? "," : "", (double)(fa - d) / 1e6);
+				else
+					fprintf(f, "%snull", k ? "," : "");
+			}
+			fprintf(f, "]");
+			fprintf(f, "}");
+		}
+		fprintf(f, "],\"sent\":%" PRIu64 ",\"refused\":%" PRIu64
+			",\"received_at_peers\":%" PRIu64 ",\"lost\":%" PRId64,
+			sent, refused, recv, (int64_t)(sent - recv));
+	}
+	fprintf(f, "}\n");
+	fflush(f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "bare", required_argument, NULL, 'b' },
+		{ "peer", required_argument, NULL, 'P' },
+		{ "forward-mode", required_argument, NULL, 'm' },
+		{ "txpkts", required_argument, NULL, 't' },
+		{ "burst", required_argument, NULL, 'B' },
+		{ "nb-queues", required_argument, NULL, 'q' },
+		{ "total-num-mbufs", required_argument, NULL, 'n' },
+		{ "stats-period", required_argument, NULL, 's' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "lcore-cpu", required_argument, NULL, 'c' },
+		{ "schedule", required_argument, NULL, 'S' },
+		{ "tx-rate", required_argument, NULL, 'r' },
+		{ "rxd", required_argument, NULL, 'R' },
+		{ "txd", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sched_arg = NULL;
+	int c;
+
+	cfg.out = stdout;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+		case 'b':
+			if (cfg.nports >= MAX_PORTS)
+				die_usage("too many --port/--bare (max %d)", MAX_PORTS);
+			cfg.ports[cfg.nports].spec = optarg;
+			cfg.ports[cfg.nports].bare = c == 'b';
+			cfg.nports++;
+			break;
+		case 'P':
+			if (cfg.npeers >= MAX_PEERS)
+				die_usage("too many --peer (max %d)", MAX_PEERS);
+			cfg.peers[cfg.npeers++].spec = optarg;
+			break;
+		case 'm': {
+			unsigned k;
+			for (k = 0; k < 4; k++)
+				if (strcmp(optarg, mode_names[k]) == 0)
+					break;
+			if (k == 4)
+				die_usage("--forward-mode: unknown mode '%s' (want io, txonly, rxonly or macswap)", optarg);
+			cfg.mode = (enum fwd_mode)k;
+			break;
+		}
+		case 't': cfg.txpkts = (unsigned)parse_ulong("--txpkts", optarg, 60, 9600); break;
+		case 'B': cfg.burst = (unsigned)parse_ulong("--burst", optarg, 1, 512); break;
+		case 'q': cfg.nb_queues = (unsigned)parse_ulong("--nb-queues", optarg, 1, FSB_MAX_QUEUES); break;
+		case 'n': cfg.nb_mbufs = (unsigned)parse_ulong("--total-num-mbufs", optarg, 1024, 1u << 22); break;
+		case 's': cfg.stats_period = parse_seconds("--stats-period", optarg, 86400); break;
+		case 'd': cfg.duration = parse_seconds("--duration", optarg, 86400 * 365); break;
+		case 'c': cfg.lcore_cpu = (int)parse_ulong("--lcore-cpu", optarg, 0, CPU_SETSIZE - 1); break;
+		case 'S': sched_arg = optarg; break;
+		case 'R': cfg.nb_rxd = (unsigned)parse_ulong("--rxd", optarg, 64, 32768); break;
+		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
+		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
+		case 'j': cfg.json = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("fsb-fwd (libfsb) %s\n", fsb_version()); return 0;
+		case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
+		default:  die_usage("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s' (see --help)", argv[optind]);
+	if (cfg.nports == 0)
+		die_usage("no --port or --bare given (see --help)");
+	if (sched_arg)
+		parse_schedule(sched_arg);
+	if (cfg.lcore_cpu >= 0 && cfg.lcore_cpu >= sysconf(_SC_NPROCESSORS_ONLN))
+		die_usage("--lcore-cpu: CPU %d does not exist (have %ld)",
+			  cfg.lcore_cpu, sysconf(_SC_NPROCESSORS_ONLN));
+
+	/* Check every port spec before anything is created; bare and peer
+	 * specs are checked when opened, still before anything starts. */
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		char err[FSB_ERRMSG_MAX];
+		if (!cfg.ports[i].bare &&
+		    fsb_spec_check(cfg.ports[i].spec, err, sizeof(err)) < 0)
+			die_usage("%s", err);
+	}
+	if (cfg.json)
+		cfg.out = stderr;
+
+	ctx = fsb_ctx_new();
+	if (!ctx) {
+		fprintf(stderr, "fsb-fwd: cannot create the library context: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	fsb_ctx_set_log(ctx, NULL, NULL, FSB_LOG_NOTICE);
+	struct fsb_port_conf pc = {
+		.nb_rxq = (uint16_t)cfg.nb_queues, .nb_txq = (uint16_t)cfg.nb_queues,
+		.nb_rxd = (uint16_t)cfg.nb_rxd, .nb_txd = (uint16_t)cfg.nb_txd,
+	};
+	int exit_code = 0;
+	t0_ns = now_ns();
+
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		char err[FSB_ERRMSG_MAX], name[32];
+		snprintf(name, sizeof(name), "fwd%u", i);
+		p->pool = fsb_mempool_create(ctx, name, cfg.nb_mbufs,
+					     (uint16_t)(FSB_BUF_HEADROOM + (cfg.txpkts > 2048 ? cfg.txpkts : 2048)),
+					     256, -1);
+		if (!p->pool) {
+			fprintf(stderr, "fsb-fwd: mempool: %s\n", strerror(errno));
+			exit_code = 1;
+			goto out;
+		}
+		if (p->bare) {
+			p->b = fsb_bare_open(ctx, p->spec, &pc, err, sizeof(err));
+			if (!p->b) {
+				if (err[0])
+					die_usage("%s", err);
+				fprintf(stderr, "fsb-fwd: --bare %s: %s\n", p->spec,
+					strerror(errno));
+				exit_code = 1;
+				goto out;
+			}
+			for (uint16_t q = 0; q < cfg.nb_queues; q++)
+				fsb_bare_rx_queue_setup(p->b, q, p->pool);
+			p->id = (uint16_t)i;
+			static const uint8_t bm[6] = { 0x02, 0, 0, 0, 0xba, 0x00 };
+			memcpy(p->mac, bm, 6);
+			p->mac[5] = (uint8_t)i;
+		} else {
+			p->port = fsb_port_open(ctx, p->spec, err, sizeof(err));
+			if (!p->port) {
+				if (errno == EINVAL && err[0])
+					die_usage("%s", err);
+				fprintf(stderr, "fsb-fwd: %s\n", err[0] ? err : strerror(errno));
+				exit_code = 1;
+				goto out;
+			}
+			p->id = fsb_port_id(p->port);
+			fsb_port_set_event_cb(p->port, on_event, NULL);
+			int rc = fsb_port_configure(p->port, &pc);
+			if (rc < 0) {
+				fprintf(stderr, "fsb-fwd: port %s: configure: %s\n",
+					fsb_port_name(p->port), strerror(-rc));
+				exit_code = 1;
+				goto out;
+			}
+			for (uint16_t q = 0; q < cfg.nb_queues; q++)
+				fsb_rx_queue_setup(p->port, q, p->pool);
+		}
+	}
+	for (unsigned i = 0; i < cfg.npeers; i++) {
+		struct peer *pe = &cfg.peers[i];
+		char err[FSB_ERRMSG_MAX], name[32];
+		snprintf(name, sizeof(name), "peer%u", i);
+		pe->buckets = calloc(MAX_BUCKETS, sizeof(*pe->buckets));
+		pe->pool = fsb_mempool_create(ctx, name, 4096, 2048 + FSB_BUF_HEADROOM, 0, -1);
+		pe->b = fsb_bare_open(ctx, pe->spec, &pc, err, sizeof(err));
+		if (!pe->b || !pe->pool || !pe->buckets) {
+			if (!pe->b && err[0])
+				die_usage("--peer: %s", err);
+			fprintf(stderr, "fsb-fwd: --peer %s: %s\n", pe->spec, strerror(errno));
+			exit_code = 1;
+			goto out;
+		}
+		for (uint16_t q = 0; q < cfg.nb_queues; q++)
+			fsb_bare_rx_queue_setup(pe->b, q, pe->pool);
+		fsb_bare_start(pe->b);
+	}
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		int rc = p->bare ? fsb_bare_start(p->b) : fsb_port_start(p->port);
+		if (rc < 0) {
+			fprintf(stderr, "fsb-fwd: port %u: start: %s\n", i, strerror(-rc));
+			exit_code = 1;
+			goto out;
+		}
+		if (!p->bare) {
+			struct fsb_port_info info;
+			fsb_port_info_get(p->port, &info);
+			memcpy(p->mac, info.mac, 6);
+			out("Port %u: %02X:%02X:%02X:%02X:%02X:%02X (%s, %u sub-devices, tx on slot %d)\n",
+			    p->id, info.mac[0], info.mac[1], info.mac[2], info.mac[3],
+			    info.mac[4], info.mac[5], info.name, info.nb_slots,
+			    info.active_slot);
+		}
+		p->last_ns = now_ns();
+	}
+
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	pthread_t fwd_thr, peer_thr;
+	bool peer_running = false;
+	if (cfg.npeers) {
+		if (pthread_create(&peer_thr, NULL, peer_main, NULL) == 0)
+			peer_running = true;
+	}
+	if (pthread_create(&fwd_thr, NULL, fwd_main, NULL) != 0) {
+		fprintf(stderr, "fsb-fwd: cannot start the datapath thread\n");
+		exit_code = 1;
+		goto out;
+	}
+	out("Forwarding mode: %s, burst %u, %u queue(s) per port%s\n",
+	    mode_names[cfg.mode], cfg.burst, cfg.nb_queues,
+	    cfg.mode == MODE_TXONLY ? ", sequence numbers in every frame" : "");
+
+	uint64_t start = now_ns(), next_stats = 0;
+	if (cfg.stats_period > 0)
+		next_stats = start + (uint64_t)(cfg.stats_period * 1e9);
+	while (!got_sigint) {
+		uint64_t t = now_ns();
+		if (cfg.duration > 0 && t - start >= (uint64_t)(cfg.duration * 1e9))
+			break;
+		for (unsigned k = 0; k < cfg.nsched; k++) {
+			struct sched_item *s = &cfg.sched[k];
+			if (s->done || t - start < (uint64_t)(s->at_s * 1e9))
+				continue;
+			struct fwd_port *p0 = NULL;
+			for (unsigned i = 0; i < cfg.nports && !p0; i++)
+				if (!cfg.ports[i].bare)
+					p0 = &cfg.ports[i];
+			s->done = true;
+			if (!p0)
+				continue;
+			uint64_t t_act = now_ns();
+			int rc = s->attach ? fsb_port_attach(p0->port, s->slot)
+					   : fsb_port_detach(p0->port, s->slot);
+			/* time the action from its start: a planned detach
+			 * returns after TX moved and the old path drained */
+			atomic_store(&s->done_ns, t_act);
+			out("ACTION %.3f %s slot %u: %s\n",
+			    (double)(t_act - t0_ns) / 1e9,
+			    s->attach ? "attach" : "detach", s->slot,
+			    rc == 0 ? "ok" : strerror(-rc));
+		}
+		if (next_stats && t >= next_stats) {
+			show_stats();
+			next_stats += (uint64_t)(cfg.stats_period * 1e9);
+		}
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	double elapsed = (double)(now_ns() - start) / 1e9;
+	out("\nTelling cores to stop...\nWaiting for lcores to finish...\n");
+	atomic_store(&fwd_stop, true);
+	pthread_join(fwd_thr, NULL);
+	if (peer_running) {
+		/* let the peers drain what is still in flight */
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+		atomic_store(&peers_stop, true);
+		pthread_join(peer_thr, NULL);
+	}
+	show_fwd_stats();
+	show_stats();
+
+	uint64_t sent = 0, refused = 0;
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		sent += atomic_load(&cfg.ports[i].tx);
+		refused += atomic_load(&cfg.ports[i].tx_dropped);
+	}
+	if (cfg.npeers)
+		print_report(elapsed, sent, refused);
+	if (cfg.json)
+		print_json(elapsed, sent, refused);
+	out("\nDone.\n");
+out:
+	for (unsigned i = 0; i < cfg.nports; i++) {
+		struct fwd_port *p = &cfg.ports[i];
+		if (p->port) {
+			fsb_port_set_event_cb(p->port, NULL, NULL);
+			fsb_port_stop(p->port);
+			fsb_port_close(p->port);
+		}
+		if (p->b)
+			fsb_bare_close(p->b);
+	}
+	for (unsigned i = 0; i < cfg.npeers; i++) {
+		if (cfg.peers[i].b)
+			fsb_bare_close(cfg.peers[i].b);
+		free(cfg.peers[i].buckets);
+	}
+	fsb_ctx_free(ctx);
+	return exit_code;
+}

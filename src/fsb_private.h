@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fsb_private.h - internals shared by src/, subdev/ and the tests.
+ *
+ * Sections, one per file of src/:
+ *   ctx.c      process context, logging, name tables
+ *   spec.c     port-spec parser
+ *   mempool.c  memfd-backed pools with per-thread caches
+ *   port.c     the port: lifecycle, sync routine, TX choice, bursts
+ *   stats.c    stats fold and xstats
+ */
+#ifndef FSB_PRIVATE_H
+#define FSB_PRIVATE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fsb/fsb.h"
+
+#define FSB_HIDDEN __attribute__((visibility("hidden")))
+#define FSB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FSB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FSB_CACHE_LINE 64
+#define FSB_ALIGNED __attribute__((aligned(FSB_CACHE_LINE)))
+#define FSB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define FSB_MAX_PORTS 64
+#define FSB_MAX_POOLS 64
+
+struct fsb_subdev;
+
+/* ================================================================== */
+/* ctx.c                                                               */
+/* ================================================================== */
+
+struct fsb_ctx {
+	pthread_mutex_t lock;          /* ports[], pools[] */
+	fsb_log_fn log_fn;
+	void *log_arg;
+	_Atomic int log_level;
+	struct fsb_port *ports[FSB_MAX_PORTS];
+	struct fsb_mempool *pools[FSB_MAX_POOLS];
+};
+
+/* The process's context, or NULL.  Set by fsb_ctx_new. */
+extern struct fsb_ctx *fsb_global_ctx;
+
+/* Log through the context's sink; a no-op without a context or when
+ * @level is above the threshold. */
+void fsb_log(enum fsb_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Rate-limited logging for the datapath and event storms: at most
+ * @burst messages per @interval_ms per call site; the number suppressed
+ * is reported with the next message that passes.
+ */
+struct fsb_ratelimit {
+	_Atomic uint64_t window_start_ns;
+	_Atomic unsigned printed;
+	_Atomic unsigned suppressed;
+};
+#define FSB_LOG_RL(level, ...)                                          \
+	do {                                                            \
+		static struct fsb_ratelimit rl__;                       \
+		fsb_log_ratelimited(&rl__, 10, 1000, level, __VA_ARGS__); \
+	} while (0)
+void fsb_log_ratelimited(struct fsb_ratelimit *rl, unsigned burst,
+			 unsigned interval_ms, enum fsb_log_level level,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static inline uint64_t fsb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Add to a counter that one thread writes and others read: a relaxed
+ * load and store, no locked RMW on the fast path.
+ */
+static inline void fsb_counter_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t fsb_counter_read(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* "a1:b2:..." -> 0, or -EINVAL. */
+int fsb_mac_parse(const char *s, uint8_t mac[FSB_ETHER_ADDR_LEN]);
+void fsb_mac_format(const uint8_t mac[FSB_ETHER_ADDR_LEN], char out[18]);
+
+/* ================================================================== */
+/* spec.c                                                              */
+/* ================================================================== */
+
+#define FSB_SPEC_MAX_KV 16
+#define FSB_KIND_MAX 16
+#define FSB_KEY_MAX 32
+
+struct fsb_kv {
+	char key[FSB_KEY_MAX];
+	char val[FSB_SPEC_VALUE_MAX + 1];
+	unsigned col;                   /* column of the key, from 1 */
+};
+
+/* One dev(...) group: the kind and its options, validated. */
+struct fsb_devspec {
+	char kind[FSB_KIND_MAX];
+	unsigned nkv;
+	struct fsb_kv kv[FSB_SPEC_MAX_KV];
+	char text[FSB_SPEC_MAX];        /* "KIND,opt=v" as written */
+	unsigned col;
+};
+
+struct fsb_spec {
+	char name[FSB_NAME_MAX];
+	bool has_mac;
+	uint8_t mac[FSB_ETHER_ADDR_LEN];
+	uint32_t hold_down_ms;
+	unsigned ndev;
+	struct fsb_devspec dev[FSB_MAX_SUBDEVS];
+};
+
+#define FSB_HOLD_DOWN_DEFAULT_MS 100
+#define FSB_HOLD_DOWN_MAX_MS 3600000u
+
+/*
+ * Parse a whole port spec.  Returns 0, or -EINVAL with @err holding
+ * "spec error at column N: MESSAGE near 'TOKEN'".
+ */
+int fsb_spec_parse(const char *s, struct fsb_spec *out, char *err,
+		   size_t errlen);
+
+/* Parse the inside of one dev() group ("KIND,opt=v,...") on its own,
+ * as for --bare.  Same error contract; columns count within @s. */
+int fsb_devspec_parse(const char *s, struct fsb_devspec *out, char *err,
+		      size_t errlen);
+
+/* The value of @key in @d, or NULL. */
+const char *fsb_devspec_get(const struct fsb_devspec *d, const char *key);
+/* Same, as an unsigned with default @def (values were range-checked). */
+uint64_t fsb_devspec_get_u64(const struct fsb_devspec *d, const char *key,
+			     uint64_t def);
+
+/* ================================================================== */
+/* mempool.c                                                           */
+/* ================================================================== */
+
+#define FSB_MEMPOOL_MAX_REGIONS 4
+#define FSB_MEMPOOL_CACHE_MAX 512
+
+struct fsb_mpmc;
+
+struct fsb_mempool {
+	char name[FSB_NAME_MAX];
+	unsigned id;                    /* index in ctx->pools */
+	uint64_t gen;                   /* unique for the process lifetime */
+	unsigned n;
+	uint32_t elt_size;
+	uint16_t data_room;
+	unsigned cache_size;
+	unsigned flush_threshold;
+	int numa_node;
+	unsigned nregions;
+	struct fsb_mem_region regions[FSB_MEMPOOL_MAX_REGIONS];
+	struct fsb_mpmc *free_ring;     /* buffers not in any cache */
+	pthread_mutex_t caches_lock;    /* caches list */
+	struct fsb_mcache *caches;      /* per-thread caches, linked */
+};
+
+/* Pool-element header size: struct fsb_buf rounded to a cache line. */
+#define FSB_BUF_HDR_SIZE \
+	((sizeof(struct fsb_buf) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1))
+
+/* True when @p points into one of @mp's regions (tests, sanity). */
+bool fsb_mempool_owns(const struct fsb_mempool *mp, const void *p);
+
+/* Reset a buffer to its pristine state (headroom, length 0). */
+static inline void fsb_buf_reset(struct fsb_buf *b)
+{
+	b->next = NULL;
+	b->pkt_len = 0;
+	b->data_len = 0;
+	b->data_off = b->buf_len > FSB_BUF_HEADROOM ? FSB_BUF_HEADROOM : 0;
+	b->nb_segs = 1;
+	b->port = UINT16_MAX;
+	b->queue = 0;
+}
+
+/* ================================================================== */
+/* port.c                                                              */
+/* ================================================================== */
+
+/* Marks set by signal sources; the sync routine acts on them. */
+enum fsb_mark {
+	FSB_MARK_NONE = 0,
+	FSB_MARK_GONE,      /* the device went away */
+	FSB_MARK_LINK_DOWN,
+	FSB_MARK_LINK_UP,
+	FSB_MARK_APPEARED,  /* the device came (back) */
+};
+
+struct fsb_slot;
+
+/* Per tx queue, on its own cache line: written by the datapath. */
+struct fsb_txq {
+	/* The sub-device TX goes to, published by the control side
+	 * with release; NULL = no usable path. */
+	_Atomic(struct fsb_subdev *) active;
+	/* QSBR: the epoch seen at the end of the last burst, or
+	 * FSB_QSBR_OFFLINE. */
+	_Atomic uint64_t qs;
+	_Atomic uint64_t no_path;       /* tx_no_path, datapath-owned */
+} FSB_ALIGNED;
+
+struct fsb_rxq {
+	_Atomic uint64_t qs;
+	unsigned rr;                    /* next slot to poll first */
+	struct fsb_mempool *pool;
+} FSB_ALIGNED;
+
+#define FSB_QSBR_OFFLINE UINT64_MAX
+
+#endif /* FSB_PRIVATE_H */

@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# src/: the core.  Everything is compiled once into the convenience
+# library libfsb_internal.la, which both libfsb.la (the installed,
+# symbol-versioned .so) and the tests link, so tests reach internals
+# while users see only FSB_API symbols.
+noinst_LTLIBRARIES += src/libfsb_internal.la
+src_libfsb_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBEV_CFLAGS) $(NUMA_CFLAGS)
+src_libfsb_internal_la_LIBADD = $(LIBEV_LIBS) $(NUMA_LIBS) $(PTHREAD_LIBS)
+src_libfsb_internal_la_SOURCES = \
+	src/fsb/fsb.h \
+	src/fsb_private.h \
+	src/ring.h src/ring.c \
+	src/ctx.c \
+	src/spec.c \
+	src/mempool.c \
+	src/port.h src/port.c \
+	src/qsbr.h \
+	src/ctl.c \
+	src/stats.c \
+	src/bare.c
+
+lib_LTLIBRARIES += src/libfsb.la
+src_libfsb_la_SOURCES =
+src_libfsb_la_LIBADD = src/libfsb_internal.la
+src_libfsb_la_LDFLAGS = $(AM_LDFLAGS) -version-info $(FSB_LT_VERSION) \
+	-Wl,--version-script=$(top_srcdir)/src/libfsb.map
+EXTRA_src_libfsb_la_DEPENDENCIES = $(top_srcdir)/src/libfsb.map
+EXTRA_DIST += src/libfsb.map
+
+fsbincludedir = $(includedir)/fsb
+fsbinclude_HEADERS = src/fsb/fsb.h
+
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = src/libfsb.pc
+
+bin_PROGRAMS += src/fsb-fwd
+src_fsb_fwd_SOURCES = src/fsb-fwd.c
+src_fsb_fwd_LDADD = src/libfsb.la $(PTHREAD_LIBS)

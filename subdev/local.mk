@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# subdev/: one file per sub-device kind, behind the ops table in subdev.h.
+src_libfsb_internal_la_SOURCES += \
+	subdev/subdev.h \
+	subdev/subdev.c \
+	subdev/null.c \
+	subdev/ring.c

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * subdev.h - the one ops table every sub-device kind implements.
+ *
+ * Life of a sub-device (ordered states, see enum fsb_subdev_state):
+ *
+ *   parsed --probe--> probed --configure--> configured --start--> started
+ *      ^                                                            |
+ *      +---------------------- close <------- stop <----------------+
+ *
+ * - probe:     find the device (interface, socket, ring name); no queues.
+ * - configure: create sd->conf.nb_rxq/nb_txq queues in sd->rxq[]/txq[].
+ *              A kind that cannot provide that many returns -EINVAL and
+ *              logs the limit; it never remaps silently.
+ * - start:     bind rx queues to sd->rx_pool[] and begin moving packets.
+ * - stop:      stop moving packets; queues stay allocated.
+ * - close:     undo configure and probe; free every queue.  After close
+ *              the datapath must not touch sd->rxq/txq (the core's QSBR
+ *              guarantees that before calling it).
+ *
+ * Burst functions take the queue object, not the sub-device, so the
+ * port's fast path is one load and one indirect call.  tx_burst follows
+ * the DPDK convention: it returns how many it accepted and the rest stay
+ * the caller's.
+ *
+ * Config ops (mac_set, mtu_set, ...) return 0, -ENOTSUP when the kind
+ * cannot do it, or another -errno.  -ENOTSUP is not an error to the port.
+ *
+ * Errors follow libev's classes: environment -> return code; misuse ->
+ * assert; device failure -> mark the sub-device gone/broken and go on.
+ */
+#ifndef FSB_SUBDEV_H
+#define FSB_SUBDEV_H
+
+#include "fsb_private.h"
+
+enum fsb_opt_type {
+	FSB_OPT_STR = 0,    /* any non-empty string */
+	FSB_OPT_UINT,       /* decimal, within [min, max] */
+	FSB_OPT_BOOL,       /* 0 or 1 */
+	FSB_OPT_MAC,        /* xx:xx:xx:xx:xx:xx */
+	FSB_OPT_IFNAME,     /* a Linux interface name */
+	FSB_OPT_PATH,       /* a filesystem path */
+	FSB_OPT_NAME,       /* [A-Za-z0-9_]{1,31} */
+};
+
+/* One option a kind accepts, for the spec parser. */
+struct fsb_opt_desc {
+	const char *name;
+	enum fsb_opt_type type;
+	uint64_t min, max;  /* FSB_OPT_UINT */
+};
+
+struct fsb_subdev_conf {
+	uint16_t nb_rxq, nb_txq;
+	uint16_t nb_rxd, nb_txd;
+};
+
+/* Counters a kind reports; the core folds them (stats.c). */
+struct fsb_subdev_stats {
+	uint64_t rx_packets, tx_packets;
+	uint64_t rx_bytes, tx_bytes;
+	uint64_t rx_missed, tx_errors, rx_nombuf;
+};
+
+struct fsb_subdev;
+
+struct fsb_subdev_ops {
+	const char *kind;
+	const struct fsb_opt_desc *opts;  /* terminated by name == NULL */
+	/* Cross-option checks after each option was validated; NULL ok.
+	 * Returns 0 or -EINVAL with a message in @msg. */
+	int (*validate)(const struct fsb_devspec *d, char *msg, size_t len);
+
+	int (*probe)(struct fsb_subdev *sd);
+	int (*configure)(struct fsb_subdev *sd);
+	int (*start)(struct fsb_subdev *sd);
+	void (*stop)(struct fsb_subdev *sd);
+	void (*close)(struct fsb_subdev *sd);
+
+	uint16_t (*rx_burst)(void *rxq, struct fsb_buf **bufs, uint16_t n);
+	uint16_t (*tx_burst)(void *txq, struct fsb_buf **bufs, uint16_t n);
+
+	/* Packets waiting in the rx queues (for the drain step of a
+	 * planned detach); NULL = the kind cannot tell (treated as 0). */
+	unsigned (*rx_pending)(struct fsb_subdev *sd);
+
+	int (*link_get)(struct fsb_subdev *sd, struct fsb_link *l);
+	int (*stats_get)(struct fsb_subdev *sd, struct fsb_subdev_stats *st);
+	int (*stats_reset)(struct fsb_subdev *sd);
+
+	int (*mac_get)(struct fsb_subdev *sd, uint8_t mac[FSB_ETHER_ADDR_LEN]);
+	int (*mac_set)(struct fsb_subdev *sd,
+		       const uint8_t mac[FSB_ETHER_ADDR_LEN]);
+	int (*mtu_set)(struct fsb_subdev *sd, uint16_t mtu);
+	int (*promisc_set)(struct fsb_subdev *sd, bool on);
+	int (*allmulti_set)(struct fsb_subdev *sd, bool on);
+	int (*mc_list_set)(struct fsb_subdev *sd,
+			   const uint8_t (*macs)[FSB_ETHER_ADDR_LEN],
+			   unsigned n);
+};
+
+/*
+ * Ops that can be forced to -ENOTSUP by the ring kind's test hook,
+ * one bit each.
+ */
+enum fsb_subdev_op_bit {
+	FSB_OP_MAC_SET = 1u << 0,
+	FSB_OP_MTU_SET = 1u << 1,
+	FSB_OP_PROMISC_SET = 1u << 2,
+	FSB_OP_ALLMULTI_SET = 1u << 3,
+	FSB_OP_MC_LIST_SET = 1u << 4,
+	FSB_OP_PROBE = 1u << 5,
+	FSB_OP_CONFIGURE = 1u << 6,
+	FSB_OP_START = 1u << 7,
+	FSB_OP_STATS_GET = 1u << 8,
+};
+
+/*
+ * A sub-device.  Embedded in a port slot (or a bare handle) and kept for
+ * the port's lifetime; probe..close come and go inside it.
+ */
+struct fsb_subdev {
+	const struct fsb_subdev_ops *ops;
+	struct fsb_devspec spec;
+	char name[FSB_NAME_MAX + 8];    /* "fsb0.1" for logs */
+	uint16_t port_id;
+	int slot;
+	struct fsb_subdev_conf conf;
+	struct fsb_mempool *rx_pool[FSB_MAX_QUEUES];
+	void *rxq[FSB_MAX_QUEUES];
+	void *txq[FSB_MAX_QUEUES];
+	void *priv;                     /* the kind's, from probe to close */
+
+	/* Test hooks (ring kind): ops forced to -ENOTSUP, link forced
+	 * down.  Atomic because tests flip them while traffic runs. */
+	_Atomic unsigned test_enotsup;
+	_Atomic bool test_link_down;
+};
+
+/* The kind named @kind, or NULL. */
+const struct fsb_subdev_ops *fsb_subdev_kind_find(const char *kind);
+/* Comma-separated list of compiled-in kinds, for messages. */
+const char *fsb_subdev_kinds(void);
+
+/*
+ * Initialise @sd from a validated devspec (state "parsed").  Never fails:
+ * the spec was already checked against the kind's options.
+ */
+void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
+		     uint16_t port_id, int slot, const char *port_name);
+
+/* Kinds. */
+extern const struct fsb_subdev_ops fsb_subdev_null_ops;
+extern const struct fsb_subdev_ops fsb_subdev_ring_ops;
+
+/*
+ * Ring kind test hook: force the ops in @enotsup_mask (FSB_OP_* bits) to
+ * return -ENOTSUP, and force the link down (@link_down).  A link change
+ * is signalled to the port like a real one (link-down/link-up).
+ */
+void fsb_ring_test_hook(struct fsb_subdev *sd, unsigned enotsup_mask,
+			bool link_down);
+
+/* Ring kind test hook: every tx_burst waits this long between getting
+ * its queue and touching it (0 = off). */
+extern _Atomic uint32_t fsb_ring_test_tx_delay_ns;
+
+/* Ring kind: the config last applied to this end (tests of replay). */
+struct fsb_ring_config {
+	uint8_t mac[FSB_ETHER_ADDR_LEN];
+	uint16_t mtu;
+	bool promisc, allmulti;
+	unsigned mc_count;
+	unsigned applied;      /* ops that succeeded, FSB_OP_* bits */
+};
+int fsb_ring_config_get(struct fsb_subdev *sd, struct fsb_ring_config *c);
+
+#endif /* FSB_SUBDEV_H */

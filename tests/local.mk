@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# tests/: cmocka units, the stress test, shell tests of the tools.
+#
+# Every test runs through tests/run-one.sh, which turns a skip into a
+# failure under CI=true; tests/summary.sh then prints
+# "N passed, N failed, N skipped" counting cmocka cases one by one.
+
+LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/run-one.sh
+SH_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/run-one.sh
+TEST_EXTENSIONS = .sh
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(top_srcdir)'; top_builddir='$(top_builddir)'; \
+	FSB_FWD='$(abs_top_builddir)/src/fsb-fwd'; \
+	export top_srcdir top_builddir FSB_FWD;
+
+EXTRA_DIST += tests/run-one.sh tests/summary.sh tests/helpers.h \
+	tests/bootstrap.sh tests/install-check.sh tests/ext/hello.c \
+	tests/demo.sh tests/tsan.supp
+
+if HAVE_CMOCKA
+test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEV_CFLAGS)
+test_ldadd = src/libfsb_internal.la $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/test_spec tests/test_mempool tests/test_port
+tests_test_spec_SOURCES = tests/test_spec.c
+tests_test_spec_CFLAGS = $(test_cflags)
+tests_test_spec_LDADD = $(test_ldadd)
+tests_test_mempool_SOURCES = tests/test_mempool.c
+tests_test_mempool_CFLAGS = $(test_cflags)
+tests_test_mempool_LDADD = $(test_ldadd)
+tests_test_port_SOURCES = tests/test_port.c
+tests_test_port_CFLAGS = $(test_cflags)
+tests_test_port_LDADD = $(test_ldadd)
+TESTS += tests/test_spec tests/test_mempool tests/test_port
+endif
+
+check_PROGRAMS += tests/stress
+tests_stress_SOURCES = tests/stress.c
+tests_stress_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS)
+tests_stress_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+TESTS += tests/stress
+
+TESTS += tests/fwd-cli.sh
+EXTRA_DIST += tests/fwd-cli.sh
+
+# 'make check-summary': the one closing line CI reads.
+check-summary:
+	@$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir)
+.PHONY: check-summary

@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_port.c - the port and its failsafe core, on null and ring
+ * sub-devices: lifecycle, bursts, sync ordering, TX choice with link and
+ * hold-down, first-mark-wins, stats fold, config replay, QSBR grace.
+ *
+ * Ring peers are bare ring ends: what they receive is counted outside
+ * the port under test.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "helpers.h"
+
+struct env {
+	struct fsb_ctx *ctx;
+	struct fsb_mempool *mp;
+	struct ev_log log;
+};
+
+static int setup(void **state)
+{
+	static struct env e;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&e.log.lock, NULL);
+	e.ctx = fsb_ctx_new();
+	assert_non_null(e.ctx);
+	fsb_ctx_set_log(e.ctx, NULL, NULL, FSB_LOG_WARNING);
+	e.mp = fsb_mempool_create(e.ctx, "tp", 8192, 2048, 64, -1);
+	assert_non_null(e.mp);
+	*state = &e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	fsb_ctx_free(e->ctx);
+	return 0;
+}
+
+static void test_open_errors(void **state)
+{
+	struct env *e = *state;
+	char err[FSB_ERRMSG_MAX];
+	errno = 0;
+	assert_null(fsb_port_open(e->ctx, "fsb0,dev(nope)", err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_true(strncmp(err, "spec error at column 10: unknown sub-device kind", 48) == 0);
+
+	struct fsb_port *p = fsb_port_open(e->ctx, "dup,dev(null)", err, sizeof(err));
+	assert_non_null(p);
+	errno = 0;
+	assert_null(fsb_port_open(e->ctx, "dup,dev(null)", err, sizeof(err)));
+	assert_int_equal(errno, EEXIST);
+	assert_string_equal(err, "port name 'dup' is in use");
+	/* start before configure is refused and starts nothing */
+	assert_int_equal(fsb_port_start(p), -EINVAL);
+	struct fsb_port_conf bad = { .nb_rxq = 0, .nb_txq = 1 };
+	assert_int_equal(fsb_port_configure(p, &bad), -EINVAL);
+	struct fsb_port_conf pc = { .nb_rxq = 2, .nb_txq = 2 };
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	/* a queue without a pool: start refuses */
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 2, e->mp), -EINVAL);
+	assert_int_equal(fsb_port_start(p), -EINVAL);
+	assert_int_equal(fsb_rx_queue_setup(p, 1, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	assert_int_equal(fsb_port_start(p), -EALREADY);
+	fsb_port_close(p);
+}
+
+static void test_null_port(void **state)
+{
+	struct env *e = *state;
+	unsigned avail = fsb_mempool_avail(e->mp);
+	struct fsb_port *p = port_up(e->ctx, "n0,dev(null,size=100)", e->mp, NULL);
+	struct fsb_buf *b[32];
+	assert_int_equal(t_rx(p, b, 32), 32);
+	for (int i = 0; i < 32; i++) {
+		assert_int_equal(b[i]->data_len, 100);
+		assert_int_equal(b[i]->port, fsb_port_id(p));
+		assert_int_equal(b[i]->data_off, FSB_BUF_HEADROOM);
+	}
+	assert_int_equal(t_tx(p, b, 32), 32);
+	assert_int_equal(fsb_mempool_avail(e->mp), avail);
+	struct fsb_stats st;
+	assert_int_equal(fsb_port_stats_get(p, &st), 0);
+	assert_int_equal(st.ipackets, 32);
+	assert_int_equal(st.opackets, 32);
+	assert_int_equal(st.obytes, 3200);
+	assert_int_equal(xstat(p, "sub0_tx_packets"), 32);
+	assert_int_equal(fsb_port_stats_reset(p), 0);
+	assert_int_equal(fsb_port_stats_get(p, &st), 0);
+	assert_int_equal(st.opackets, 0);
+	assert_int_equal(xstat(p, "sub0_tx_packets"), 0);
+	struct fsb_link l;
+	fsb_port_link_get(p, &l);
+	assert_true(l.up);
+	/* the port's MAC defaults to the primary's */
+	struct fsb_port_info info;
+	fsb_port_info_get(p, &info);
+	assert_int_equal(info.mac[0], 0x02);
+	assert_int_equal(info.active_slot, 0);
+	fsb_port_stop(p);
+	assert_int_equal(t_tx(p, b, 0), 0);
+	fsb_port_close(p);
+}
+
+static void test_xstats_names(void **state)
+{
+	struct env *e = *state;
+	struct fsb_port *p = fsb_port_open(e->ctx, "x0,dev(null),dev(null),dev(null)", NULL, 0);
+	assert_non_null(p);
+	struct fsb_xstat_name names[128];
+	int n = fsb_port_xstats_names(p, names, 128);
+	assert_int_equal(n, 6 + FSB_REASON_COUNT + 3 * 7);
+	const char *want[] = {
+		"switchovers", "switch_reason_admin", "switch_reason_netdev_removed",
+		"switch_reason_session_restored", "switch_reason_probe_failed",
+		"dup_signals", "last_switch_downtime_us", "tx_no_path",
+		"grace_timeouts", "replay_enotsup", "sub0_rx_packets",
+		"sub2_rx_nombuf", "sub1_tx_errors",
+	};
+	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+		bool found = false;
+		for (int i = 0; i < n; i++)
+			found |= strcmp(names[i].name, want[w]) == 0;
+		if (!found)
+			fail_msg("xstat %s missing", want[w]);
+	}
+	/* the set is constant: same before and after start */
+	uint64_t v[128];
+	assert_int_equal(fsb_port_xstats_get(p, v, 128), n);
+	fsb_port_close(p);
+}
+
+/* A ring pair carries payloads intact and in order. */
+static void test_ring_payload(void **state)
+{
+	struct env *e = *state;
+	struct fsb_port *a = port_up(e->ctx, "ra,dev(ring,name=pl)", e->mp, NULL);
+	struct fsb_port *b = port_up(e->ctx, "rb,dev(ring,name=pl)", e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(a) == 0 && active_slot(b) == 0, 2000));
+	uint64_t seq = 0, next = 0;
+	for (int round = 0; round < 100; round++) {
+		assert_int_equal(send_seq(a, e->mp, &seq, 100), 100);
+		struct fsb_buf *r[64];
+		uint16_t n;
+		while ((n = t_rx(b, r, 64)) > 0) {
+			for (int i = 0; i < n; i++) {
+				uint64_t s;
+				memcpy(&s, fsb_buf_data(r[i]), 8);
+				assert_int_equal(s, next);
+				next++;
+				assert_int_equal(r[i]->port, fsb_port_id(b));
+			}
+			fsb_buf_free_bulk(r, n);
+		}
+	}
+	assert_int_equal(next, 10000);
+	struct fsb_stats st;
+	fsb_port_stats_get(b, &st);
+	assert_int_equal(st.ipackets, 10000);
+	fsb_port_close(a);
+	fsb_port_close(b);
+}
+
+/* Start: each slot climbs parsed->probed->configured->started in
+ * order; TX is published after, then the port link goes up.  Detach:
+ * TX moves before the slot is stopped. */
+static void test_sync_ordering(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *p1 = ring_peer(e->ctx, "o1", e->mp);
+	struct fsb_bare *p2 = ring_peer(e->ctx, "o2", e->mp);
+	e->log.n = 0;
+	struct fsb_port *p = port_up(e->ctx, "so,dev(ring,name=o1),dev(ring,name=o2)",
+				     e->mp, &e->log);
+	int want[] = { FSB_SUBDEV_PROBED, FSB_SUBDEV_CONFIGURED };
+	unsigned k = 0, started_seen = 0;
+	int last_state[2] = { FSB_SUBDEV_PARSED, FSB_SUBDEV_PARSED };
+	int active_at = -1, link_at = -1;
+	for (unsigned i = 0; i < e->log.n; i++) {
+		struct fsb_event *ev = &e->log.ev[i];
+		if (ev->type == FSB_EVENT_SUBDEV_STATE && ev->old_state != ev->new_state) {
+			assert_int_equal(ev->old_state, last_state[ev->slot]);
+			assert_int_equal(ev->new_state, ev->old_state + 1);
+			last_state[ev->slot] = ev->new_state;
+			started_seen += ev->new_state == FSB_SUBDEV_STARTED;
+		}
+		if (ev->type == FSB_EVENT_ACTIVE_CHANGE && active_at < 0) {
+			active_at = (int)i;
+			assert_int_equal(ev->to_slot, 0);
+			assert_int_equal(started_seen, 2);
+		}
+		if (ev->type == FSB_EVENT_PORT_LINK && link_at < 0) {
+			link_at = (int)i;
+			assert_true(ev->link_up);
+		}
+	}
+	(void)want; (void)k;
+	assert_int_equal(last_state[0], FSB_SUBDEV_STARTED);
+	assert_int_equal(last_state[1], FSB_SUBDEV_STARTED);
+	assert_true(active_at >= 0 && link_at > active_at);
+
+	/* detach slot 0: ACTIVE_CHANGE 0->1 precedes slot 0 leaving started */
+	unsigned from = e->log.n;
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	int move = -1, stop = -1, absent = -1;
+	for (unsigned i = from; i < e->log.n; i++) {
+		struct fsb_event *ev = &e->log.ev[i];
+		if (ev->type == FSB_EVENT_ACTIVE_CHANGE && move < 0) {
+			move = (int)i;
+			assert_int_equal(ev->from_slot, 0);
+			assert_int_equal(ev->to_slot, 1);
+			assert_int_equal(ev->reason, FSB_REASON_ADMIN);
+		}
+		if (ev->type == FSB_EVENT_SUBDEV_STATE && ev->slot == 0 &&
+		    ev->old_state == FSB_SUBDEV_STARTED)
+			stop = (int)i;
+		if (ev->type == FSB_EVENT_SUBDEV_STATE && ev->slot == 0 &&
+		    ev->new_state == FSB_SUBDEV_ABSENT)
+			absent = (int)i;
+	}
+	assert_true(move >= 0 && stop > move && absent > stop);
+	assert_int_equal(fsb_port_detach(p, 0), -EALREADY);
+	assert_int_equal(fsb_port_detach(p, 9), -ENOENT);
+	struct fsb_slot_info si;
+	assert_int_equal(fsb_port_slot_info(p, 0, &si), 0);
+	assert_int_equal(si.state, FSB_SUBDEV_ABSENT);
+	assert_string_equal(si.kind, "ring");
+	assert_string_equal(si.spec, "ring,name=o1");
+	/* sync is idempotent: running it again changes nothing */
+	unsigned before = e->log.n;
+	fsb_port_sync(p);
+	fsb_port_sync(p);
+	assert_int_equal(e->log.n, before);
+	/* attach rejoins at its priority (hold-down 100 ms default) */
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	assert_int_equal(fsb_port_attach(p, 0), -EALREADY);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	assert_int_equal(xstat(p, "switchovers"), 2);
+	assert_int_equal(xstat(p, "switch_reason_admin"), 2);
+	fsb_port_close(p);
+	fsb_bare_close(p1);
+	fsb_bare_close(p2);
+}
+
+/* Priority order with three sub-devices and link-driven moves. */
+static void test_tx_priority3(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pe[3] = {
+		ring_peer(e->ctx, "t1", e->mp), ring_peer(e->ctx, "t2", e->mp),
+		ring_peer(e->ctx, "t3", e->mp),
+	};
+	struct fsb_port *p = port_up(e->ctx,
+		"p3,hold_down=0,dev(ring,name=t1),dev(ring,name=t2),dev(ring,name=t3)",
+		e->mp, NULL);
+	assert_int_equal(active_slot(p), 0);
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, true);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	fsb_ring_test_hook(fsb_port_subdev(p, 1), 0, true);
+	assert_true(WAIT_UNTIL(active_slot(p) == 2, 2000));
+	/* the lowest-priority one comes back first: no change */
+	fsb_ring_test_hook(fsb_port_subdev(p, 1), 0, false);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	assert_int_equal(xstat(p, "switch_reason_link_down"), 2);
+	assert_int_equal(xstat(p, "switch_reason_link_up"), 2);
+	/* every path down: no path, tx refuses and counts */
+	for (int i = 0; i < 3; i++)
+		fsb_ring_test_hook(fsb_port_subdev(p, i), 0, true);
+	assert_true(WAIT_UNTIL(active_slot(p) == -1, 2000));
+	struct fsb_buf *b[4];
+	assert_int_equal(fsb_buf_alloc_bulk(e->mp, b, 4), 0);
+	assert_int_equal(t_tx(p, b, 4), 0);   /* refused: still ours */
+	fsb_buf_free_bulk(b, 4);
+	assert_int_equal(xstat(p, "tx_no_path"), 4);
+	struct fsb_link l;
+	fsb_port_link_get(p, &l);
+	assert_false(l.up);
+	fsb_port_close(p);
+	for (int i = 0; i < 3; i++)
+		fsb_bare_close(pe[i]);
+}
+
+/* Fail-back waits for hold-down; failover does not. */
+static void test_hold_down(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "h1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "h2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"hd,hold_down=300,dev(ring,name=h1),dev(ring,name=h2)", e->mp, NULL);
+	assert_int_equal(active_slot(p), 0);    /* no hold-down at start */
+	uint64_t t = t_now_ms();
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, true);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_true(t_now_ms() - t < 250);      /* failover is immediate */
+	assert_true(xstat(p, "last_switch_downtime_us") < 250000);
+	t = t_now_ms();
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
+	t_sleep_ms(150);
+	assert_int_equal(active_slot(p), 1);    /* still held down */
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	uint64_t took = t_now_ms() - t;
+	assert_true(took >= 290);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* 10 flaps in 1 s: TX leaves once and comes back once, after the
+ * flapping stopped for hold_down. */
+static void test_flaps(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "f1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "f2", e->mp);
+	e->log.n = 0;
+	struct fsb_port *p = port_up(e->ctx,
+		"fl,hold_down=300,dev(ring,name=f1),dev(ring,name=f2)", e->mp, &e->log);
+	unsigned base = ev_count(&e->log, FSB_EVENT_ACTIVE_CHANGE);
+	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
+	for (int i = 0; i < 10; i++) {
+		fsb_ring_test_hook(sd, 0, true);
+		t_sleep_ms(50);
+		fsb_ring_test_hook(sd, 0, false);
+		t_sleep_ms(50);
+	}
+	assert_int_equal(active_slot(p), 1);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	t_sleep_ms(50);
+	assert_int_equal(ev_count(&e->log, FSB_EVENT_ACTIVE_CHANGE) - base, 2);
+	assert_int_equal(xstat(p, "switchovers"), 2);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* Several signals for one removal: the first reason wins, the rest
+ * count as dup_signals. */
+static void test_first_mark_wins(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "m1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "m2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"mk,hold_down=0,dev(ring,name=m1),dev(ring,name=m2)", e->mp, NULL);
+	/* hold the lock so all three marks land before one sync runs */
+	pthread_mutex_lock(&p->lock);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_NETDEV_REMOVED);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_UEVENT_REMOVE);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_SIGBUS);
+	pthread_mutex_unlock(&p->lock);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_int_equal(xstat(p, "switch_reason_netdev_removed"), 1);
+	assert_int_equal(xstat(p, "switch_reason_uevent_remove"), 0);
+	assert_int_equal(xstat(p, "switch_reason_sigbus"), 0);
+	assert_int_equal(xstat(p, "dup_signals"), 2);
+	struct fsb_slot_info si;
+	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_PARSED), 2000));
+	assert_int_equal(si.last_reason, FSB_REASON_NETDEV_REMOVED);
+	/* it comes back when it appears again */
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	assert_int_equal(xstat(p, "switch_reason_netdev_added"), 1);
+	/* marks on unknown ports/slots are ignored */
+	fsb_port_mark(60, 0, FSB_MARK_GONE, FSB_REASON_SIGBUS);
+	fsb_port_mark(fsb_port_id(p), 7, FSB_MARK_GONE, FSB_REASON_SIGBUS);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* Counters never go backwards: not across a sub-device's own counter
+ * reset, not across its removal and return. */
+static void test_stats_fold(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "s1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "s2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"st,hold_down=0,dev(ring,name=s1),dev(ring,name=s2)", e->mp, NULL);
+	uint64_t seq = 0;
+	assert_int_equal(send_seq(p, e->mp, &seq, 500), 500);
+	struct fsb_stats st;
+	fsb_port_stats_get(p, &st);
+	assert_int_equal(st.opackets, 500);
+	/* the sub-device resets its counters (as a re-plugged VF does) */
+	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
+	assert_int_equal(sd->ops->stats_reset(sd), 0);
+	fsb_port_stats_get(p, &st);
+	assert_int_equal(st.opackets, 500);
+	assert_int_equal(send_seq(p, e->mp, &seq, 100), 100);
+	fsb_port_stats_get(p, &st);
+	assert_int_equal(st.opackets, 600);
+	/* removal and return */
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	fsb_port_stats_get(p, &st);
+	assert_int_equal(st.opackets, 600);
+	assert_int_equal(xstat(p, "sub0_tx_packets"), 600);
+	assert_int_equal(send_seq(p, e->mp, &seq, 50), 50);   /* via slot 1 */
+	assert_int_equal(xstat(p, "sub1_tx_packets"), 50);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	fsb_port_stats_get(p, &st);
+	assert_int_equal(st.opackets, 650);
+	assert_int_equal(send_seq(p, e->mp, &seq, 10), 10);
+	assert_int_equal(xstat(p, "sub0_tx_packets"), 610);
+	/* what the peers got, counted outside */
+	struct fsb_stats a, b;
+	fsb_bare_stats_get(pa, &a);
+	fsb_bare_stats_get(pb, &b);
+	struct fsb_buf *r[64];
+	uint64_t got = 0;
+	uint16_t n;
+	while ((n = fsb_bare_rx_burst(pa, 0, r, 64)) > 0) { got += n; fsb_buf_free_bulk(r, n); }
+	while ((n = fsb_bare_rx_burst(pb, 0, r, 64)) > 0) { got += n; fsb_buf_free_bulk(r, n); }
+	assert_int_equal(got, 660);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* Config shadow replay: -ENOTSUP on one item is tolerated and counted,
+ * the other items still apply. */
+static void test_replay_enotsup(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "c1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "c2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"cf,mac=02:11:22:33:44:55,dev(ring,name=c1),dev(ring,name=c2)",
+		e->mp, NULL);
+	assert_int_equal(fsb_port_mtu_set(p, 9000), 0);
+	assert_int_equal(fsb_port_allmulti_set(p, true), 0);
+	assert_int_equal(fsb_port_mtu_set(p, 10), -EINVAL);
+	static const uint8_t mc[6] = { 1, 0, 0x5e, 0, 0, 1 };
+	assert_int_equal(fsb_port_mac_set(p, mc), -EINVAL);
+	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
+	/* promisc is refused by slot 0 from now on */
+	fsb_ring_test_hook(sd, FSB_OP_PROMISC_SET, false);
+	assert_int_equal(fsb_port_promisc_set(p, true), 0);
+	assert_int_equal(xstat(p, "replay_enotsup"), 1);
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	struct fsb_ring_config c;
+	assert_int_equal(fsb_ring_config_get(sd, &c), 0);
+	assert_int_equal(c.mac[1], 0x11);
+	assert_int_equal(c.mac[5], 0x55);
+	assert_int_equal(c.mtu, 9000);
+	assert_true(c.allmulti);
+	assert_false(c.promisc);
+	assert_true(c.applied & FSB_OP_MAC_SET);
+	assert_false(c.applied & FSB_OP_PROMISC_SET);
+	assert_int_equal(xstat(p, "replay_enotsup"), 2);
+	/* slot 1 got everything */
+	assert_int_equal(fsb_ring_config_get(fsb_port_subdev(p, 1), &c), 0);
+	assert_true(c.promisc);
+	assert_int_equal(c.mtu, 9000);
+	/* the slot still carries traffic */
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* A failed start of one sub-device is reported, not fatal. */
+static void test_probe_failed(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "q1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "q2", e->mp);
+	e->log.n = 0;
+	char err[FSB_ERRMSG_MAX];
+	struct fsb_port *p = fsb_port_open(e->ctx,
+		"pf,dev(ring,name=q1),dev(ring,name=q2)", err, sizeof(err));
+	assert_non_null(p);
+	fsb_port_set_event_cb(p, ev_log_cb, &e->log);
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), FSB_OP_PROBE, false);
+	struct fsb_port_conf pc = { .nb_rxq = 1, .nb_txq = 1 };
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	assert_int_equal(active_slot(p), 1);
+	bool seen = false;
+	for (unsigned i = 0; i < e->log.n; i++)
+		seen |= e->log.ev[i].reason == FSB_REASON_PROBE_FAILED &&
+			e->log.ev[i].slot == 0;
+	assert_true(seen);
+	/* it appears: probed and used */
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	bool ok = WAIT_UNTIL(active_slot(p) == 0, 3000);
+	if (!ok) {
+		for (unsigned i = 0; i < e->log.n; i++) {
+			char line[160];
+			fsb_event_format(&e->log.ev[i], line, sizeof(line));
+			print_message("%s\n", line);
+		}
+	}
+	assert_true(ok);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+struct poller {
+	struct fsb_port *p;
+	uint16_t qid;
+	_Atomic bool stop;
+};
+
+static void *poll_main(void *arg)
+{
+	struct poller *pl = arg;
+	struct fsb_buf *b[32];
+	while (!atomic_load(&pl->stop)) {
+		uint16_t n = fsb_rx_burst(pl->p, pl->qid, b, 32);
+		fsb_buf_free_bulk(b, n);
+		fsb_tx_burst(pl->p, pl->qid, b, 0);
+		t_sleep_ms(1);
+	}
+	return NULL;
+}
+
+/* An offline queue never delays a grace period; an online queue that
+ * does not poll makes it time out, which is logged and counted. */
+static void test_grace_offline(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "g1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "g2", e->mp);
+	char err[FSB_ERRMSG_MAX];
+	struct fsb_port *p = fsb_port_open(e->ctx,
+		"gr,hold_down=0,dev(ring,name=g1),dev(ring,name=g2)", err, sizeof(err));
+	assert_non_null(p);
+	struct fsb_port_conf pc = { .nb_rxq = 2, .nb_txq = 2 };
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 1, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	uint64_t saved = atomic_load(&fsb_grace_timeout_ns);
+	atomic_store(&fsb_grace_timeout_ns, 100000000ull);
+
+	struct poller pl = { .p = p, .qid = 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, poll_main, &pl);
+	/* queue 1 idles: offline */
+	assert_int_equal(fsb_queue_offline(p, 1), 0);
+	uint64_t t = t_now_ms();
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	assert_true(t_now_ms() - t < 90);
+	assert_int_equal(xstat(p, "grace_timeouts"), 0);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	/* queue 1 online but nobody polls it: bounded, logged, counted */
+	assert_int_equal(fsb_queue_online(p, 1), 0);
+	fsb_ctx_set_log(e->ctx, NULL, NULL, FSB_LOG_ERR);
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	fsb_ctx_set_log(e->ctx, NULL, NULL, FSB_LOG_WARNING);
+	assert_true(xstat(p, "grace_timeouts") >= 1);
+	/* TX still moved at once; the close waits until it is safe */
+	assert_int_equal(active_slot(p), 1);
+	struct fsb_slot_info si;
+	fsb_port_slot_info(p, 0, &si);
+	assert_int_equal(si.state, FSB_SUBDEV_CONFIGURED);
+	/* the queue goes offline: the deferred close completes */
+	assert_int_equal(fsb_queue_offline(p, 1), 0);
+	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_ABSENT), 3000));
+	assert_int_equal(fsb_queue_offline(p, 99), -EINVAL);
+	atomic_store(&pl.stop, true);
+	pthread_join(th, NULL);
+	atomic_store(&fsb_grace_timeout_ns, saved);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
+/* RX polls every started sub-device and starves none. */
+static void test_rx_all_paths(void **state)
+{
+	struct env *e = *state;
+	struct fsb_port *p = port_up(e->ctx,
+		"rx2,dev(null,size=60),dev(null,size=70)", e->mp, NULL);
+	unsigned n60 = 0, n70 = 0;
+	struct fsb_buf *b[32];
+	for (int i = 0; i < 100; i++) {
+		uint16_t n = t_rx(p, b, 32);
+		for (int k = 0; k < n; k++) {
+			n60 += b[k]->data_len == 60;
+			n70 += b[k]->data_len == 70;
+		}
+		fsb_buf_free_bulk(b, n);
+	}
+	assert_true(n60 > 1000 && n70 > 1000);
+	fsb_port_close(p);
+}
+
+static void test_bare(void **state)
+{
+	struct env *e = *state;
+	char err[FSB_ERRMSG_MAX];
+	struct fsb_port_conf pc = { .nb_rxq = 1, .nb_txq = 1 };
+	assert_null(fsb_bare_open(e->ctx, "null,size=3", &pc, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_true(strstr(err, "spec error at column 6") == err);
+	struct fsb_bare *b = fsb_bare_open(e->ctx, "null", &pc, err, sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(fsb_bare_rx_queue_setup(b, 0, e->mp), 0);
+	assert_int_equal(fsb_bare_start(b), 0);
+	struct fsb_buf *x[8];
+	assert_int_equal(fsb_bare_rx_burst(b, 0, x, 8), 8);
+	assert_int_equal(x[0]->data_len, 64);
+	assert_int_equal(fsb_bare_tx_burst(b, 0, x, 8), 8);
+	assert_int_equal(fsb_bare_tx_burst(b, 3, x, 8), 0);
+	struct fsb_stats st;
+	fsb_bare_stats_get(b, &st);
+	assert_int_equal(st.ipackets, 8);
+	assert_int_equal(st.opackets, 8);
+	fsb_bare_close(b);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(fsb_reason_name(FSB_REASON_VFIO_REQUEST), "vfio-request");
+	assert_string_equal(fsb_reason_name(FSB_REASON_SESSION_CLOSED), "session-closed");
+	assert_string_equal(fsb_reason_name(FSB_REASON_COUNT), "unknown");
+	assert_string_equal(fsb_subdev_state_name(FSB_SUBDEV_CONFIGURED), "configured");
+	assert_string_equal(fsb_event_type_name(FSB_EVENT_PORT_LINK), "port-link");
+	struct fsb_event ev = { .type = FSB_EVENT_ACTIVE_CHANGE, .reason = FSB_REASON_LINK_DOWN,
+				.from_slot = 0, .to_slot = 1, .downtime_us = 12 };
+	char line[128];
+	fsb_event_format(&ev, line, sizeof(line));
+	assert_string_equal(line, "port 0: tx slot 0 -> slot 1 (link-down) downtime 12 us");
+	assert_null(fsb_ctx_new());       /* one per process */
+	assert_int_equal(errno, EEXIST);
+	assert_non_null(fsb_version());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_null_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xstats_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ordering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_priority3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_mark_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_fold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_enotsup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_failed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grace_offline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_all_paths, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
