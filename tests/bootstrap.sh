@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# bootstrap.sh - the README's two commands.  On a fresh Debian 12
+# machine, as root, it installs what is missing, runs autoreconf,
+# configures and builds in ./build, then:
+#
+#   sh tests/bootstrap.sh demo    run the failover demo and print its report
+#   sh tests/bootstrap.sh check   build and run the tests; the last line is
+#                                 "N passed, N failed, N skipped"
+#
+# It only does what is needed: packages already there are not
+# reinstalled, and an up-to-date build is not redone.
+set -e
+cd "$(dirname "$0")/.."
+top=$(pwd)
+what="${1:-}"
+case "$what" in
+demo|check) ;;
+*) echo "usage: sh tests/bootstrap.sh demo|check" >&2; exit 2 ;;
+esac
+
+# Build dependencies (Debian package names).  dpdk-dev is a test peer and
+# benchmark reference only: libfsb never links it.
+PKGS="build-essential autoconf automake libtool pkg-config libev-dev
+libnuma-dev libmnl-dev libcmocka-dev iproute2 lcov"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bootstrap: missing packages:$missing (run as root, or install them)" >&2
+		exit 1
+	fi
+	echo "bootstrap: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $missing >/dev/null
+fi
+
+if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+   [ -n "$(find m4 -name 'fsb_*.m4' -newer configure 2>/dev/null)" ]; then
+	echo "bootstrap: autoreconf"
+	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+fi
+mkdir -p build
+cd build
+if [ ! -f Makefile ] || [ ../configure -nt Makefile ]; then
+	echo "bootstrap: configure"
+	../configure -q
+fi
+echo "bootstrap: make"
+make -s -j"$(nproc)" >/dev/null
+
+case "$what" in
+demo)
+	exec sh "$top/tests/demo.sh" "$top/build/src/fsb-fwd"
+	;;
+check)
+	rc=0
+	make -s -j"$(nproc)" check >/dev/null 2>&1 || rc=$?
+	for log in $(find tests -name '*.log' ! -name test-suite.log | sort); do
+		res=$(sed -n 's/^:test-result: //p' "${log%.log}.trs" 2>/dev/null)
+		echo "  $res: $log"
+		[ "$res" = PASS ] || sed 's/^/    | /' "$log" | tail -40
+	done
+	sh "$top/tests/summary.sh" . || rc=1
+	exit "$rc"
+	;;
+esac

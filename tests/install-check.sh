@@ -1,0 +1,25 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Install into a scratch prefix, then build tests/ext/hello.c with
+# `pkg-config --cflags --libs libfsb` alone and run it.  Also checks that
+# the .so exports only fsb_* symbols under the LIBFSB_0 version node.
+# Usage: install-check.sh SRCDIR BUILDDIR
+set -e
+src=$(cd "$1" && pwd); build=$(cd "$2" && pwd)
+prefix=$(mktemp -d); trap 'rm -rf "$prefix"' EXIT
+make -s -C "$build" install prefix="$prefix" >/dev/null
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+cc -o "$prefix/hello" "$src/tests/ext/hello.c" $(pkg-config --cflags --libs libfsb)
+LD_LIBRARY_PATH="$prefix/lib" "$prefix/hello"
+bad=$(nm -D --defined-only "$prefix/lib/libfsb.so" | awk '$2 ~ /[TDB]/ {print $3}' |
+	grep -v '^fsb_' | grep -v '^LIBFSB_0$' || true)
+if [ -n "$bad" ]; then
+	echo "install-check: non-API symbols exported: $bad" >&2
+	exit 1
+fi
+objdump -T "$prefix/lib/libfsb.so" | grep -q 'LIBFSB_0.*fsb_port_open' ||
+	{ echo "install-check: fsb_port_open not versioned LIBFSB_0" >&2; exit 1; }
+test -f "$prefix/include/fsb/fsb.h" && test -x "$prefix/bin/fsb-fwd" &&
+	test -f "$prefix/share/man/man8/fsb-fwd.8" && test -f "$prefix/share/man/man3/libfsb.3"
+echo "install-check: ok ($(nm -D --defined-only "$prefix/lib/libfsb.so" | grep -c ' T fsb_') API functions exported)"
