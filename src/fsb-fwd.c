@@ -518,6 +518,32 @@ static double peer_pps(struct peer *pe, double from_s, double to_s)
 	return b1 > b0 ? (double)sum / ((double)(b1 - b0) / 10.0) : 0;
 }
 
+/*
+ * The peer that carries the traffic after an action at @d: the one that
+ * got packets after @d but none in the 200 ms before it.  -1 if none.
+ */
+static int new_path_peer(uint64_t d)
+{
+	uint64_t b = (d - t0_ns) / BUCKET_NS;
+	int best = -1;
+	uint64_t best_t = UINT64_MAX;
+	for (unsigned i = 0; i < cfg.npeers; i++) {
+		uint64_t before = 0;
+		for (uint64_t k = b >= 2 ? b - 2 : 0; k < b && k < MAX_BUCKETS; k++)
+			before += atomic_load(&cfg.peers[i].buckets[k]);
+		unsigned idx = 0;
+		for (unsigned k = 0; k < cfg.nsched; k++)
+			if (atomic_load(&cfg.sched[k].done_ns) == d)
+				idx = k;
+		uint64_t f = atomic_load(&cfg.peers[i].first_after[idx]);
+		if (before == 0 && f && f < best_t) {
+			best = (int)i;
+			best_t = f;
+		}
+	}
+	return best;
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -577,14 +603,12 @@ static void print_report(double elapsed, uint64_t sent, uint64_t refused)
 		out("action %u: %s slot %u at %.3f s\n", k,
 		    s->attach ? "attach" : "detach", s->slot,
 		    d ? (double)(d - t0_ns) / 1e9 : -1.0);
-		for (unsigned i = 0; i < cfg.npeers && d; i++) {
-			uint64_t f = atomic_load(&cfg.peers[i].first_after[k]);
-			if (f)
-				out("  first packet at peer%u after it: +%.3f ms\n",
-				    i, (double)(f - d) / 1e6);
-			else
-				out("  no packet at peer%u after it\n", i);
-		}
+		int np = d ? new_path_peer(d) : -1;
+		if (np >= 0)
+			out("  traffic moved to peer%u: first packet %.3f ms after the action\n",
+			    np, (double)(atomic_load(&cfg.peers[np].first_after[k]) - d) / 1e6);
+		else if (d)
+			out("  no peer took over new traffic after it\n");
 	}
 	out("sent (accepted by tx_burst): %" PRIu64 "\n", sent);
 	out("refused by tx_burst (kept by the app): %" PRIu64 "\n", refused);

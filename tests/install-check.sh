@@ -6,20 +6,27 @@
 # Usage: install-check.sh SRCDIR BUILDDIR
 set -e
 src=$(cd "$1" && pwd); build=$(cd "$2" && pwd)
-prefix=$(mktemp -d); trap 'rm -rf "$prefix"' EXIT
-make -s -C "$build" install prefix="$prefix" >/dev/null
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+dest=$(mktemp -d); trap 'rm -rf "$dest"' EXIT
+# Staged install, as a packager does it: DESTDIR, and pkg-config told
+# that the tree lives under it (PKG_CONFIG_SYSROOT_DIR).
+make -s -C "$build" install DESTDIR="$dest" >/dev/null 2>&1 ||
+	{ make -C "$build" install DESTDIR="$dest"; exit 1; }
+pcdir=$(dirname "$(find "$dest" -name libfsb.pc | head -1)")
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+libdir=${pcdir%/pkgconfig}
+prefix=$(pkg-config --variable=prefix libfsb)   # sysroot-prefixed
+case "$prefix" in "$dest"*) ;; *) prefix="$dest$prefix" ;; esac
 # shellcheck disable=SC2046
-cc -o "$prefix/hello" "$src/tests/ext/hello.c" $(pkg-config --cflags --libs libfsb)
-LD_LIBRARY_PATH="$prefix/lib" "$prefix/hello"
-bad=$(nm -D --defined-only "$prefix/lib/libfsb.so" | awk '$2 ~ /[TDB]/ {print $3}' |
+cc -o "$dest/hello" "$src/tests/ext/hello.c" $(pkg-config --cflags --libs libfsb)
+LD_LIBRARY_PATH="$libdir" "$dest/hello"
+bad=$(nm -D --defined-only "$libdir/libfsb.so" | awk '$2 ~ /[TDB]/ {print $3}' |
 	grep -v '^fsb_' | grep -v '^LIBFSB_0$' || true)
 if [ -n "$bad" ]; then
 	echo "install-check: non-API symbols exported: $bad" >&2
 	exit 1
 fi
-objdump -T "$prefix/lib/libfsb.so" | grep -q 'LIBFSB_0.*fsb_port_open' ||
+objdump -T "$libdir/libfsb.so" | grep -q 'LIBFSB_0.*fsb_port_open' ||
 	{ echo "install-check: fsb_port_open not versioned LIBFSB_0" >&2; exit 1; }
 test -f "$prefix/include/fsb/fsb.h" && test -x "$prefix/bin/fsb-fwd" &&
 	test -f "$prefix/share/man/man8/fsb-fwd.8" && test -f "$prefix/share/man/man3/libfsb.3"
-echo "install-check: ok ($(nm -D --defined-only "$prefix/lib/libfsb.so" | grep -c ' T fsb_') API functions exported)"
+echo "install-check: ok ($(nm -D --defined-only "$libdir/libfsb.so" | grep -c ' T fsb_') API functions exported)"
