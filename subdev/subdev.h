@@ -117,6 +117,47 @@ enum fsb_subdev_op_bit {
 };
 
 /*
+ * Binding of a sub-device to a kernel netdev, for kinds backed by one
+ * (af_packet).  The kind fills want_* from its spec in probe() and sets
+ * ifindex/ifname once it found the device; the rtnetlink monitor
+ * (src/netlink.c, control thread, port lock held) reads it to route
+ * RTM_NEWLINK/DELLINK to the slot, clears ifindex when the device goes
+ * and follows renames by updating ifname.
+ */
+struct fsb_netdev_bind {
+	bool used;                      /* this sub-device is a netdev */
+	bool by_mac;                    /* adopt by want_mac, any name */
+	char want_ifname[16];           /* iface= (when !by_mac) */
+	uint8_t want_mac[FSB_ETHER_ADDR_LEN]; /* mac=: permanent, else current */
+	int ifindex;                    /* bound interface, 0 = none */
+	char ifname[16];                /* its current name */
+	bool running;                   /* IFF_UP && IFF_RUNNING, last seen */
+};
+
+/* A kernel netdev as rtnetlink describes it. */
+struct fsb_netdev_info {
+	int ifindex;
+	char ifname[16];
+	unsigned flags;                 /* IFF_* */
+	bool has_addr, has_perm;
+	uint8_t addr[FSB_ETHER_ADDR_LEN];
+	uint8_t perm[FSB_ETHER_ADDR_LEN]; /* IFLA_PERM_ADDRESS */
+};
+
+/* Does @nd match what @b wants (by name, or by permanent-else-current
+ * address)? */
+bool fsb_netdev_match(const struct fsb_netdev_bind *b,
+		      const struct fsb_netdev_info *nd);
+
+/*
+ * Look the wanted device up now (an RTM_GETLINK dump in the current
+ * netns).  Returns 0 and fills @out, -ENODEV when absent, or another
+ * -errno.  Used by probe().
+ */
+int fsb_netdev_find(const struct fsb_netdev_bind *b,
+		    struct fsb_netdev_info *out);
+
+/*
  * A sub-device.  Embedded in a port slot (or a bare handle) and kept for
  * the port's lifetime; probe..close come and go inside it.
  */
@@ -131,6 +172,7 @@ struct fsb_subdev {
 	void *rxq[FSB_MAX_QUEUES];
 	void *txq[FSB_MAX_QUEUES];
 	void *priv;                     /* the kind's, from probe to close */
+	struct fsb_netdev_bind nd;      /* netdev kinds only */
 
 	/* Test hooks (ring kind): ops forced to -ENOTSUP, link forced
 	 * down.  Atomic because tests flip them while traffic runs. */
@@ -153,6 +195,7 @@ void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
 /* Kinds. */
 extern const struct fsb_subdev_ops fsb_subdev_null_ops;
 extern const struct fsb_subdev_ops fsb_subdev_ring_ops;
+extern const struct fsb_subdev_ops fsb_subdev_af_packet_ops;
 
 /*
  * Ring kind test hook: force the ops in @enotsup_mask (FSB_OP_* bits) to

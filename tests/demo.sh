@@ -23,5 +23,5 @@ echo
 # shellcheck disable=SC2086
 exec "$FWD" --port 'fsb0,hold_down=200,dev(ring,name=vf),dev(ring,name=sb)' \
 	--peer 'ring,name=vf' --peer 'ring,name=sb' \
-	--forward-mode txonly --tx-rate 1000000 --txd 8192 --rxd 8192 $pin \
+	--forward-mode txonly --tx-rate 1000000 --txd 32768 --rxd 32768 $pin \
 	--duration 6 --stats-period 2 --schedule 2:detach:0,4:attach:0

@@ -85,7 +85,7 @@ fi
 n=$((n + 1))
 "$FWD" --port 'fsb0,hold_down=200,dev(ring,name=vf),dev(ring,name=sb)' \
 	--peer 'ring,name=vf' --peer 'ring,name=sb' --forward-mode txonly \
-	--tx-rate 1000000 --txd 8192 --rxd 8192 --lcore-cpu 1 --duration 3 --schedule 1:detach:0,2:attach:0 --json >"$tmp/dj" 2>"$tmp/dh"
+	--tx-rate 200000 --txd 32768 --rxd 32768 --lcore-cpu 1 --duration 3 --schedule 1:detach:0,2:attach:0 --json >"$tmp/dj" 2>"$tmp/dh"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '"lost":0}' "$tmp/dj" && grep -q '"refused":0,' "$tmp/dj" &&
    grep -q 'EVENT .* tx slot 0 -> slot 1 (admin)' "$tmp/dh" &&
