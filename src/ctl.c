@@ -14,6 +14,8 @@
  * earliest hold-down deadline, so a returning sub-device gets TX back
  * within a millisecond or so of its hold-down, with no polling.
  *
+ * The loop also reads the rtnetlink monitor's socket (netlink.c).
+ *
  * The loop holds ctx->lock while it syncs ports, so fsb_port_close(),
  * which unpublishes the port under the same lock, knows the loop is
  * done with it when it gets the lock.
@@ -26,6 +28,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "netlink.h"
 #include "port.h"
 
 static struct {
@@ -118,8 +121,16 @@ int fsb_ctl_start(struct fsb_ctx *ctx)
 	ev_async_start(ctl.loop, &ctl.wake);
 	ev_init(&ctl.timer, on_timer);
 	atomic_store(&ctl.stopping, false);
+	/* Kernel netdev events (af_packet VFs).  Without the socket the
+	 * library still works, but only admin and sub-device-raised signals
+	 * move traffic: say so. */
+	int nrc = fsb_netlink_start(ctx, ctl.loop);
+	if (nrc < 0)
+		fsb_log(FSB_LOG_WARNING, "rtnetlink monitor unavailable: %s",
+			strerror(-nrc));
 	int rc = pthread_create(&ctl.thread, NULL, ctl_main, NULL);
 	if (rc) {
+		fsb_netlink_stop(ctl.loop);
 		ev_loop_destroy(ctl.loop);
 		ctl.loop = NULL;
 		return -rc;
@@ -137,6 +148,7 @@ void fsb_ctl_stop(struct fsb_ctx *ctx)
 	ev_async_send(ctl.loop, &ctl.wake);
 	pthread_join(ctl.thread, NULL);
 	atomic_store(&ctl.running, false);
+	fsb_netlink_stop(ctl.loop);
 	ev_loop_destroy(ctl.loop);
 	ctl.loop = NULL;
 }

@@ -4,8 +4,8 @@
 # symbol-versioned .so) and the tests link, so tests reach internals
 # while users see only FSB_API symbols.
 noinst_LTLIBRARIES += src/libfsb_internal.la
-src_libfsb_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBEV_CFLAGS) $(NUMA_CFLAGS)
-src_libfsb_internal_la_LIBADD = $(LIBEV_LIBS) $(NUMA_LIBS) $(PTHREAD_LIBS)
+src_libfsb_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBEV_CFLAGS) $(NUMA_CFLAGS) $(MNL_CFLAGS)
+src_libfsb_internal_la_LIBADD = $(LIBEV_LIBS) $(NUMA_LIBS) $(MNL_LIBS) $(PTHREAD_LIBS)
 src_libfsb_internal_la_SOURCES = \
 	src/fsb/fsb.h \
 	src/fsb_private.h \
@@ -16,6 +16,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/port.h src/port.c \
 	src/qsbr.h \
 	src/ctl.c \
+	src/netlink.h src/netlink.c \
 	src/stats.c \
 	src/bare.c
 

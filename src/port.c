@@ -463,6 +463,9 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		if (slot_state(s) == FSB_SUBDEV_STARTED && !s->gone) {
 			struct fsb_link l = { 0 };
 			up = s->sd.ops->link_get(&s->sd, &l) == 0 && l.up;
+			/* for a netdev, what rtnetlink last said counts too */
+			if (s->sd.nd.used && !s->sd.nd.running)
+				up = false;
 		}
 		slot_set_link(port, s, up,
 			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN, now);

@@ -18,10 +18,10 @@ EXTRA_DIST += tests/run-one.sh tests/summary.sh tests/helpers.h \
 	tests/demo.sh tests/tsan.supp
 
 if HAVE_CMOCKA
-test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEV_CFLAGS)
+test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEV_CFLAGS) $(MNL_CFLAGS)
 test_ldadd = src/libfsb_internal.la $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 
-check_PROGRAMS += tests/test_spec tests/test_mempool tests/test_port
+check_PROGRAMS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 tests_test_spec_SOURCES = tests/test_spec.c
 tests_test_spec_CFLAGS = $(test_cflags)
 tests_test_spec_LDADD = $(test_ldadd)
@@ -31,7 +31,10 @@ tests_test_mempool_LDADD = $(test_ldadd)
 tests_test_port_SOURCES = tests/test_port.c
 tests_test_port_CFLAGS = $(test_cflags)
 tests_test_port_LDADD = $(test_ldadd)
-TESTS += tests/test_spec tests/test_mempool tests/test_port
+tests_test_netlink_SOURCES = tests/test_netlink.c
+tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
+tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
+TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 endif
 
 check_PROGRAMS += tests/stress
