@@ -248,6 +248,15 @@ int fsb_netdev_find(const struct fsb_netdev_bind *b,
 /* Dispatch to slots                                                   */
 /* ------------------------------------------------------------------ */
 
+/* The bound interface of slot @k is gone (port->lock held). */
+static void bind_gone(struct fsb_port *port, unsigned k)
+{
+	struct fsb_netdev_bind *b = &port->slot[k].sd.nd;
+	b->ifindex = 0;
+	b->running = false;
+	fsb_port_mark(port->id, (int)k, FSB_MARK_GONE, FSB_REASON_NETDEV_REMOVED);
+}
+
 /*
  * Route one link event to every netdev slot it concerns.  Runs on the
  * control thread with ctx->lock held; takes each port's lock to read
@@ -267,10 +276,7 @@ static void link_event(struct fsb_ctx *ctx, const struct fsb_netdev_info *nd,
 				continue;
 			if (b->ifindex && b->ifindex == nd->ifindex) {
 				if (del) {
-					b->ifindex = 0;
-					b->running = false;
-					fsb_port_mark(port->id, (int)k, FSB_MARK_GONE,
-						      FSB_REASON_NETDEV_REMOVED);
+					bind_gone(port, k);
 					continue;
 				}
 				if (nd->ifname[0] && strcmp(b->ifname, nd->ifname)) {
@@ -340,12 +346,8 @@ static void resync(struct fsb_ctx *ctx)
 			bool present = false;
 			for (unsigned s = 0; s < ra->nseen && !present; s++)
 				present = ra->seen[s] == b->ifindex;
-			if (!present && ra->nseen < RESYNC_MAX_LINKS) {
-				b->ifindex = 0;
-				b->running = false;
-				fsb_port_mark(port->id, (int)k, FSB_MARK_GONE,
-					      FSB_REASON_NETDEV_REMOVED);
-			}
+			if (!present && ra->nseen < RESYNC_MAX_LINKS)
+				bind_gone(port, k);
 		}
 		pthread_mutex_unlock(&port->lock);
 	}
