@@ -55,6 +55,15 @@ static void pin_last_cpu(void)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/* Control side and peer on CPU 0, datapath on the last one (§6). */
+static void pin_first_cpu(void)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 static void *tx_main(void *arg)
 {
 	(void)arg;
@@ -168,6 +177,7 @@ int main(void)
 	}
 
 	pthread_t tx, rx;
+	pin_first_cpu();        /* inherited by the peer thread */
 	pthread_create(&rx, NULL, rx_main, NULL);
 	pthread_create(&tx, NULL, tx_main, NULL);
 	while (atomic_load(&sent) < 10000)
@@ -175,6 +185,11 @@ int main(void)
 
 	uint64_t t0 = now_ns();
 	for (unsigned c = 0; c < cycles; c++) {
+		/* every detach lands while traffic flows: wait for 256 more
+		 * frames on the current path (bounded) */
+		uint64_t want = atomic_load(&sent) + 256, dl0 = now_ns() + 100000000ull;
+		while (atomic_load(&sent) < want && now_ns() < dl0)
+			sched_yield();
 		if (fsb_port_detach(port, 0) != 0 || fsb_port_attach(port, 0) != 0) {
 			fprintf(stderr, "cycle %u: detach/attach failed\n", c);
 			return 1;

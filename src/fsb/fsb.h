@@ -162,8 +162,11 @@ struct fsb_mem_region {
  *
  * Memory comes from memfd (hugetlb memfd when the system has free huge
  * pages, plain memfd otherwise) in at most a few large regions.
- * Returns NULL with errno EINVAL (bad size/name), ENOMEM, or the errno
- * of memfd_create/ftruncate/mmap.
+ * Returns NULL with errno:
+ *   EINVAL - name not 1..31 bytes, n not 1..2^24, data_room not above
+ *            FSB_BUF_HEADROOM, cache_size above 512, or no such NUMA node;
+ *   EEXIST - a live pool has that name;  ENOSPC - too many pools;
+ *   ENOMEM, or the errno of memfd_create/ftruncate/mmap.
  */
 FSB_API struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx,
 					       const char *name, unsigned n,
@@ -177,7 +180,8 @@ FSB_API struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx,
  */
 FSB_API int fsb_mempool_free(struct fsb_mempool *mp);
 
-/** A buffer reset to headroom FSB_BUF_HEADROOM, length 0; NULL if empty. */
+/** A buffer reset to headroom FSB_BUF_HEADROOM, length 0; NULL with
+ *  errno ENOBUFS when the pool (and this thread's cache) is empty. */
 FSB_API struct fsb_buf *fsb_buf_alloc(struct fsb_mempool *mp);
 
 /** Allocate exactly @n buffers or none: returns 0 or -ENOBUFS. */
@@ -187,7 +191,8 @@ FSB_API int fsb_buf_alloc_bulk(struct fsb_mempool *mp, struct fsb_buf **bufs,
 /** Return @b (and any chained segments) to its pool.  NULL is a no-op. */
 FSB_API void fsb_buf_free(struct fsb_buf *b);
 
-/** Free @n buffers, which may belong to different pools. */
+/** Free @n buffers, which may belong to different pools; chains are
+ *  followed and NULL entries skipped. */
 FSB_API void fsb_buf_free_bulk(struct fsb_buf **bufs, unsigned n);
 
 /** Buffers currently in the pool and in all thread caches. */
