@@ -4,4 +4,5 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/subdev.h \
 	subdev/subdev.c \
 	subdev/null.c \
-	subdev/ring.c
+	subdev/ring.c \
+	subdev/af_packet.c

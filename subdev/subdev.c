@@ -8,11 +8,12 @@
 
 #include "subdev.h"
 
-/* Every compiled-in kind.  Later kinds (af_packet, virtio_user,
+/* Every compiled-in kind.  Later kinds (virtio_user, af_xdp,
  * virtio_pci) add a line here and a file in subdev/. */
 static const struct fsb_subdev_ops *const kinds[] = {
 	&fsb_subdev_null_ops,
 	&fsb_subdev_ring_ops,
+	&fsb_subdev_af_packet_ops,
 };
 
 const struct fsb_subdev_ops *fsb_subdev_kind_find(const char *kind)

@@ -35,6 +35,12 @@ tests_test_netlink_SOURCES = tests/test_netlink.c
 tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
 tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
 TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
+
+check_PROGRAMS += tests/test_af_packet
+tests_test_af_packet_SOURCES = tests/test_af_packet.c
+tests_test_af_packet_CFLAGS = $(test_cflags)
+tests_test_af_packet_LDADD = $(test_ldadd)
+TESTS += tests/test_af_packet
 endif
 
 check_PROGRAMS += tests/stress
