@@ -797,6 +797,19 @@ int main(int argc, char **argv)
 	if (cfg.json)
 		cfg.out = stderr;
 
+	/* With --lcore-cpu, keep this thread (and the library's control
+	 * thread, which inherits its affinity) off the datapath CPU, so a
+	 * busy-polling lcore and the control side never share a CPU. */
+	if (cfg.lcore_cpu >= 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		cpu_set_t rest;
+		CPU_ZERO(&rest);
+		for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++)
+			if (cpu != cfg.lcore_cpu)
+				CPU_SET(cpu, &rest);
+		if (CPU_COUNT(&rest) > 0)
+			pthread_setaffinity_np(pthread_self(), sizeof(rest), &rest);
+	}
 	ctx = fsb_ctx_new();
 	if (!ctx) {
 		fprintf(stderr, "fsb-fwd: cannot create the library context: %s\n",

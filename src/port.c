@@ -1163,11 +1163,7 @@ uint16_t fsb_rx_burst(struct fsb_port *port, uint16_t qid,
 		}
 		if (mask & (mask - 1))
 			q->rr = first + 1 < port->nslots ? first + 1 : 0;
-		uint16_t pid = port->id;
-		for (uint16_t i = 0; i < got; i++) {
-			bufs[i]->port = pid;
-			bufs[i]->queue = qid;
-		}
+		/* port and queue were stamped by the sub-devices (subdev.h) */
 	}
 	fsb_qsbr_quiescent(port, &q->qs);
 	return got;

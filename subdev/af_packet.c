@@ -149,6 +149,7 @@ struct afp_rxq {
 	bool open;                      /* blk is ours and being read */
 	_Atomic uint64_t pkts, bytes, nombuf, bad;
 	const char *name;               /* sd->name, for logs */
+	uint16_t port_id, qid;          /* stamped into every buffer */
 	/* Control side. */
 	_Atomic uint64_t kdrops;        /* PACKET_STATISTICS tp_drops, summed */
 	int fd;
@@ -387,6 +388,8 @@ static int afp_rx_open(struct fsb_subdev *sd, struct afp_priv *p, unsigned q)
 	p->fd[q] = fd;
 	rq->fd = fd;
 	rq->name = sd->name;
+	rq->port_id = sd->port_id;
+	rq->qid = (uint16_t)q;
 
 	if (afp_filter_drop_all(fd, true) < 0)
 		return afp_fail(sd, "SO_ATTACH_FILTER", q);
@@ -812,6 +815,8 @@ static inline bool afp_frame_take(struct afp_rxq *rq, struct fsb_buf *b,
 	}
 	b->data_len = (uint16_t)total;
 	b->pkt_len = total;
+	b->port = rq->port_id;
+	b->queue = rq->qid;
 	*bytes += total;
 	return true;
 }

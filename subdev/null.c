@@ -19,6 +19,7 @@ struct null_queue {
 	struct fsb_subdev *sd;
 	struct fsb_mempool *pool;       /* rx */
 	uint16_t size;
+	uint16_t port_id, qid;          /* stamped into every rx buffer */
 	_Atomic uint64_t pkts, bytes, nombuf;
 } FSB_ALIGNED;
 
@@ -64,6 +65,8 @@ static int null_configure(struct fsb_subdev *sd)
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
 		p->rxq[q].sd = sd;
 		p->rxq[q].size = p->size;
+		p->rxq[q].port_id = sd->port_id;
+		p->rxq[q].qid = (uint16_t)q;
 		p->txq[q].sd = sd;
 		sd->rxq[q] = q < sd->conf.nb_rxq ? &p->rxq[q] : NULL;
 		sd->txq[q] = q < sd->conf.nb_txq ? &p->txq[q] : NULL;
@@ -115,10 +118,13 @@ static uint16_t null_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		fsb_counter_add(&nq->nombuf, n);
 		return 0;
 	}
-	uint16_t size = nq->size;
+	uint16_t size = nq->size, port = nq->port_id, qid = nq->qid;
 	for (uint16_t i = 0; i < n; i++) {
-		bufs[i]->data_len = size;
-		bufs[i]->pkt_len = size;
+		struct fsb_buf *b = bufs[i];
+		b->data_len = size;
+		b->pkt_len = size;
+		b->port = port;
+		b->queue = qid;
 	}
 	fsb_counter_add(&nq->pkts, n);
 	fsb_counter_add(&nq->bytes, (uint64_t)n * size);

@@ -53,6 +53,7 @@ struct ring_pair {
 
 struct ring_queue {
 	struct fsb_spsc *ring;
+	uint16_t port_id, qid;          /* rx: stamped into every buffer */
 	_Atomic uint64_t pkts, bytes, errors;
 };
 
@@ -194,6 +195,8 @@ static int ring_configure(struct fsb_subdev *sd)
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
 		struct ring_queue *rx = &priv->q[q], *tx = &priv->q[FSB_MAX_QUEUES + q];
 		rx->ring = q < sd->conf.nb_rxq ? p->ring[q][1 - priv->end] : NULL;
+		rx->port_id = sd->port_id;
+		rx->qid = (uint16_t)q;
 		tx->ring = q < sd->conf.nb_txq ? p->ring[q][priv->end] : NULL;
 		sd->rxq[q] = rx->ring ? rx : NULL;
 		sd->txq[q] = tx->ring ? tx : NULL;
@@ -269,8 +272,13 @@ static uint16_t ring_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	unsigned got = fsb_spsc_dequeue(rq->ring, (void **)bufs, n);
 	if (got) {
 		uint64_t bytes = 0;
-		for (unsigned i = 0; i < got; i++)
-			bytes += bufs[i]->pkt_len;
+		uint16_t port = rq->port_id, qid = rq->qid;
+		for (unsigned i = 0; i < got; i++) {
+			struct fsb_buf *b = bufs[i];
+			bytes += b->pkt_len;
+			b->port = port;
+			b->queue = qid;
+		}
 		fsb_counter_add(&rq->pkts, got);
 		fsb_counter_add(&rq->bytes, bytes);
 	}

@@ -19,7 +19,10 @@
  *              guarantees that before calling it).
  *
  * Burst functions take the queue object, not the sub-device, so the
- * port's fast path is one load and one indirect call.  tx_burst follows
+ * port's fast path is one load and one indirect call.  rx_burst stamps
+ * every buffer it returns with sd->port_id and the queue id, in the pass
+ * it already makes over the buffers: the port then needs no second pass
+ * (that pass was most of the layer's RX cost).  tx_burst follows
  * the DPDK convention: it returns how many it accepted and the rest stay
  * the caller's.
  *
