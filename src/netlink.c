@@ -146,6 +146,58 @@ static bool nd_running(const struct fsb_netdev_info *nd)
 }
 
 /* ------------------------------------------------------------------ */
+/* Claims                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Interfaces bound by some netdev sub-device, process-wide.  A failover
+ * pair shares one MAC (the port replays its address onto every
+ * sub-device, as the hypervisor does for a VF and its virtio standby),
+ * so adoption by mac= must never pick an interface another slot holds.
+ */
+#define MAX_CLAIMS 256
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static int claims[MAX_CLAIMS];
+
+static bool netdev_claimed(int ifindex)
+{
+	bool found = false;
+	pthread_mutex_lock(&claims_lock);
+	for (unsigned i = 0; i < MAX_CLAIMS && !found; i++)
+		found = claims[i] == ifindex;
+	pthread_mutex_unlock(&claims_lock);
+	return found;
+}
+
+int fsb_netdev_claim(int ifindex)
+{
+	int rc = -ENOSPC;
+	pthread_mutex_lock(&claims_lock);
+	for (unsigned i = 0; i < MAX_CLAIMS; i++)
+		if (claims[i] == ifindex) {
+			pthread_mutex_unlock(&claims_lock);
+			return -EBUSY;
+		}
+	for (unsigned i = 0; i < MAX_CLAIMS; i++)
+		if (!claims[i]) {
+			claims[i] = ifindex;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&claims_lock);
+	return rc;
+}
+
+void fsb_netdev_release(int ifindex)
+{
+	pthread_mutex_lock(&claims_lock);
+	for (unsigned i = 0; i < MAX_CLAIMS; i++)
+		if (claims[i] == ifindex)
+			claims[i] = 0;
+	pthread_mutex_unlock(&claims_lock);
+}
+
+/* ------------------------------------------------------------------ */
 /* Dumps                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -228,7 +280,8 @@ struct find_arg {
 static void find_fn(const struct fsb_netdev_info *nd, void *arg)
 {
 	struct find_arg *fa = arg;
-	if (!fa->found && fsb_netdev_match(fa->b, nd)) {
+	if (!fa->found && fsb_netdev_match(fa->b, nd) &&
+	    !netdev_claimed(nd->ifindex)) {
 		*fa->out = *nd;
 		fa->found = true;
 	}
@@ -294,7 +347,8 @@ static void link_event(struct fsb_ctx *ctx, const struct fsb_netdev_info *nd,
 						      run ? FSB_MARK_LINK_UP : FSB_MARK_LINK_DOWN,
 						      run ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
 				}
-			} else if (!del && !b->ifindex && fsb_netdev_match(b, nd)) {
+			} else if (!del && !b->ifindex && fsb_netdev_match(b, nd) &&
+				   !netdev_claimed(nd->ifindex)) {
 				fsb_port_mark(port->id, (int)k, FSB_MARK_APPEARED,
 					      FSB_REASON_NETDEV_ADDED);
 			}

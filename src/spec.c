@@ -157,7 +157,8 @@ static bool spec_name_ok(const char *v, size_t n)
 }
 
 /* A Linux interface name, restricted to the bytes udev and iproute2
- * users actually see: [A-Za-z0-9_.:@-]{1,15}, not "." or "..". */
+ * users actually see: [A-Za-z0-9_.@-]{1,15}, not "." or "..".  ':' is
+ * out: the kernel refuses it in a name (it was the old alias syntax). */
 static bool spec_ifname_ok(const char *v)
 {
 	size_t n = strlen(v);
@@ -169,7 +170,7 @@ static bool spec_ifname_ok(const char *v)
 	for (size_t i = 0; i < n; i++) {
 		char c = v[i];
 
-		if (!spec_is_alnum(c) && c != '_' && c != '.' && c != ':' &&
+		if (!spec_is_alnum(c) && c != '_' && c != '.' &&
 		    c != '@' && c != '-')
 			return false;
 	}

@@ -284,10 +284,15 @@ static int afp_probe(struct fsb_subdev *sd)
 	}
 	if (info.ifindex <= 0)
 		return -ENODEV;
+	rc = fsb_netdev_claim(info.ifindex);
+	if (rc < 0)
+		return rc;
 
 	struct afp_priv *p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		fsb_netdev_release(info.ifindex);
 		return -ENOMEM;
+	}
 	p->ifindex = info.ifindex;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", info.ifname);
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++)
@@ -674,6 +679,7 @@ static void afp_close(struct fsb_subdev *sd)
 	if (!p)
 		return;
 	afp_queues_free(sd, p);
+	fsb_netdev_release(p->ifindex);
 	free(p->mc);
 	free(p);
 	sd->priv = NULL;

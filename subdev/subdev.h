@@ -137,6 +137,11 @@ struct fsb_netdev_bind {
 	bool running;                   /* IFF_UP && IFF_RUNNING, last seen */
 };
 
+/* Bind @ifindex to one sub-device process-wide: 0, or -EBUSY when taken
+ * (a racing probe: retried on the next event).  Released at close. */
+int fsb_netdev_claim(int ifindex);
+void fsb_netdev_release(int ifindex);
+
 /* A kernel netdev as rtnetlink describes it. */
 struct fsb_netdev_info {
 	int ifindex;
@@ -154,8 +159,9 @@ bool fsb_netdev_match(const struct fsb_netdev_bind *b,
 
 /*
  * Look the wanted device up now (an RTM_GETLINK dump in the current
- * netns).  Returns 0 and fills @out, -ENODEV when absent, or another
- * -errno.  Used by probe().
+ * netns), skipping interfaces another sub-device has claimed.  Returns
+ * 0 and fills @out, -ENODEV when absent, or another -errno.  Used by
+ * probe(), which then claims what it found.
  */
 int fsb_netdev_find(const struct fsb_netdev_bind *b,
 		    struct fsb_netdev_info *out);

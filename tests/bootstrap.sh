@@ -5,7 +5,7 @@
 # machine, as root, it installs what is missing, runs autoreconf,
 # configures and builds in ./build, then:
 #
-#   sh tests/bootstrap.sh demo    run the failover demo and print its report
+#   sh tests/bootstrap.sh demo    run the netns/veth failover demo (root)
 #   sh tests/bootstrap.sh check   build and run the tests; the last line is
 #                                 "N passed, N failed, N skipped"
 #
@@ -57,7 +57,7 @@ make -s -j"$(nproc)" >/dev/null
 
 case "$what" in
 demo)
-	exec sh "$top/tests/demo.sh" "$top/build/src/fsb-fwd"
+	exec sh "$top/tests/netns-demo.sh" "$top/build/src/fsb-fwd"
 	;;
 check)
 	rc=0

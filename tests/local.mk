@@ -11,7 +11,8 @@ TEST_EXTENSIONS = .sh
 AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(top_srcdir)'; top_builddir='$(top_builddir)'; \
 	FSB_FWD='$(abs_top_builddir)/src/fsb-fwd'; \
-	export top_srcdir top_builddir FSB_FWD;
+	FSB_PEER='$(abs_top_builddir)/tests/tools/fsb-peer'; \
+	export top_srcdir top_builddir FSB_FWD FSB_PEER;
 
 EXTRA_DIST += tests/run-one.sh tests/summary.sh tests/helpers.h \
 	tests/bootstrap.sh tests/install-check.sh tests/ext/hello.c \
@@ -51,6 +52,15 @@ TESTS += tests/stress
 
 TESTS += tests/fwd-cli.sh
 EXTRA_DIST += tests/fwd-cli.sh
+
+# The outside counter of the netns demo, tests and bench: a packet
+# socket in the peer netns.  Built by plain 'make' (the demo needs it).
+noinst_PROGRAMS += tests/tools/fsb-peer
+tests_tools_fsb_peer_SOURCES = tests/tools/fsb-peer.c
+tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
+TESTS += tests/netns-failover.sh
+EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
+	tests/bench/failover
 
 # 'make check-summary': the one closing line CI reads.
 check-summary:

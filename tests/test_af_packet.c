@@ -798,13 +798,21 @@ static void test_netdev_deleted(void **state)
 	assert_non_null(bare);
 	assert_int_equal(fsb_bare_rx_queue_setup(bare, 0, e->mp), 0);
 	assert_int_equal(fsb_bare_start(bare), 0);
-	struct fsb_subdev *sd = sd_open("af_packet,iface=fsbA,queues=2", 2, e->mp);
+	/* One interface, one sub-device: fsbA is claimed by the bare one. */
+	struct fsb_bare *twice = fsb_bare_open(e->ctx, "af_packet,iface=fsbA", &pc,
+					       err, sizeof(err));
+	assert_null(twice);
+	assert_int_equal(errno, ENODEV);
+	/* the two-queue case on a veth pair of its own */
+	assert_int_equal(system("ip link add fsbC type veth peer name fsbD && "
+				"ip link set fsbC up && ip link set fsbD up"), 0);
+	struct fsb_subdev *sd = sd_open("af_packet,iface=fsbC,queues=2", 2, e->mp);
 	int peer = peer_open("fsbB", 0);
 	peer_send_seq(peer, 0, 5);
 	close(peer);
 	t_sleep_ms(10);
 
-	assert_int_equal(system("ip link del fsbA"), 0);
+	assert_int_equal(system("ip link del fsbA && ip link del fsbC"), 0);
 
 	uint64_t errors = 0;
 	for (int round = 0; round < 10; round++) {
@@ -841,11 +849,14 @@ static void test_netdev_deleted(void **state)
 	uint8_t mac[6];
 	assert_int_equal(sd->ops->mac_get(sd, mac), -ENODEV);
 	assert_true(sd->ops->promisc_set(sd, true) < 0);
-	/* A new fsbA is not ours: still down (bound by ifindex). */
-	assert_int_equal(system(VETH_UP), 0);
+	/* A new fsbC is not ours: still down (bound by ifindex). */
+	assert_int_equal(system("ip link add fsbC type veth peer name fsbD && "
+				"ip link set fsbC up && ip link set fsbD up"), 0);
 	assert_int_equal(sd->ops->link_get(sd, &l), 0);
 	assert_false(l.up);
 	sd_close(sd);
+	assert_int_equal(system("ip link del fsbC"), 0);
+	assert_int_equal(system(VETH_UP), 0);   /* fsbA for later tests */
 	fsb_bare_close(bare);
 	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
 }
