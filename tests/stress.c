@@ -142,10 +142,10 @@ int main(void)
 	}
 	fsb_ctx_set_log(ctx, NULL, NULL, FSB_LOG_WARNING);
 	atomic_store(&fsb_test_skip_grace, no_grace);
-	/* Hold every tx burst 2 us inside the sub-device before it touches
+	/* Hold every tx burst 50 us inside the sub-device before it touches
 	 * its queue: the window a grace period must cover becomes wide
 	 * enough that skipping it is caught, not left to luck. */
-	atomic_store(&fsb_ring_test_tx_delay_ns, 2000);
+	atomic_store(&fsb_ring_test_tx_delay_ns, 50000);
 	seen_max = 400000000ull;
 	seen = calloc(seen_max, 1);
 	pool = fsb_mempool_create(ctx, "stress", 16384, 256, 256, -1);
