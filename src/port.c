@@ -85,11 +85,18 @@ static void slot_set_state(struct fsb_port *port, struct fsb_slot *s,
 	event_emit(port, &ev);
 }
 
+/*
+ * @since: when the device was known usable: the receipt of the signal
+ * that said so (a carrier-up, an appearance), not the end of our own
+ * bring-up, which can take milliseconds (sockets, rings) and is not the
+ * device's doing.  A flap meanwhile arrives as its own link-down mark
+ * and resets this.
+ */
 static void slot_set_link(struct fsb_port *port, struct fsb_slot *s, bool up,
-			  enum fsb_reason why, uint64_t now)
+			  enum fsb_reason why, uint64_t since)
 {
 	if (up && !s->link_up)
-		s->usable_since_ns = now;
+		s->usable_since_ns = since ? since : fsb_now_ns();
 	if (s->link_up == up)
 		return;
 	s->link_up = up;
@@ -229,7 +236,7 @@ static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
 			bool up = sd->ops->link_get(sd, &l) == 0 && l.up;
 			s->link_up = false;
 			slot_set_link(port, s, up, up ? FSB_REASON_LINK_UP :
-				      FSB_REASON_LINK_DOWN, now);
+				      FSB_REASON_LINK_DOWN, s->signal_ns);
 			atomic_fetch_or_explicit(&port->rx_mask, 1u << sd->slot,
 						 memory_order_seq_cst);
 		}
@@ -350,7 +357,8 @@ static int tx_choose(struct fsb_port *port, const bool *leaving,
 			continue;
 		if (first_usable < 0)
 			first_usable = (int)i;
-		uint64_t age = now - s->usable_since_ns;
+		uint64_t age = now > s->usable_since_ns ?
+			now - s->usable_since_ns : 0;
 		if (hold == 0 || s->usable_since_ns == 0 || age >= hold)
 			return (int)i;
 		if (hold - age < *wait_ns)
@@ -468,7 +476,8 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 				up = false;
 		}
 		slot_set_link(port, s, up,
-			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN, now);
+			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN,
+			      s->signal_ns);
 	}
 }
 
@@ -596,6 +605,8 @@ static void port_sync_locked(struct fsb_port *port, int *cfg_err)
 		}
 	}
 
+	/* a fresh clock: the bring-up above may have taken a while */
+	now = fsb_now_ns();
 	enum fsb_reason why2 = tx_update(port, leaving, now, &wait_ns);
 	if (why2 != FSB_REASON_ADMIN || why == FSB_REASON_ADMIN)
 		why = why2;
@@ -951,6 +962,7 @@ int fsb_port_attach(struct fsb_port *port, unsigned slot)
 		s->admin_up = true;
 		s->gone = false;
 		s->last_reason = FSB_REASON_ADMIN;
+		s->signal_ns = fsb_now_ns();
 		s->last_err = 0;
 		port_sync_locked(port, NULL);
 		if (port->configured && slot_state(s) < FSB_SUBDEV_CONFIGURED) {
