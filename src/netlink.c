@@ -517,6 +517,15 @@ void fsb_netlink_stop(struct ev_loop *loop)
 	mon.buf = NULL;
 }
 
+int fsb_netlink_test_rcvbuf(int bytes)
+{
+	if (!mon.nl)
+		return -ENOTCONN;
+	int fd = mnl_socket_get_fd(mon.nl);
+	return setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
+			  sizeof(bytes)) < 0 ? -errno : 0;
+}
+
 void fsb_netlink_counters(uint64_t *msgs, uint64_t *bad, uint64_t *resyncs)
 {
 	*msgs = atomic_load(&mon.msgs);

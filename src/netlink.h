@@ -25,6 +25,9 @@ int fsb_netlink_parse_link(const struct nlmsghdr *nlh,
 /* Handle a buffer of netlink messages as if received (tests). */
 void fsb_netlink_process(struct fsb_ctx *ctx, const void *buf, size_t len);
 
+/* Test knob: set the monitor socket's receive buffer (to force ENOBUFS). */
+int fsb_netlink_test_rcvbuf(int bytes);
+
 /* Messages seen, malformed ones ignored, resyncs after ENOBUFS. */
 void fsb_netlink_counters(uint64_t *msgs, uint64_t *bad, uint64_t *resyncs);
 

@@ -219,6 +219,49 @@ static void test_real_events(void **state)
 	fsb_bare_close(pe[1]);
 }
 
+/* Events lost to ENOBUFS: the monitor resyncs from a dump and still
+ * notices that our interface went away; it never stops listening. */
+static void test_enobufs_resync(void **state)
+{
+	(void)state;
+	struct fsb_bare *pe[2];
+	struct fsb_port *p = bound_port("nl3", "fsbnlE", pe);
+	assert_int_equal(system("ip link add fsbnlE type veth peer name fsbnlF && "
+				"ip link set fsbnlE up && ip link set fsbnlF up"), 0);
+	struct fsb_netdev_bind want = { .used = true, .want_ifname = "fsbnlE" };
+	struct fsb_netdev_info info;
+	assert_int_equal(fsb_netdev_find(&want, &info), 0);
+	pthread_mutex_lock(&p->lock);
+	fsb_port_subdev(p, 0)->nd.ifindex = info.ifindex;
+	pthread_mutex_unlock(&p->lock);
+	t_sleep_ms(50);
+	uint64_t m0, b0, r0, m1, b1, r1;
+	fsb_netlink_counters(&m0, &b0, &r0);
+
+	/* A tiny receive buffer, and the control thread kept from reading
+	 * (it needs ctx->lock to process): the flood overflows it. */
+	assert_int_equal(fsb_netlink_test_rcvbuf(2048), 0);
+	pthread_mutex_lock(&ctx->lock);
+	assert_int_equal(system("for i in $(seq 100); do ip link set fsbnlF mtu $((1000 + i)); done; "
+				"ip link del fsbnlE"), 0);
+	pthread_mutex_unlock(&ctx->lock);
+
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 3000));
+	fsb_netlink_counters(&m1, &b1, &r1);
+	assert_true(r1 > r0);                 /* it did resync */
+	struct fsb_slot_info si;
+	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_PARSED), 2000));
+	/* and it still listens: the interface comes back, it is adopted */
+	assert_int_equal(fsb_netlink_test_rcvbuf(4 << 20), 0);
+	assert_int_equal(system("ip link add fsbnlE type veth peer name fsbnlF && "
+				"ip link set fsbnlE up && ip link set fsbnlF up"), 0);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	fsb_port_close(p);
+	fsb_bare_close(pe[0]);
+	fsb_bare_close(pe[1]);
+	assert_int_equal(system("ip link del fsbnlE"), 0);
+}
+
 int main(void)
 {
 	/* Our own network namespace: real interfaces without touching the
@@ -241,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_crafted),
 		cmocka_unit_test(test_real_events),
+		cmocka_unit_test(test_enobufs_resync),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	fsb_ctx_free(ctx);
