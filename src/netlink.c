@@ -311,50 +311,68 @@ static void bind_gone(struct fsb_port *port, unsigned k)
 }
 
 /*
- * Route one link event to every netdev slot it concerns.  Runs on the
- * control thread with ctx->lock held; takes each port's lock to read
- * and update the bindings the sync routine also uses.
+ * Call @fn for every netdev slot of every port, with that port's lock
+ * held (the sync routine reads and writes the same bindings).  Runs on
+ * the control thread with ctx->lock held.
  */
-static void link_event(struct fsb_ctx *ctx, const struct fsb_netdev_info *nd,
-		       bool del)
+typedef void (*slot_fn)(struct fsb_port *port, unsigned k,
+			struct fsb_netdev_bind *b, void *arg);
+
+static void netdev_slots_each(struct fsb_ctx *ctx, slot_fn fn, void *arg)
 {
 	for (unsigned i = 0; i < FSB_MAX_PORTS; i++) {
 		struct fsb_port *port = ctx->ports[i];
 		if (!port)
 			continue;
 		pthread_mutex_lock(&port->lock);
-		for (unsigned k = 0; k < port->nslots; k++) {
-			struct fsb_netdev_bind *b = &port->slot[k].sd.nd;
-			if (!b->used)
-				continue;
-			if (b->ifindex && b->ifindex == nd->ifindex) {
-				if (del) {
-					bind_gone(port, k);
-					continue;
-				}
-				if (nd->ifname[0] && strcmp(b->ifname, nd->ifname)) {
-					fsb_log(FSB_LOG_NOTICE,
-						"%s: %s renamed to %s; following it",
-						port->slot[k].sd.name, b->ifname,
-						nd->ifname);
-					snprintf(b->ifname, sizeof(b->ifname), "%s",
-						 nd->ifname);
-				}
-				bool run = nd_running(nd);
-				if (run != b->running) {
-					b->running = run;
-					fsb_port_mark(port->id, (int)k,
-						      run ? FSB_MARK_LINK_UP : FSB_MARK_LINK_DOWN,
-						      run ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
-				}
-			} else if (!del && !b->ifindex && fsb_netdev_match(b, nd) &&
-				   !netdev_claimed(nd->ifindex)) {
-				fsb_port_mark(port->id, (int)k, FSB_MARK_APPEARED,
-					      FSB_REASON_NETDEV_ADDED);
-			}
-		}
+		for (unsigned k = 0; k < port->nslots; k++)
+			if (port->slot[k].sd.nd.used)
+				fn(port, k, &port->slot[k].sd.nd, arg);
 		pthread_mutex_unlock(&port->lock);
 	}
+}
+
+struct link_arg {
+	const struct fsb_netdev_info *nd;
+	bool del;
+};
+
+/* Route one link event to a netdev slot it concerns. */
+static void link_event_slot(struct fsb_port *port, unsigned k,
+			    struct fsb_netdev_bind *b, void *arg)
+{
+	const struct link_arg *la = arg;
+	const struct fsb_netdev_info *nd = la->nd;
+
+	if (b->ifindex && b->ifindex == nd->ifindex) {
+		if (la->del) {
+			bind_gone(port, k);
+			return;
+		}
+		if (nd->ifname[0] && strcmp(b->ifname, nd->ifname)) {
+			fsb_log(FSB_LOG_NOTICE, "%s: %s renamed to %s; following it",
+				port->slot[k].sd.name, b->ifname, nd->ifname);
+			snprintf(b->ifname, sizeof(b->ifname), "%s", nd->ifname);
+		}
+		bool run = nd_running(nd);
+		if (run != b->running) {
+			b->running = run;
+			fsb_port_mark(port->id, (int)k,
+				      run ? FSB_MARK_LINK_UP : FSB_MARK_LINK_DOWN,
+				      run ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
+		}
+	} else if (!la->del && !b->ifindex && fsb_netdev_match(b, nd) &&
+		   !netdev_claimed(nd->ifindex)) {
+		fsb_port_mark(port->id, (int)k, FSB_MARK_APPEARED,
+			      FSB_REASON_NETDEV_ADDED);
+	}
+}
+
+static void link_event(struct fsb_ctx *ctx, const struct fsb_netdev_info *nd,
+		       bool del)
+{
+	struct link_arg la = { nd, del };
+	netdev_slots_each(ctx, link_event_slot, &la);
 }
 
 #define RESYNC_MAX_LINKS 4096
@@ -373,6 +391,18 @@ static void resync_fn(const struct fsb_netdev_info *nd, void *arg)
 	link_event(ra->ctx, nd, false);
 }
 
+static void resync_gone_slot(struct fsb_port *port, unsigned k,
+			     struct fsb_netdev_bind *b, void *arg)
+{
+	const struct resync_arg *ra = arg;
+	if (!b->ifindex)
+		return;
+	for (unsigned s = 0; s < ra->nseen; s++)
+		if (ra->seen[s] == b->ifindex)
+			return;
+	bind_gone(port, k);
+}
+
 /* After ENOBUFS: rebuild what we know from a dump. */
 static void resync(struct fsb_ctx *ctx)
 {
@@ -388,23 +418,8 @@ static void resync(struct fsb_ctx *ctx)
 		return;
 	}
 	/* bound slots whose interface is not in the dump: gone */
-	for (unsigned i = 0; i < FSB_MAX_PORTS; i++) {
-		struct fsb_port *port = ctx->ports[i];
-		if (!port)
-			continue;
-		pthread_mutex_lock(&port->lock);
-		for (unsigned k = 0; k < port->nslots; k++) {
-			struct fsb_netdev_bind *b = &port->slot[k].sd.nd;
-			if (!b->used || !b->ifindex)
-				continue;
-			bool present = false;
-			for (unsigned s = 0; s < ra->nseen && !present; s++)
-				present = ra->seen[s] == b->ifindex;
-			if (!present && ra->nseen < RESYNC_MAX_LINKS)
-				bind_gone(port, k);
-		}
-		pthread_mutex_unlock(&port->lock);
-	}
+	if (ra->nseen < RESYNC_MAX_LINKS)
+		netdev_slots_each(ctx, resync_gone_slot, ra);
 	free(ra);
 }
 

@@ -81,6 +81,34 @@ static inline uint64_t xstat(struct fsb_port *p, const char *name)
 	return UINT64_MAX;
 }
 
+/* The fixture of the port-level tests: a context, a pool, an event log. */
+struct env {
+	struct fsb_ctx *ctx;
+	struct fsb_mempool *mp;
+	struct ev_log log;
+};
+
+static inline int t_setup(void **state)
+{
+	static struct env e;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&e.log.lock, NULL);
+	e.ctx = fsb_ctx_new();
+	assert_non_null(e.ctx);
+	fsb_ctx_set_log(e.ctx, NULL, NULL, FSB_LOG_WARNING);
+	e.mp = fsb_mempool_create(e.ctx, "t", 8192, 2048, 64, -1);
+	assert_non_null(e.mp);
+	*state = &e;
+	return 0;
+}
+
+static inline int t_teardown(void **state)
+{
+	struct env *e = *state;
+	fsb_ctx_free(e->ctx);
+	return 0;
+}
+
 /* A started bare ring end named @name, one queue, rx from @mp. */
 static inline struct fsb_bare *ring_peer(struct fsb_ctx *ctx, const char *name,
 					 struct fsb_mempool *mp)

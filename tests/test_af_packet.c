@@ -36,31 +36,6 @@ int fsb_af_packet_test_corrupt(struct fsb_subdev *sd, uint16_t qid, int how);
 #define VETH_UP "ip link add fsbA type veth peer name fsbB && " \
 	"ip link set fsbA up && ip link set fsbB up"
 
-struct env {
-	struct fsb_ctx *ctx;
-	struct fsb_mempool *mp;
-};
-
-static int setup(void **state)
-{
-	static struct env e;
-	memset(&e, 0, sizeof(e));
-	e.ctx = fsb_ctx_new();
-	assert_non_null(e.ctx);
-	fsb_ctx_set_log(e.ctx, NULL, NULL, FSB_LOG_WARNING);
-	e.mp = fsb_mempool_create(e.ctx, "afp", 8192, 2048, 64, -1);
-	assert_non_null(e.mp);
-	*state = &e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	fsb_ctx_free(e->ctx);
-	return 0;
-}
-
 /* ---- helpers ---- */
 
 static void read_mac(const char *ifname, uint8_t mac[6], char text[18])
@@ -888,19 +863,19 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_spec_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_probe_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tx_10000, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rx_10000, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rx_ignores_own_tx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_probe_by_mac, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_link_and_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rx_nombuf, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_corruption, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_netdev_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spec_errors, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_probe_missing, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_tx_10000, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rx_10000, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rx_ignores_own_tx, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_fanout, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_probe_by_mac, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_membership, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_link_and_config, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_start, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rx_nombuf, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_corruption, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_netdev_deleted, t_setup, t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,33 +15,6 @@
 
 #include "helpers.h"
 
-struct env {
-	struct fsb_ctx *ctx;
-	struct fsb_mempool *mp;
-	struct ev_log log;
-};
-
-static int setup(void **state)
-{
-	static struct env e;
-	memset(&e, 0, sizeof(e));
-	pthread_mutex_init(&e.log.lock, NULL);
-	e.ctx = fsb_ctx_new();
-	assert_non_null(e.ctx);
-	fsb_ctx_set_log(e.ctx, NULL, NULL, FSB_LOG_WARNING);
-	e.mp = fsb_mempool_create(e.ctx, "tp", 8192, 2048, 64, -1);
-	assert_non_null(e.mp);
-	*state = &e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-	fsb_ctx_free(e->ctx);
-	return 0;
-}
-
 static void test_open_errors(void **state)
 {
 	struct env *e = *state;
@@ -648,22 +621,22 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_null_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_xstats_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_payload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bare, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_ordering, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tx_priority3, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_down, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flaps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_first_mark_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stats_fold, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replay_enotsup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_probe_failed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_grace_offline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rx_all_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_null_port, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_xstats_names, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_payload, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_bare, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ordering, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_tx_priority3, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_hold_down, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_flaps, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_first_mark_wins, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_fold, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_replay_enotsup, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_grace_offline, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rx_all_paths, t_setup, t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
