@@ -1037,6 +1037,18 @@ static int afp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 	return 0;
 }
 
+/* Fold the kernel's ring drops into rq->kdrops: PACKET_STATISTICS
+ * resets its counters on every read, so each read is accumulated. */
+static void afp_kdrops_fold(struct afp_rxq *rq)
+{
+	struct tpacket_stats_v3 ks;
+	socklen_t len = sizeof(ks);
+	memset(&ks, 0, sizeof(ks));
+	if (getsockopt(rq->fd, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0 &&
+	    ks.tp_drops)
+		atomic_fetch_add(&rq->kdrops, ks.tp_drops);
+}
+
 static int afp_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
 {
 	struct afp_priv *p = sd->priv;
@@ -1045,13 +1057,7 @@ static int afp_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
 		return 0;
 	for (unsigned q = 0; q < p->nrxq; q++) {
 		struct afp_rxq *rq = &p->rxq[q];
-		struct tpacket_stats_v3 ks;
-		socklen_t len = sizeof(ks);
-		memset(&ks, 0, sizeof(ks));
-		/* Reading resets the kernel's counters: accumulate. */
-		if (getsockopt(rq->fd, SOL_PACKET, PACKET_STATISTICS, &ks,
-			       &len) == 0 && ks.tp_drops)
-			atomic_fetch_add(&rq->kdrops, ks.tp_drops);
+		afp_kdrops_fold(rq);
 		st->rx_packets += fsb_counter_read(&rq->pkts);
 		st->rx_bytes += fsb_counter_read(&rq->bytes);
 		st->rx_nombuf += fsb_counter_read(&rq->nombuf);
@@ -1074,10 +1080,7 @@ static int afp_stats_reset(struct fsb_subdev *sd)
 		return 0;
 	for (unsigned q = 0; q < p->nrxq; q++) {
 		struct afp_rxq *rq = &p->rxq[q];
-		struct tpacket_stats_v3 ks;
-		socklen_t len = sizeof(ks);
-		(void)getsockopt(rq->fd, SOL_PACKET, PACKET_STATISTICS, &ks,
-				 &len);
+		afp_kdrops_fold(rq);            /* drain the kernel's count */
 		atomic_store(&rq->pkts, 0);
 		atomic_store(&rq->bytes, 0);
 		atomic_store(&rq->nombuf, 0);
