@@ -19,6 +19,19 @@
  * The loop holds ctx->lock while it syncs ports, so fsb_port_close(),
  * which unpublishes the port under the same lock, knows the loop is
  * done with it when it gets the lock.
+ *
+ * Other threads add and remove watchers (a vhost-user session socket, a
+ * VFIO request eventfd, a reconnect timer) while the loop runs, so the
+ * loop has a lock of its own, the libev way: ev_set_loop_release_cb()
+ * drops it while the loop sleeps in epoll, and a thread that holds it
+ * may start or stop watchers, then ev_async_send() so the loop picks
+ * the change up.  Lock order: ctx->lock, then port->lock, then the loop
+ * lock, never the other way.  That is why libev callbacks run with the
+ * loop lock held and must not take ctx->lock or a port lock: they only
+ * read their fd and set marks (fsb_port_mark is lock-free), or defer
+ * work that needs the port locks with fsb_ctl_defer().  Deferred work
+ * and the sync pass run after each loop iteration with the loop lock
+ * released.
  */
 #include "config.h"
 
@@ -31,15 +44,58 @@
 #include "netlink.h"
 #include "port.h"
 
+#define CTL_DEFER_MAX 8
+
 static struct {
 	struct ev_loop *loop;
+	pthread_mutex_t mx;             /* the loop lock (recursive) */
 	ev_async wake;
 	ev_timer timer;
 	pthread_t thread;
 	_Atomic bool running;
 	_Atomic bool stopping;
+	bool pass_wanted;               /* loop thread only */
+	unsigned ndefer;                /* loop thread only */
+	void (*defer[CTL_DEFER_MAX])(struct fsb_ctx *);
 	struct fsb_ctx *ctx;
 } ctl;
+
+struct ev_loop *fsb_ctl_loop(void)
+{
+	return ctl.loop;
+}
+
+void fsb_ctl_lock(void)
+{
+	pthread_mutex_lock(&ctl.mx);
+}
+
+void fsb_ctl_unlock(void)
+{
+	pthread_mutex_unlock(&ctl.mx);
+}
+
+void fsb_ctl_defer(void (*fn)(struct fsb_ctx *ctx))
+{
+	for (unsigned i = 0; i < ctl.ndefer; i++)
+		if (ctl.defer[i] == fn)
+			return;
+	/* A fixed few OS sources defer work; more is a programming error. */
+	if (ctl.ndefer < CTL_DEFER_MAX)
+		ctl.defer[ctl.ndefer++] = fn;
+}
+
+static void loop_release(struct ev_loop *loop)
+{
+	(void)loop;
+	pthread_mutex_unlock(&ctl.mx);
+}
+
+static void loop_acquire(struct ev_loop *loop)
+{
+	(void)loop;
+	pthread_mutex_lock(&ctl.mx);
+}
 
 void fsb_ctl_wake(void)
 {
@@ -48,7 +104,8 @@ void fsb_ctl_wake(void)
 }
 
 /* Run sync on every port that asked for it or whose deadline passed;
- * then re-arm the timer for the earliest deadline left. */
+ * then re-arm the timer for the earliest deadline left.  Loop lock not
+ * held. */
 static void ctl_pass(struct ev_loop *loop)
 {
 	struct fsb_ctx *ctx = ctl.ctx;
@@ -69,6 +126,7 @@ static void ctl_pass(struct ev_loop *loop)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 
+	pthread_mutex_lock(&ctl.mx);
 	ev_timer_stop(loop, &ctl.timer);
 	if (next != UINT64_MAX) {
 		uint64_t now = fsb_now_ns();
@@ -76,24 +134,23 @@ static void ctl_pass(struct ev_loop *loop)
 		ev_timer_set(&ctl.timer, after + 0.0002, 0.0);
 		ev_timer_start(loop, &ctl.timer);
 	}
+	pthread_mutex_unlock(&ctl.mx);
 }
 
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	if (atomic_load(&ctl.stopping)) {
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	ctl_pass(loop);
+	(void)loop;
+	ctl.pass_wanted = true;
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop;
 	(void)w;
 	(void)revents;
-	ctl_pass(loop);
+	ctl.pass_wanted = true;
 }
 
 static void *ctl_main(void *arg)
@@ -105,7 +162,24 @@ static void *ctl_main(void *arg)
 	sigdelset(&all, SIGBUS);
 	sigdelset(&all, SIGSEGV);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	ev_run(ctl.loop, 0);
+	pthread_mutex_lock(&ctl.mx);
+	while (!atomic_load(&ctl.stopping)) {
+		ev_run(ctl.loop, EVRUN_ONCE);
+		unsigned n = ctl.ndefer;
+		void (*defer[CTL_DEFER_MAX])(struct fsb_ctx *);
+		memcpy(defer, ctl.defer, sizeof(defer));
+		ctl.ndefer = 0;
+		bool pass = ctl.pass_wanted;
+		ctl.pass_wanted = false;
+		pthread_mutex_unlock(&ctl.mx);
+		for (unsigned i = 0; i < n; i++)
+			defer[i](ctl.ctx);
+		/* Deferred work may have set marks: sync in the same turn. */
+		if (pass || n)
+			ctl_pass(ctl.loop);
+		pthread_mutex_lock(&ctl.mx);
+	}
+	pthread_mutex_unlock(&ctl.mx);
 	return NULL;
 }
 
@@ -113,6 +187,11 @@ int fsb_ctl_start(struct fsb_ctx *ctx)
 {
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.ctx = ctx;
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&ctl.mx, &ma);
+	pthread_mutexattr_destroy(&ma);
 	/* EVFLAG_NOSIGMASK: libev must not touch the app's signal mask. */
 	ctl.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!ctl.loop)
@@ -120,6 +199,7 @@ int fsb_ctl_start(struct fsb_ctx *ctx)
 	ev_async_init(&ctl.wake, on_wake);
 	ev_async_start(ctl.loop, &ctl.wake);
 	ev_init(&ctl.timer, on_timer);
+	ev_set_loop_release_cb(ctl.loop, loop_release, loop_acquire);
 	atomic_store(&ctl.stopping, false);
 	/* Kernel netdev events (af_packet VFs).  Without the socket the
 	 * library still works, but only admin and sub-device-raised signals
@@ -151,4 +231,5 @@ void fsb_ctl_stop(struct fsb_ctx *ctx)
 	fsb_netlink_stop(ctl.loop);
 	ev_loop_destroy(ctl.loop);
 	ctl.loop = NULL;
+	pthread_mutex_destroy(&ctl.mx);
 }

@@ -464,11 +464,10 @@ void fsb_netlink_process(struct fsb_ctx *ctx, const void *buf, size_t len)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* Deferred from on_readable: runs on the control thread, loop lock
+ * released, so it may take ctx->lock and the port locks. */
+static void drain(struct fsb_ctx *ctx)
 {
-	(void)loop;
-	(void)revents;
-	struct fsb_ctx *ctx = w->data;
 	for (;;) {
 		ssize_t n = recv(mnl_socket_get_fd(mon.nl), mon.buf, mon.buflen,
 				 MSG_DONTWAIT);
@@ -490,6 +489,14 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		fsb_netlink_process(ctx, mon.buf, (size_t)n);
 	}
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	fsb_ctl_defer(drain);
 }
 
 int fsb_netlink_start(struct fsb_ctx *ctx, struct ev_loop *loop)
@@ -514,8 +521,8 @@ int fsb_netlink_start(struct fsb_ctx *ctx, struct ev_loop *loop)
 	int fd = mnl_socket_get_fd(mon.nl), sz = 4 << 20;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	(void)ctx;
 	ev_io_init(&mon.io, on_readable, fd, EV_READ);
-	mon.io.data = ctx;
 	ev_io_start(loop, &mon.io);
 	return 0;
 }

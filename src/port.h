@@ -129,6 +129,21 @@ void fsb_ctl_stop(struct fsb_ctx *ctx);
 /* Wake the control loop to run sync on every port with pending marks.
  * Async-signal-safe. */
 void fsb_ctl_wake(void);
+/*
+ * The control loop, for sources that watch fds or run timers in it.
+ * Start and stop watchers only while holding the loop lock (recursive;
+ * taken after any ctx/port lock, never before), then fsb_ctl_wake() so
+ * the loop sees the change.  Watcher callbacks run with the loop lock
+ * held: they may set marks, never take ctx->lock or a port lock; work
+ * that needs those is passed to fsb_ctl_defer(), which only the loop's
+ * callbacks call.  Deferred functions run once per loop turn, loop lock
+ * released, and a sync pass follows them.
+ */
+struct ev_loop;
+struct ev_loop *fsb_ctl_loop(void);
+void fsb_ctl_lock(void);
+void fsb_ctl_unlock(void);
+void fsb_ctl_defer(void (*fn)(struct fsb_ctx *ctx));
 
 /* ---- stats.c ---- */
 /* Fold a fresh reading of slot @s into its totals (port->lock held). */
