@@ -207,6 +207,8 @@ enum fsb_mark {
 	FSB_MARK_LINK_DOWN,
 	FSB_MARK_LINK_UP,
 	FSB_MARK_APPEARED,  /* the device came (back) */
+	FSB_MARK_RELEASE,   /* let the device go, the planned way (VFIO
+			     * request): TX first, drain, then close */
 };
 
 struct fsb_slot;

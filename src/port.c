@@ -455,16 +455,44 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		return;
 	int reason = atomic_exchange(&s->mark_reason, -1);
 	uint64_t t = atomic_exchange(&s->mark_ns, 0);
+	const unsigned removal = FSB_MARKBIT(FSB_MARK_GONE) |
+				 FSB_MARKBIT(FSB_MARK_RELEASE);
+	if (s->gone && s->released && !(m & ~removal)) {
+		/* We already let the device go on the kernel's request: its
+		 * re-asks and the uevent "remove" that follows the release
+		 * report that same removal.  Count, keep the first reason,
+		 * and do nothing: there is nothing left to close. */
+		atomic_fetch_add(&port->dup_signals,
+				 (uint64_t)__builtin_popcount(m));
+		return;
+	}
 	if (reason >= 0 && reason < FSB_REASON_COUNT)
 		s->last_reason = (enum fsb_reason)reason;
 	s->signal_ns = t ? t : now;
 
 	if (m & FSB_MARKBIT(FSB_MARK_GONE)) {
 		s->gone = true;
+		s->released = false;
 		slot_set_link(port, s, false, s->last_reason, now);
 	}
-	if (m & FSB_MARKBIT(FSB_MARK_APPEARED))
+	if ((m & FSB_MARKBIT(FSB_MARK_RELEASE)) &&
+	    !(m & FSB_MARKBIT(FSB_MARK_GONE))) {
+		/* Planned: the device is alive and must be let go (a VFIO
+		 * device request).  Leave like an admin detach - TX first,
+		 * grace, stop, drain RX, grace, close - then wait for it to
+		 * come back.  A GONE in the same batch (SIGBUS, the netdev
+		 * vanished) makes it a surprise removal: no drain. */
+		if (slot_state(s) >= FSB_SUBDEV_PROBED)
+			fsb_log(FSB_LOG_INFO, "%s: the kernel asks for the "
+				"device back (%s): releasing it", s->sd.name,
+				fsb_reason_name(s->last_reason));
+		s->gone = true;
+		s->released = true;
+	}
+	if (m & FSB_MARKBIT(FSB_MARK_APPEARED)) {
 		s->gone = false;
+		s->released = false;
+	}
 	if (m & (FSB_MARKBIT(FSB_MARK_LINK_DOWN) | FSB_MARKBIT(FSB_MARK_LINK_UP))) {
 		/* Marks say "look again"; the sub-device says what is. */
 		bool up = false;
@@ -552,7 +580,9 @@ static void port_sync_locked(struct fsb_port *port, int *cfg_err)
 			slot_set_link(port, s, false, s->last_reason, now);
 			slot_set_state(port, s, FSB_SUBDEV_CONFIGURED,
 				       s->last_reason);
-			if (!s->gone)
+			/* planned (admin, VFIO request): the device is
+			 * alive, what it received is delivered */
+			if (!s->gone || s->released)
 				rx_drain(port, s);
 			atomic_fetch_and_explicit(&port->rx_mask,
 						  ~(1u << i),
@@ -569,6 +599,13 @@ static void port_sync_locked(struct fsb_port *port, int *cfg_err)
 				/* Someone may still hold its queues: keep
 				 * them mapped and retry the close later. */
 				s->close_pending = true;
+				if (s->gone && s->released)
+					FSB_LOG_RL(FSB_LOG_WARNING,
+						   "%s: VFIO release delayed: a "
+						   "queue is online but not polling; "
+						   "the kernel waits for the device "
+						   "(and re-asks every 10 s) until "
+						   "the close is retried", s->sd.name);
 				continue;
 			}
 			slot_step_down(port, s, t, s->last_reason);

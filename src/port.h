@@ -34,6 +34,9 @@ struct fsb_slot {
 	bool admin_up;                  /* not detached by the admin */
 	bool link_up;                   /* operational link, as last known */
 	bool gone;                      /* device vanished; wait to re-appear */
+	bool released;                  /* gone because we let it go on a
+					 * RELEASE mark (planned; the device
+					 * was alive) */
 	bool close_pending;             /* stopped; close awaits a grace */
 	uint64_t usable_since_ns;       /* link up since (0 = at start) */
 	uint64_t signal_ns;             /* receipt of the last consumed signal */
@@ -92,6 +95,9 @@ struct fsb_port {
 	_Atomic uint64_t last_switch_downtime_us;
 	_Atomic uint64_t grace_timeouts;
 	_Atomic uint64_t replay_enotsup;
+	/* µs from a VFIO device request's receipt to the close of the
+	 * device fd, last time (vfio.c writes it). */
+	_Atomic uint64_t last_release_us;
 	uint64_t max_grace_wait_ns;
 
 	/* stats_reset baselines (stats.c). */

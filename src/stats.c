@@ -118,6 +118,7 @@ enum {
 	X_NO_PATH,
 	X_GRACE_TIMEOUTS,
 	X_REPLAY_ENOTSUP,
+	X_LAST_RELEASE,
 	X_FIXED
 };
 
@@ -151,6 +152,8 @@ int fsb_port_xstats_names(struct fsb_port *port, struct fsb_xstat_name *names,
 			snprintf(o, l, "grace_timeouts");
 		} else if (i == X_REPLAY_ENOTSUP) {
 			snprintf(o, l, "replay_enotsup");
+		} else if (i == X_LAST_RELEASE) {
+			snprintf(o, l, "last_release_us");
 		} else {
 			unsigned k = i - X_FIXED;
 			snprintf(o, l, "sub%u_%s", k / (unsigned)NFIELDS,
@@ -173,6 +176,7 @@ static void xstats_raw(struct fsb_port *port, uint64_t *v)
 	v[X_NO_PATH] = np;
 	v[X_GRACE_TIMEOUTS] = atomic_load(&port->grace_timeouts);
 	v[X_REPLAY_ENOTSUP] = atomic_load(&port->replay_enotsup);
+	v[X_LAST_RELEASE] = atomic_load(&port->last_release_us);
 	for (unsigned i = 0; i < port->nslots; i++) {
 		struct fsb_slot *s = &port->slot[i];
 		fsb_stats_fold(port, s);
@@ -190,8 +194,9 @@ int fsb_port_xstats_get(struct fsb_port *port, uint64_t *values, unsigned max)
 	pthread_mutex_lock(&port->lock);
 	xstats_raw(port, v);
 	for (unsigned i = 0; i < n; i++) {
-		/* last_switch_downtime_us is a gauge, not a counter. */
-		if (port->xstats_zero && i != X_DOWNTIME)
+		/* last_switch_downtime_us and last_release_us are gauges,
+		 * not counters. */
+		if (port->xstats_zero && i != X_DOWNTIME && i != X_LAST_RELEASE)
 			v[i] -= port->xstats_zero[i] <= v[i] ?
 				port->xstats_zero[i] : v[i];
 		if (i < max)

@@ -404,6 +404,8 @@ struct fsb_xstat_name {
  * The xstats names, a constant set for the port's lifetime:
  * switchovers, switch_reason_<reason>, dup_signals,
  * last_switch_downtime_us, tx_no_path, grace_timeouts, replay_enotsup,
+ * last_release_us (from a VFIO device request to the release of the
+ * device, last time; a gauge like last_switch_downtime_us),
  * then per slot i (position in the spec): sub<i>_rx_packets,
  * sub<i>_tx_packets, sub<i>_rx_bytes, sub<i>_tx_bytes, sub<i>_rx_missed,
  * sub<i>_tx_errors, sub<i>_rx_nombuf (0 until the slot first comes up;
