@@ -28,6 +28,11 @@
  *
  * Test hook: fsb_ring_test_hook() forces chosen ops to -ENOTSUP and the
  * link down, to exercise config replay and link-driven failover.
+ *
+ * vfio=1 gives the end a fake VFIO device: a memfd stands for the device
+ * fd, armed for device requests through src/vfio.c at probe and closed
+ * through its seam at close, exactly as a VFIO kind would (tests replace
+ * the seam and play the kernel with the eventfd it is handed).
  */
 #include "config.h"
 
@@ -37,10 +42,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "ring.h"
 #include "subdev.h"
 #include "port.h"
+#include "vfio.h"
 
 struct ring_pair {
 	char name[FSB_NAME_MAX];
@@ -63,6 +70,7 @@ struct ring_priv {
 	struct ring_queue *q;          /* mmap'd: rx [0..N), tx [N..2N) */
 	size_t q_len;
 	struct fsb_ring_config cfg;
+	struct fsb_vfio_req *vfio;     /* vfio=1: the fake device */
 };
 
 static pthread_mutex_t pairs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,6 +93,7 @@ static int ring_validate(const struct fsb_devspec *d, char *msg, size_t len)
 
 static const struct fsb_opt_desc ring_opts[] = {
 	{ "name", FSB_OPT_NAME, 0, 0 },
+	{ "vfio", FSB_OPT_BOOL, 0, 0 },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -101,6 +110,23 @@ static void peer_signal(struct ring_pair *p, int end, bool up)
 		fsb_port_mark(peer->port_id, peer->slot,
 			      up ? FSB_MARK_LINK_UP : FSB_MARK_LINK_DOWN,
 			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
+}
+
+static void ring_close(struct fsb_subdev *sd);
+
+/* vfio=1: a memfd stands for the VFIO device fd; arm its request. */
+static int ring_fake_vfio_open(struct fsb_subdev *sd, struct ring_priv *priv)
+{
+	int fd = memfd_create("fsb-fake-vfio", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	priv->vfio = fsb_vfio_req_open(fd, sd);
+	if (!priv->vfio) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return 0;
 }
 
 static int ring_probe(struct fsb_subdev *sd)
@@ -140,6 +166,13 @@ static int ring_probe(struct fsb_subdev *sd)
 	priv->end = end;
 	sd->priv = priv;
 	pthread_mutex_unlock(&pairs_lock);
+	if (fsb_devspec_get_u64(&sd->spec, "vfio", 0)) {
+		int rc = ring_fake_vfio_open(sd, priv);
+		if (rc < 0) {
+			ring_close(sd);
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -262,6 +295,7 @@ static void ring_close(struct fsb_subdev *sd)
 		free(p);
 	}
 	pthread_mutex_unlock(&pairs_lock);
+	fsb_vfio_req_close(priv->vfio);        /* releases the device */
 	free(priv);
 	sd->priv = NULL;
 }
