@@ -829,7 +829,12 @@ int fsb_port_configure(struct fsb_port *port, const struct fsb_port_conf *conf)
 	if (!port->conf.nb_txd)
 		port->conf.nb_txd = 1024;
 	for (unsigned i = 0; i < port->nslots; i++) {
-		port->slot[i].gone = false;   /* probe everything again */
+		/* probe everything again, except a device we let go on the
+		 * kernel's request: it is on its way out, and re-opening it
+		 * would make the kernel wait for us again.  It comes back
+		 * with an APPEARED mark (or an admin attach). */
+		struct fsb_slot *s = &port->slot[i];
+		s->gone = s->gone && s->released;
 	}
 	port->configured = true;
 	int cfg_err = 0;
@@ -889,8 +894,9 @@ int fsb_port_start(struct fsb_port *port)
 	}
 	/* At start the best usable slot is used at once: no hold-down. */
 	for (unsigned i = 0; i < port->nslots; i++) {
-		port->slot[i].gone = false;
-		port->slot[i].usable_since_ns = 0;
+		struct fsb_slot *s = &port->slot[i];
+		s->gone = s->gone && s->released;   /* as in configure */
+		s->usable_since_ns = 0;
 	}
 	port->started = true;
 	port->link_reported_valid = false;
@@ -998,6 +1004,7 @@ int fsb_port_attach(struct fsb_port *port, unsigned slot)
 	} else {
 		s->admin_up = true;
 		s->gone = false;
+		s->released = false;
 		s->last_reason = FSB_REASON_ADMIN;
 		s->signal_ns = fsb_now_ns();
 		s->last_err = 0;

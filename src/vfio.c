@@ -251,6 +251,7 @@ void fsb_vfio_req_close(struct fsb_vfio_req *r)
 		ev_io_stop(loop, &r->io);
 	r->watching = false;
 	fsb_ctl_unlock();
+	fsb_ctl_wake();
 
 	/* Disarm before the eventfd goes, so the kernel holds no
 	 * reference to an eventfd nobody reads; a failure here (device

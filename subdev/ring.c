@@ -32,7 +32,9 @@
  * vfio=1 gives the end a fake VFIO device: a memfd stands for the device
  * fd, armed for device requests through src/vfio.c at probe and closed
  * through its seam at close, exactly as a VFIO kind would (tests replace
- * the seam and play the kernel with the eventfd it is handed).
+ * the seam and play the kernel with the eventfd it is handed).  With the
+ * real seam the ioctl on a memfd fails (ENOTTY) and so does the probe:
+ * the option is for tests only.
  */
 #include "config.h"
 

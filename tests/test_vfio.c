@@ -641,8 +641,17 @@ static void test_release_idempotent(void **state)
 	assert_int_equal(xstat(p, "switch_reason_vfio_request"), 1);
 	assert_int_equal(xstat(p, "switch_reason_uevent_remove"), 0);
 
-	/* 3. it comes back and is armed again */
+	/* 3. a port restart does not grab the device back from the
+	 * kernel: it waits for it to re-appear */
 	unsigned arms = k_read(&k.arms);
+	assert_int_equal(fsb_port_stop(p), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	fsb_queue_offline(p, 0);
+	assert_int_equal(slot_state_of(p, 0), FSB_SUBDEV_PARSED);
+	assert_int_equal(active_slot(p), 1);
+	assert_int_equal(k_read(&k.arms), arms);
+
+	/* it comes back and is armed again */
 	fsb_port_mark(id, 0, FSB_MARK_APPEARED, FSB_REASON_UEVENT_ADD);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(k_read(&k.arms), arms + 1);
