@@ -461,7 +461,8 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		/* We already let the device go on the kernel's request: its
 		 * re-asks and the uevent "remove" that follows the release
 		 * report that same removal.  Count, keep the first reason,
-		 * and do nothing: there is nothing left to close. */
+		 * and do nothing: the close is done, or pending a grace
+		 * period and retried on its own. */
 		atomic_fetch_add(&port->dup_signals,
 				 (uint64_t)__builtin_popcount(m));
 		return;
