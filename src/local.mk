@@ -17,6 +17,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/qsbr.h \
 	src/ctl.c \
 	src/netlink.h src/netlink.c \
+	src/sigbus.h src/sigbus.c \
 	src/stats.c \
 	src/bare.c
 
