@@ -37,6 +37,12 @@ tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
 tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
 TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 
+check_PROGRAMS += tests/test_sigbus
+tests_test_sigbus_SOURCES = tests/test_sigbus.c
+tests_test_sigbus_CFLAGS = $(test_cflags)
+tests_test_sigbus_LDADD = $(test_ldadd)
+TESTS += tests/test_sigbus
+
 check_PROGRAMS += tests/test_af_packet
 tests_test_af_packet_SOURCES = tests/test_af_packet.c
 tests_test_af_packet_CFLAGS = $(test_cflags)
