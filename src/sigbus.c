@@ -360,12 +360,14 @@ static void chain(int sig, siginfo_t *si, void *uc)
 					     memory_order_relaxed))
 			h = SIG_DFL, flags = 0;
 	}
-	if (!(flags & SA_SIGINFO) && h == SIG_IGN) {
+	/* sa_handler and sa_sigaction share storage: SIG_DFL/SIG_IGN are
+	 * dispositions even with SA_SIGINFO set. */
+	if (h == SIG_IGN) {
 		if (!fault)
 			return;         /* a sent SIGBUS: ignored */
 		h = SIG_DFL;            /* a fault: the kernel forces it */
 	}
-	if (!(flags & SA_SIGINFO) && h == SIG_DFL) {
+	if (h == SIG_DFL) {
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
