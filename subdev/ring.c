@@ -91,6 +91,7 @@ static pthread_mutex_t pairs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring_pair *pairs;
 
 _Atomic uint32_t fsb_ring_test_tx_delay_ns;
+_Atomic bool fsb_ring_test_bar_dead_at_probe;
 
 #define QUARANTINE 64
 static struct { void *addr; size_t len; } quarantine[QUARANTINE];
@@ -171,6 +172,9 @@ static int ring_bar_open(struct fsb_subdev *sd, struct ring_priv *priv)
 	priv->bar_fd = fd;
 	priv->bar = m;
 	priv->bar_h = h;
+	/* test: the device vanishes between mapping and first read */
+	if (atomic_load(&fsb_ring_test_bar_dead_at_probe))
+		(void)!ftruncate(fd, 0);
 	if (*(const volatile uint32_t *)priv->bar == UINT32_MAX) {
 		fsb_log(FSB_LOG_WARNING, "%s: BAR reads all-ones: no device",
 			sd->name);

@@ -496,6 +496,44 @@ static void test_ring_bar_failover(void **state)
 	fsb_bare_close(x.pb);
 }
 
+/* The BAR dies during probe, between its mapping and its first read:
+ * registered before that read, the fault is ours; probe reads all-ones
+ * and fails, the slot is gone for reason sigbus, the standby carries. */
+static void test_ring_bar_probe_fault(void **state)
+{
+	struct env *e = *state;
+	ours();
+	struct fsb_bare *pa = ring_peer(e->ctx, "sigbus_pa", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "sigbus_pb", e->mp);
+	struct fsb_sigbus_stats s0, s1;
+	fsb_sigbus_stats_get(&s0);
+	fsb_ctx_set_log(e->ctx, log_sink, NULL, FSB_LOG_ERR);
+	atomic_store(&fsb_ring_test_bar_dead_at_probe, true);
+	struct fsb_port *p = port_up(e->ctx, "sbp,hold_down=0,"
+				     "dev(ring,name=sigbus_pa,bar=1),"
+				     "dev(ring,name=sigbus_pb)", e->mp, NULL);
+	atomic_store(&fsb_ring_test_bar_dead_at_probe, false);
+	fsb_ctx_set_log(e->ctx, log_sink, NULL, FSB_LOG_WARNING);
+	fsb_sigbus_stats_get(&s1);
+	assert_int_equal(s1.remapped, s0.remapped + 1);
+	assert_int_equal(s1.chained, s0.chained);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	struct fsb_slot_info si;
+	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si),
+				si.last_reason == FSB_REASON_SIGBUS), 2000));
+	assert_true(si.state <= FSB_SUBDEV_PARSED);
+	uint64_t seq = 0;
+	assert_int_equal(send_seq(p, e->mp, &seq, 64), 64);
+	struct fsb_buf *r[64];
+	uint16_t n = fsb_bare_rx_burst(pb, 0, r, 64);
+	assert_int_equal(n, 64);
+	fsb_buf_free_bulk(r, n);
+	assert_int_equal(fsb_bare_rx_burst(pa, 0, r, 64), 0);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* ---- faults that are not ours ---- */
 
 /* A dead page nobody registered, repaired by the previous handler. */
@@ -806,6 +844,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_errors, setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_registered, setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_bar_failover, setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_bar_probe_fault, setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_siginfo, setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_plain, setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_dfl, setup, t_teardown),
