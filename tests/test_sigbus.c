@@ -512,10 +512,12 @@ static void test_ring_bar_probe_fault(void **state)
 	struct fsb_port *p = port_up(e->ctx, "sbp,hold_down=0,"
 				     "dev(ring,name=sigbus_pa,bar=1),"
 				     "dev(ring,name=sigbus_pb)", e->mp, NULL);
-	atomic_store(&fsb_ring_test_bar_dead_at_probe, false);
 	fsb_ctx_set_log(e->ctx, log_sink, NULL, FSB_LOG_WARNING);
 	fsb_sigbus_stats_get(&s1);
-	assert_int_equal(s1.remapped, s0.remapped + 1);
+	/* once per probe: configure probes, and start probes again when
+	 * the control thread consumed the gone mark in between */
+	assert_true(s1.remapped >= s0.remapped + 1 &&
+		    s1.remapped <= s0.remapped + 2);
 	assert_int_equal(s1.chained, s0.chained);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	struct fsb_slot_info si;
@@ -530,6 +532,7 @@ static void test_ring_bar_probe_fault(void **state)
 	fsb_buf_free_bulk(r, n);
 	assert_int_equal(fsb_bare_rx_burst(pa, 0, r, 64), 0);
 	fsb_port_close(p);
+	atomic_store(&fsb_ring_test_bar_dead_at_probe, false);
 	fsb_bare_close(pa);
 	fsb_bare_close(pb);
 }
