@@ -14,7 +14,9 @@
  * earliest hold-down deadline, so a returning sub-device gets TX back
  * within a millisecond or so of its hold-down, with no polling.
  *
- * The loop also reads the rtnetlink monitor's socket (netlink.c).
+ * The loop also reads the rtnetlink monitor's socket (netlink.c), and
+ * after each turn logs BAR faults the SIGBUS handler recorded
+ * (sigbus.c), since a signal handler may not log.
  *
  * The loop holds ctx->lock while it syncs ports, so fsb_port_close(),
  * which unpublishes the port under the same lock, knows the loop is
@@ -42,6 +44,7 @@
 #include <string.h>
 
 #include "netlink.h"
+#include "sigbus.h"
 #include "port.h"
 
 #define CTL_DEFER_MAX 8
@@ -172,6 +175,8 @@ static void *ctl_main(void *arg)
 		bool pass = ctl.pass_wanted;
 		ctl.pass_wanted = false;
 		pthread_mutex_unlock(&ctl.mx);
+		/* before the pass, which may close (and unregister) the BAR */
+		fsb_sigbus_log_pending();
 		for (unsigned i = 0; i < n; i++)
 			defer[i](ctl.ctx);
 		/* Deferred work may have set marks: sync in the same turn. */

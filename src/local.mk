@@ -18,6 +18,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/ctl.c \
 	src/netlink.h src/netlink.c \
 	src/vfio.h src/vfio.c \
+	src/sigbus.h src/sigbus.c \
 	src/stats.c \
 	src/bare.c
 

@@ -29,6 +29,16 @@
  * Test hook: fsb_ring_test_hook() forces chosen ops to -ENOTSUP and the
  * link down, to exercise config replay and link-driven failover.
  *
+ * bar=1 gives the end a fake device BAR: one page of a memfd, mapped
+ * shared and registered with the SIGBUS registry before its first
+ * access.  Its first word is a doorbell/status register that probe and
+ * every burst read (one load): all-ones means the device is gone and
+ * the burst moves nothing.  Truncating the memfd
+ * (fsb_ring_test_bar_fd) kills the BAR for real: the next burst takes a
+ * SIGBUS, the handler remaps the page to all-ones and marks the end
+ * gone, the burst refuses, and the port fails over.  Close unregisters
+ * and unmaps it (after the port's grace period).
+ *
  * vfio=1 gives the end a fake VFIO device: a memfd stands for the device
  * fd, armed for device requests through src/vfio.c at probe and closed
  * through its seam at close, exactly as a VFIO kind would (tests replace
@@ -49,6 +59,7 @@
 #include "ring.h"
 #include "subdev.h"
 #include "port.h"
+#include "sigbus.h"
 #include "vfio.h"
 
 struct ring_pair {
@@ -61,6 +72,7 @@ struct ring_pair {
 };
 
 struct ring_queue {
+	const volatile uint32_t *bar;   /* doorbell, read once per burst */
 	struct fsb_spsc *ring;
 	uint16_t port_id, qid;          /* rx: stamped into every buffer */
 	_Atomic uint64_t pkts, bytes, errors;
@@ -72,13 +84,23 @@ struct ring_priv {
 	struct ring_queue *q;          /* mmap'd: rx [0..N), tx [N..2N) */
 	size_t q_len;
 	struct fsb_ring_config cfg;
+	/* bar=1: the fake BAR (a memfd page) and its registry handle */
+	int bar_fd;
+	uint32_t *bar;
+	size_t bar_len;
+	int bar_h;
 	struct fsb_vfio_req *vfio;     /* vfio=1: the fake device */
 };
+
+/* What a burst reads without bar=1: a doorbell that is always fine, so
+ * the burst makes the same one load either way. */
+static const uint32_t no_bar;
 
 static pthread_mutex_t pairs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring_pair *pairs;
 
 _Atomic uint32_t fsb_ring_test_tx_delay_ns;
+_Atomic bool fsb_ring_test_bar_dead_at_probe;
 
 #define QUARANTINE 64
 static struct { void *addr; size_t len; } quarantine[QUARANTINE];
@@ -95,6 +117,7 @@ static int ring_validate(const struct fsb_devspec *d, char *msg, size_t len)
 
 static const struct fsb_opt_desc ring_opts[] = {
 	{ "name", FSB_OPT_NAME, 0, 0 },
+	{ "bar", FSB_OPT_BOOL, 0, 0 },
 	{ "vfio", FSB_OPT_BOOL, 0, 0 },
 	{ NULL, 0, 0, 0 },
 };
@@ -131,6 +154,63 @@ static int ring_fake_vfio_open(struct fsb_subdev *sd, struct ring_priv *priv)
 	return 0;
 }
 
+static void ring_bar_close(struct ring_priv *priv)
+{
+	if (!priv->bar)
+		return;
+	fsb_sigbus_unregister(priv->bar_h);
+	munmap(priv->bar, priv->bar_len);
+	close(priv->bar_fd);
+	priv->bar = NULL;
+	priv->bar_fd = -1;
+}
+
+/* bar=1: map the fake BAR, register it, then read the doorbell, as a
+ * driver's probe reads a device register (a fault here is covered). */
+static int ring_bar_open(struct fsb_subdev *sd, struct ring_priv *priv)
+{
+	priv->bar_fd = -1;
+	priv->bar_h = -1;
+	if (!fsb_devspec_get_u64(&sd->spec, "bar", 0))
+		return 0;
+	priv->bar_len = (size_t)sysconf(_SC_PAGESIZE);
+	int fd = memfd_create("fsb-ring-bar", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)priv->bar_len) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	void *m = mmap(NULL, priv->bar_len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	int h = fsb_sigbus_register(m, priv->bar_len, sd->port_id, sd->slot,
+				    sd->name);
+	if (h < 0) {
+		munmap(m, priv->bar_len);
+		close(fd);
+		return h;
+	}
+	priv->bar_fd = fd;
+	priv->bar = m;
+	priv->bar_h = h;
+	/* test: the device vanishes between mapping and first read */
+	if (atomic_load(&fsb_ring_test_bar_dead_at_probe))
+		(void)!ftruncate(fd, 0);
+	if (*(const volatile uint32_t *)priv->bar == UINT32_MAX) {
+		fsb_log(FSB_LOG_WARNING, "%s: BAR reads all-ones: no device",
+			sd->name);
+		ring_bar_close(priv);
+		return -ENODEV;
+	}
+	return 0;
+}
+
 static int ring_probe(struct fsb_subdev *sd)
 {
 	if (hooked(sd, FSB_OP_PROBE))
@@ -139,6 +219,11 @@ static int ring_probe(struct fsb_subdev *sd)
 	struct ring_priv *priv = calloc(1, sizeof(*priv));
 	if (!priv)
 		return -ENOMEM;
+	int brc = ring_bar_open(sd, priv);
+	if (brc < 0) {
+		free(priv);
+		return brc;
+	}
 	pthread_mutex_lock(&pairs_lock);
 	struct ring_pair *p;
 	for (p = pairs; p; p = p->next)
@@ -148,6 +233,7 @@ static int ring_probe(struct fsb_subdev *sd)
 		p = calloc(1, sizeof(*p));
 		if (!p) {
 			pthread_mutex_unlock(&pairs_lock);
+			ring_bar_close(priv);
 			free(priv);
 			return -ENOMEM;
 		}
@@ -158,6 +244,7 @@ static int ring_probe(struct fsb_subdev *sd)
 	int end = !p->end[0] ? 0 : !p->end[1] ? 1 : -1;
 	if (end < 0) {
 		pthread_mutex_unlock(&pairs_lock);
+		ring_bar_close(priv);
 		free(priv);
 		fsb_log(FSB_LOG_ERR, "%s: ring '%s' already has two ends",
 			sd->name, name);
@@ -229,6 +316,7 @@ static int ring_configure(struct fsb_subdev *sd)
 	}
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
 		struct ring_queue *rx = &priv->q[q], *tx = &priv->q[FSB_MAX_QUEUES + q];
+		rx->bar = tx->bar = priv->bar ? priv->bar : &no_bar;
 		rx->ring = q < sd->conf.nb_rxq ? p->ring[q][1 - priv->end] : NULL;
 		rx->port_id = sd->port_id;
 		rx->qid = (uint16_t)q;
@@ -297,6 +385,7 @@ static void ring_close(struct fsb_subdev *sd)
 		free(p);
 	}
 	pthread_mutex_unlock(&pairs_lock);
+	ring_bar_close(priv);
 	fsb_vfio_req_close(priv->vfio);        /* releases the device */
 	free(priv);
 	sd->priv = NULL;
@@ -305,6 +394,8 @@ static void ring_close(struct fsb_subdev *sd)
 static uint16_t ring_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 {
 	struct ring_queue *rq = q;
+	if (FSB_UNLIKELY(*rq->bar == UINT32_MAX))
+		return 0;               /* the device is gone */
 	unsigned got = fsb_spsc_dequeue(rq->ring, (void **)bufs, n);
 	if (got) {
 		uint64_t bytes = 0;
@@ -335,6 +426,8 @@ static uint16_t ring_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 					      memory_order_relaxed);
 	if (FSB_UNLIKELY(delay))
 		test_delay(delay);
+	if (FSB_UNLIKELY(*tq->bar == UINT32_MAX))
+		return 0;               /* gone: refuse, the caller keeps all */
 	unsigned sent = fsb_spsc_enqueue(tq->ring, (void *const *)bufs, n);
 	if (sent) {
 		uint64_t bytes = 0;
@@ -475,6 +568,14 @@ void fsb_ring_test_hook(struct fsb_subdev *sd, unsigned enotsup_mask,
 		fsb_port_mark(sd->port_id, sd->slot,
 			      link_down ? FSB_MARK_LINK_DOWN : FSB_MARK_LINK_UP,
 			      link_down ? FSB_REASON_LINK_DOWN : FSB_REASON_LINK_UP);
+}
+
+int fsb_ring_test_bar_fd(struct fsb_subdev *sd)
+{
+	struct ring_priv *priv = sd->priv;
+	if (sd->ops != &fsb_subdev_ring_ops || !priv || !priv->bar)
+		return -ENODEV;
+	return priv->bar_fd;
 }
 
 int fsb_ring_config_get(struct fsb_subdev *sd, struct fsb_ring_config *c)

@@ -228,4 +228,12 @@ struct fsb_ring_config {
 };
 int fsb_ring_config_get(struct fsb_subdev *sd, struct fsb_ring_config *c);
 
+/* Ring kind with bar=1: the memfd behind its fake BAR (owned by the
+ * ring; valid from probe to close), or -ENODEV.  Truncating it makes
+ * the next burst fault on the BAR (SIGBUS, sigbus.c). */
+int fsb_ring_test_bar_fd(struct fsb_subdev *sd);
+/* Ring kind with bar=1: probe kills its BAR right after registering it,
+ * so probe's first read of it faults (a device gone during probe). */
+extern _Atomic bool fsb_ring_test_bar_dead_at_probe;
+
 #endif /* FSB_SUBDEV_H */

@@ -42,6 +42,11 @@ tests_test_vfio_SOURCES = tests/test_vfio.c
 tests_test_vfio_CFLAGS = $(test_cflags)
 tests_test_vfio_LDADD = $(test_ldadd)
 TESTS += tests/test_vfio
+check_PROGRAMS += tests/test_sigbus
+tests_test_sigbus_SOURCES = tests/test_sigbus.c
+tests_test_sigbus_CFLAGS = $(test_cflags)
+tests_test_sigbus_LDADD = $(test_ldadd)
+TESTS += tests/test_sigbus
 
 check_PROGRAMS += tests/test_af_packet
 tests_test_af_packet_SOURCES = tests/test_af_packet.c
