@@ -17,6 +17,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/qsbr.h \
 	src/ctl.c \
 	src/netlink.h src/netlink.c \
+	src/uevent.h src/uevent.c \
 	src/stats.c \
 	src/bare.c
 
