@@ -398,6 +398,79 @@ static void test_netdev_remove_add(void **state)
 	assert_int_equal(system("ip link del uevA"), 0);
 }
 
+static size_t net_msg(char *buf, size_t cap, const char *action,
+		      const char *ifname, int ifindex)
+{
+	char hdr[96], act[32], dp[96], sq[40], in[32], ix[32];
+	snprintf(hdr, sizeof(hdr), "%s@/devices/virtual/net/%s", action, ifname);
+	snprintf(act, sizeof(act), "ACTION=%s", action);
+	snprintf(dp, sizeof(dp), "DEVPATH=/devices/virtual/net/%s", ifname);
+	snprintf(in, sizeof(in), "INTERFACE=%s", ifname);
+	snprintf(ix, sizeof(ix), "IFINDEX=%d", ifindex);
+	snprintf(sq, sizeof(sq), "SEQNUM=%llu", (unsigned long long)seq++);
+	return msg(buf, cap, hdr, act, dp, "SUBSYSTEM=net", in, ix, sq, NULL);
+}
+
+/* Netdev matching on its own (a ring slot given a binding by hand, as
+ * test_netlink does): stale and foreign events mark nothing; a remove
+ * after rtnetlink unbound the slot still reaches fsb_port_mark (the
+ * dup_signals contract); add adopts only an unbound, unclaimed name. */
+static void test_netdev_crafted(void **state)
+{
+	(void)state;
+	struct fsb_bare *pe[2];
+	struct fsb_port *p = pci_port("uev8", "", pe);
+	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
+	pthread_mutex_lock(&p->lock);
+	sd->nd.used = true;
+	snprintf(sd->nd.want_ifname, sizeof(sd->nd.want_ifname), "uevC");
+	snprintf(sd->nd.ifname, sizeof(sd->nd.ifname), "uevC");
+	sd->nd.ifindex = 4242;
+	sd->nd.running = true;
+	pthread_mutex_unlock(&p->lock);
+	char b[1024];
+	size_t n;
+	struct fsb_uevent_counters c0 = counters();
+
+	n = net_msg(b, sizeof(b), "remove", "uevC", 999);   /* stale */
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	n = net_msg(b, sizeof(b), "remove", "uevD", 4242);  /* not ours */
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	n = net_msg(b, sizeof(b), "add", "uevC", 4343);     /* we are bound */
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(counters().marks, c0.marks);
+	t_sleep_ms(50);
+	assert_int_equal(active_slot(p), 0);
+
+	n = net_msg(b, sizeof(b), "remove", "uevC", 4242);
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_true(WAIT_UNTIL(slot_parsed(p, 0), 2000));
+	assert_int_equal(xstat(p, "switch_reason_uevent_remove"), 1);
+	/* as rtnetlink's DELLINK leaves it: unbound, name kept */
+	pthread_mutex_lock(&p->lock);
+	sd->nd.ifindex = 0;
+	pthread_mutex_unlock(&p->lock);
+	uint64_t m1 = counters().marks;
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(counters().marks, m1 + 1);
+	t_sleep_ms(50);
+	assert_int_equal(active_slot(p), 1);
+	assert_int_equal(xstat(p, "switchovers"), 1);
+
+	/* a claimed ifindex is another slot's: not adopted */
+	assert_int_equal(fsb_netdev_claim(5000), 0);
+	n = net_msg(b, sizeof(b), "add", "uevC", 5000);
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(counters().marks, m1 + 1);
+	fsb_netdev_release(5000);
+	n = net_msg(b, sizeof(b), "add", "uevC", 5001);
+	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	assert_int_equal(xstat(p, "switch_reason_uevent_add"), 1);
+	ports_close(p, pe, 2);
+}
+
 /* PCI functions: matched by PCI_SLOT_NAME (or the DEVPATH's last
  * component), case-insensitively; only the kernel is believed. */
 static void test_pci_crafted(void **state)
@@ -648,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_real_events),
 		cmocka_unit_test(test_netdev_remove_add),
+		cmocka_unit_test(test_netdev_crafted),
 		cmocka_unit_test(test_pci_crafted),
 		cmocka_unit_test(test_forged),
 		cmocka_unit_test(test_garbage),
