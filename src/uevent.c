@@ -55,9 +55,14 @@
  *     they are counted for diagnosis only.  Loss shows as ENOBUFS.
  *   - Multicast netlink overflows (ENOBUFS) under a burst of events,
  *     e.g. a udevadm trigger or a flood of "change" events.  Then we
- *     resync from sysfs (/sys/class/net/<ifname>/ifindex,
- *     /sys/bus/pci/devices/<addr>) and keep listening.  A deep receive
- *     buffer makes that rare.
+ *     resync from what the kernel says now and keep listening: PCI
+ *     functions from sysfs (/sys/bus/pci/devices/<addr>), netdevs by
+ *     name in our netns (if_nametoindex: /sys/class/net would show the
+ *     netns sysfs was mounted in, not necessarily ours).  A bound slot
+ *     whose interface is missing or has another ifindex is gone; an
+ *     unbound one whose wanted name exists has appeared; a PCI slot we
+ *     retired whose function is back has appeared.  A deep receive
+ *     buffer makes all this rare.
  *   - Messages are at most a few KiB (the kernel builds them in 2 KiB
  *     of environment); a datagram larger than our buffer comes back
  *     with MSG_TRUNC and is counted and skipped, never half-parsed.
@@ -76,10 +81,10 @@
 
 #include <errno.h>
 #include <ev.h>
-#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <limits.h>
 #include <linux/netlink.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +252,7 @@ int fsb_uevent_parse(const void *buf, size_t len, struct fsb_uevent *ev)
 }
 
 /* ------------------------------------------------------------------ */
-/* sysfs                                                               */
+/* What the kernel says now                                            */
 /* ------------------------------------------------------------------ */
 
 /* A name that is one path component. */
@@ -258,27 +263,22 @@ static bool component_ok(const char *s)
 	       strcmp(s, "..");
 }
 
-/* The ifindex of @ifname in this netns's sysfs, or -errno. */
-static int sysfs_ifindex(const char *ifname)
+/*
+ * The ifindex of @ifname in our netns, or -errno.  Asked of the kernel
+ * (SIOCGIFINDEX on a socket of this thread's netns) rather than read
+ * from /sys/class/net: that directory lists the netdevs of the netns
+ * that mounted sysfs, which is not ours in a process that entered its
+ * netns with a bare setns(), and a wrong answer here would retire a
+ * live device.  Same information, without the trap.
+ */
+static int netns_ifindex(const char *ifname)
 {
-	char path[64], val[32];
 	if (!component_ok(ifname))
 		return -EINVAL;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", ifname);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	unsigned idx = if_nametoindex(ifname);
+	if (!idx)
 		return -errno;
-	ssize_t n = read(fd, val, sizeof(val) - 1);
-	int e = errno;
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -e : -EIO;
-	val[n] = '\0';
-	val[strcspn(val, "\n")] = '\0';
-	uint64_t v;
-	if (!parse_u64(val, &v) || v == 0 || v > INT_MAX)
-		return -EIO;
-	return (int)v;
+	return idx > INT_MAX ? -EOVERFLOW : (int)idx;
 }
 
 /* Is PCI function @addr there?  1, 0, or -errno. */
@@ -363,7 +363,8 @@ static void route(struct fsb_ctx *ctx, const struct fsb_uevent *ev)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* After ENOBUFS: what sysfs says now, slot by slot (port->lock held). */
+/* After ENOBUFS: what the kernel says now, slot by slot (port->lock
+ * held). */
 static void resync_slot(struct fsb_port *port, unsigned k, void *arg)
 {
 	(void)arg;
@@ -372,12 +373,12 @@ static void resync_slot(struct fsb_port *port, unsigned k, void *arg)
 	const struct fsb_netdev_bind *b = &sd->nd;
 
 	if (b->used && b->ifindex) {
-		int idx = sysfs_ifindex(b->ifname);
+		int idx = netns_ifindex(b->ifname);
 		if (idx != b->ifindex)          /* gone, or another device */
 			slot_mark(port, k, FSB_MARK_GONE,
 				  FSB_REASON_UEVENT_REMOVE, b->ifname);
 	} else if (b->used && !b->by_mac && b->want_ifname[0]) {
-		int idx = sysfs_ifindex(b->want_ifname);
+		int idx = netns_ifindex(b->want_ifname);
 		if (idx > 0 && !fsb_netdev_claimed(idx))
 			slot_mark(port, k, FSB_MARK_APPEARED,
 				  FSB_REASON_UEVENT_ADD, b->want_ifname);
@@ -402,7 +403,7 @@ static void resync(struct fsb_ctx *ctx)
 	atomic_fetch_add(&mon.resyncs, 1);
 	atomic_store(&mon.last_seq, 0);
 	FSB_LOG_RL(FSB_LOG_WARNING,
-		   "uevent: events were lost (ENOBUFS); resyncing from sysfs");
+		   "uevent: events were lost (ENOBUFS); resyncing from the kernel's current state");
 	pthread_mutex_lock(&ctx->lock);
 	fsb_port_slots_each(ctx, resync_slot, NULL);
 	pthread_mutex_unlock(&ctx->lock);
