@@ -301,8 +301,9 @@ static void slot_mark(struct fsb_port *port, unsigned k, enum fsb_mark m,
 		      enum fsb_reason why, const char *what)
 {
 	atomic_fetch_add(&mon.marks, 1);
-	fsb_log(FSB_LOG_INFO, "%s: uevent: %s %s", port->slot[k].sd.name,
-		what, m == FSB_MARK_GONE ? "removed" : "added");
+	/* rate-limited: a udevadm trigger is a storm of adds */
+	FSB_LOG_RL(FSB_LOG_INFO, "%s: uevent: %s %s", port->slot[k].sd.name,
+		   what, m == FSB_MARK_GONE ? "removed" : "added");
 	fsb_port_mark(port->id, (int)k, m, why);
 }
 
