@@ -14,9 +14,9 @@
  * earliest hold-down deadline, so a returning sub-device gets TX back
  * within a millisecond or so of its hold-down, with no polling.
  *
- * The loop also reads the rtnetlink monitor's socket (netlink.c), and
- * after each turn logs BAR faults the SIGBUS handler recorded
- * (sigbus.c), since a signal handler may not log.
+ * The loop also reads the rtnetlink and uevent monitors' sockets
+ * (netlink.c, uevent.c), and after each turn logs BAR faults the SIGBUS
+ * handler recorded (sigbus.c), since a signal handler may not log.
  *
  * The loop holds ctx->lock while it syncs ports, so fsb_port_close(),
  * which unpublishes the port under the same lock, knows the loop is
@@ -46,6 +46,7 @@
 #include "netlink.h"
 #include "sigbus.h"
 #include "port.h"
+#include "uevent.h"
 
 #define CTL_DEFER_MAX 8
 
@@ -213,9 +214,16 @@ int fsb_ctl_start(struct fsb_ctx *ctx)
 	if (nrc < 0)
 		fsb_log(FSB_LOG_WARNING, "rtnetlink monitor unavailable: %s",
 			strerror(-nrc));
+	/* Device add/remove (PCI functions, netdevs): the same kind of
+	 * signal, the same degraded mode without it. */
+	int urc = fsb_uevent_start(ctx, ctl.loop);
+	if (urc < 0)
+		fsb_log(FSB_LOG_WARNING, "uevent monitor unavailable: %s",
+			strerror(-urc));
 	int rc = pthread_create(&ctl.thread, NULL, ctl_main, NULL);
 	if (rc) {
 		fsb_netlink_stop(ctl.loop);
+		fsb_uevent_stop(ctl.loop);
 		ev_loop_destroy(ctl.loop);
 		ctl.loop = NULL;
 		return -rc;
@@ -234,6 +242,7 @@ void fsb_ctl_stop(struct fsb_ctx *ctx)
 	pthread_join(ctl.thread, NULL);
 	atomic_store(&ctl.running, false);
 	fsb_netlink_stop(ctl.loop);
+	fsb_uevent_stop(ctl.loop);
 	ev_loop_destroy(ctl.loop);
 	ctl.loop = NULL;
 	pthread_mutex_destroy(&ctl.mx);

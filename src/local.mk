@@ -19,6 +19,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/netlink.h src/netlink.c \
 	src/vfio.h src/vfio.c \
 	src/sigbus.h src/sigbus.c \
+	src/uevent.h src/uevent.c \
 	src/stats.c \
 	src/bare.c
 

@@ -159,7 +159,7 @@ static bool nd_running(const struct fsb_netdev_info *nd)
 static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
 static int claims[MAX_CLAIMS];
 
-static bool netdev_claimed(int ifindex)
+bool fsb_netdev_claimed(int ifindex)
 {
 	bool found = false;
 	pthread_mutex_lock(&claims_lock);
@@ -281,7 +281,7 @@ static void find_fn(const struct fsb_netdev_info *nd, void *arg)
 {
 	struct find_arg *fa = arg;
 	if (!fa->found && fsb_netdev_match(fa->b, nd) &&
-	    !netdev_claimed(nd->ifindex)) {
+	    !fsb_netdev_claimed(nd->ifindex)) {
 		*fa->out = *nd;
 		fa->found = true;
 	}
@@ -318,18 +318,22 @@ static void bind_gone(struct fsb_port *port, unsigned k)
 typedef void (*slot_fn)(struct fsb_port *port, unsigned k,
 			struct fsb_netdev_bind *b, void *arg);
 
+struct netdev_each {
+	slot_fn fn;
+	void *arg;
+};
+
+static void netdev_slot_filter(struct fsb_port *port, unsigned k, void *arg)
+{
+	const struct netdev_each *ne = arg;
+	if (port->slot[k].sd.nd.used)
+		ne->fn(port, k, &port->slot[k].sd.nd, ne->arg);
+}
+
 static void netdev_slots_each(struct fsb_ctx *ctx, slot_fn fn, void *arg)
 {
-	for (unsigned i = 0; i < FSB_MAX_PORTS; i++) {
-		struct fsb_port *port = ctx->ports[i];
-		if (!port)
-			continue;
-		pthread_mutex_lock(&port->lock);
-		for (unsigned k = 0; k < port->nslots; k++)
-			if (port->slot[k].sd.nd.used)
-				fn(port, k, &port->slot[k].sd.nd, arg);
-		pthread_mutex_unlock(&port->lock);
-	}
+	struct netdev_each ne = { fn, arg };
+	fsb_port_slots_each(ctx, netdev_slot_filter, &ne);
 }
 
 struct link_arg {
@@ -362,7 +366,7 @@ static void link_event_slot(struct fsb_port *port, unsigned k,
 				      run ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
 		}
 	} else if (!la->del && !b->ifindex && fsb_netdev_match(b, nd) &&
-		   !netdev_claimed(nd->ifindex)) {
+		   !fsb_netdev_claimed(nd->ifindex)) {
 		fsb_port_mark(port->id, (int)k, FSB_MARK_APPEARED,
 			      FSB_REASON_NETDEV_ADDED);
 	}

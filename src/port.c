@@ -49,6 +49,19 @@ struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot)
 	return slot < port->nslots ? &port->slot[slot].sd : NULL;
 }
 
+void fsb_port_slots_each(struct fsb_ctx *ctx, fsb_slot_fn fn, void *arg)
+{
+	for (unsigned i = 0; i < FSB_MAX_PORTS; i++) {
+		struct fsb_port *port = ctx->ports[i];
+		if (!port)
+			continue;
+		pthread_mutex_lock(&port->lock);
+		for (unsigned k = 0; k < port->nslots; k++)
+			fn(port, k, arg);
+		pthread_mutex_unlock(&port->lock);
+	}
+}
+
 static inline int slot_state(const struct fsb_slot *s)
 {
 	return atomic_load_explicit(&((struct fsb_slot *)s)->state,

@@ -129,6 +129,15 @@ struct fsb_port *fsb_port_by_id(uint16_t id);
 /* The sub-device of slot @slot (tests). */
 struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot);
 
+/*
+ * Call @fn for every slot of every open port, with that port's lock
+ * held: how OS monitors (netlink.c, uevent.c) route an event to the
+ * slots it concerns.  The caller holds ctx->lock; control thread (or a
+ * test), never a libev callback (see fsb_ctl_defer).
+ */
+typedef void (*fsb_slot_fn)(struct fsb_port *port, unsigned k, void *arg);
+void fsb_port_slots_each(struct fsb_ctx *ctx, fsb_slot_fn fn, void *arg);
+
 /* ---- ctl.c: the control thread ---- */
 int fsb_ctl_start(struct fsb_ctx *ctx);
 void fsb_ctl_stop(struct fsb_ctx *ctx);

@@ -141,6 +141,8 @@ struct fsb_netdev_bind {
  * (a racing probe: retried on the next event).  Released at close. */
 int fsb_netdev_claim(int ifindex);
 void fsb_netdev_release(int ifindex);
+/* Is @ifindex bound by some sub-device? */
+bool fsb_netdev_claimed(int ifindex);
 
 /* A kernel netdev as rtnetlink describes it. */
 struct fsb_netdev_info {
@@ -182,6 +184,7 @@ struct fsb_subdev {
 	void *txq[FSB_MAX_QUEUES];
 	void *priv;                     /* the kind's, from probe to close */
 	struct fsb_netdev_bind nd;      /* netdev kinds only */
+	char pci_addr[16];              /* "DDDD:BB:DD.F" for PCI-backed kinds, else "" */
 
 	/* Test hooks (ring kind): ops forced to -ENOTSUP, link forced
 	 * down.  Atomic because tests flip them while traffic runs. */

@@ -53,6 +53,12 @@ tests_test_af_packet_SOURCES = tests/test_af_packet.c
 tests_test_af_packet_CFLAGS = $(test_cflags)
 tests_test_af_packet_LDADD = $(test_ldadd)
 TESTS += tests/test_af_packet
+
+check_PROGRAMS += tests/test_uevent
+tests_test_uevent_SOURCES = tests/test_uevent.c
+tests_test_uevent_CFLAGS = $(test_cflags)
+tests_test_uevent_LDADD = $(test_ldadd)
+TESTS += tests/test_uevent
 endif
 
 check_PROGRAMS += tests/stress

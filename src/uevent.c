@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uevent.c - the kobject uevent monitor: devices coming and going, as
+ * the driver core tells user space.
+ *
+ * Every device the kernel adds to or removes from sysfs raises a
+ * "kobject uevent": a datagram on a NETLINK_KOBJECT_UEVENT socket of
+ * the form "ACTION@DEVPATH\0KEY=VALUE\0...", the keys including ACTION,
+ * DEVPATH, SUBSYSTEM and a SEQNUM, plus what the subsystem adds:
+ * INTERFACE and IFINDEX for a netdev, PCI_SLOT_NAME ("0000:00:03.0")
+ * for a PCI function.  A hot-unplugged VF raises "remove" for its PCI
+ * function (after "remove" for its netdev, if a kernel driver had one);
+ * its return raises "add".  For a VF held through VFIO there is no
+ * netdev and no rtnetlink message at all: this is the kernel's only
+ * word on it besides the VFIO request (vfio.c).
+ *
+ * One socket per process, read by the control thread's libev loop.
+ * Like every signal source it only marks slots:
+ *
+ *   remove, net, INTERFACE = the slot's interface -> gone     (uevent-remove)
+ *   add,    net, INTERFACE = the wanted name       -> appeared (uevent-add)
+ *   remove, pci, PCI_SLOT_NAME = the slot's pci_addr -> gone
+ *   add,    pci, PCI_SLOT_NAME = the slot's pci_addr -> appeared
+ *
+ * For a netdev the rtnetlink monitor (netlink.c) usually reports the
+ * same removal: the first mark wins and the later one is counted as
+ * dup_signals by fsb_port_mark().  So a remove also matches a slot that
+ * rtnetlink has just unbound (same name, ifindex already cleared), and
+ * never one since bound to another ifindex under that name (a stale
+ * event must not retire the device that replaced it).
+ *
+ * What the kernel does, and what we do about it:
+ *   - Multicast group 1 carries the kernel's own messages; group 2 is
+ *     where udevd re-broadcasts them after processing, in its own
+ *     "libudev" format (a magic header, then properties).  We listen on
+ *     group 1 only: we want the event as early as possible and do not
+ *     depend on udevd running (it does not in most guests and
+ *     containers).  A libudev-format message reaching us anyway is
+ *     counted and skipped.
+ *   - Anyone with CAP_NET_ADMIN can send to group 1 as well.  The
+ *     source address's nl_pid is set by the kernel and is 0 only for the
+ *     kernel (a user socket cannot bind port id 0), so messages with
+ *     another nl_pid are dropped and counted.  With SO_PASSCRED we also
+ *     require the credentials' uid 0.  (Uevents injected through the
+ *     kernel's own uevent socket, as container managers do, arrive with
+ *     nl_pid 0 too; only a process privileged over this netns can do
+ *     that, so we accept them as the kernel's word.)
+ *   - Network namespaces: a netdev's uevents go only to the netns that
+ *     owns the device.  Other uevents (pci, vfio, block...) go to every
+ *     netns owned by the initial user namespace, and to no other.  The
+ *     socket is opened when the control thread starts, in the netns the
+ *     process is in at fsb_ctx_new(), the ports' netns.
+ *   - SEQNUM is one global counter for all uevents of the machine.  A
+ *     netns sees only some of them, so gaps are normal and tell nothing;
+ *     they are counted for diagnosis only.  Loss shows as ENOBUFS.
+ *   - Multicast netlink overflows (ENOBUFS) under a burst of events,
+ *     e.g. a udevadm trigger or a flood of "change" events.  Then we
+ *     resync from what the kernel says now and keep listening: PCI
+ *     functions from sysfs (/sys/bus/pci/devices/<addr>), netdevs by
+ *     name in our netns (if_nametoindex: /sys/class/net would show the
+ *     netns sysfs was mounted in, not necessarily ours).  A bound slot
+ *     whose interface is missing or has another ifindex is gone; an
+ *     unbound one whose wanted name exists has appeared; a PCI slot we
+ *     retired whose function is back has appeared.  A deep receive
+ *     buffer makes all this rare.
+ *   - Messages are at most a few KiB (the kernel builds them in 2 KiB
+ *     of environment); a datagram larger than our buffer comes back
+ *     with MSG_TRUNC and is counted and skipped, never half-parsed.
+ *   - Anything malformed (no NUL at the end, no '@' header, a header
+ *     that disagrees with ACTION/DEVPATH, a missing key, a key twice, a
+ *     bad number, an oversized name) is counted, logged (rate-limited)
+ *     with what was wrong, and skipped.
+ *
+ * "change", "move", "bind", "unbind", "online" and "offline" are parsed
+ * and counted but mark nothing: a rename (move) is followed by
+ * rtnetlink, and driver (un)binding of a VFIO device is the VFIO
+ * request's business.  Nothing on this path takes a lock unless the
+ * event is an add or remove, so a flood of change events stays cheap.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <libmnl/libmnl.h>
+#include <limits.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "port.h"
+#include "uevent.h"
+
+/* Group 1: the kernel's messages (group 2 is udevd's). */
+#define UEV_GROUP_KERNEL 1
+/* Kernel uevents fit in 2 KiB of environment plus the header; anything
+ * larger than this is not one (MSG_TRUNC, counted). */
+#define UEV_BUFLEN (16 * 1024)
+/* Messages per loop turn: the watcher is level-triggered, so the loop
+ * comes straight back for the rest, but a sync pass runs in between
+ * and a flood of change events cannot hold a failover back. */
+#define UEV_BUDGET 256
+#define UEV_RCVBUF (4 << 20)
+
+static struct {
+	struct mnl_socket *nl;
+	ev_io io;
+	char *buf;
+	_Atomic uint64_t msgs, events, foreign, udev, bad, marks, resyncs,
+		seq_gaps;
+	_Atomic uint64_t last_seq;
+} mon;
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+/* ------------------------------------------------------------------ */
+
+static int parse_fail(struct fsb_uevent *ev, const char *why)
+{
+	ev->err = why;
+	return -EBADMSG;
+}
+
+/* Decimal without sign, spaces or overflow. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+static enum fsb_uevent_action action_of(const char *s)
+{
+	static const struct {
+		const char *name;
+		enum fsb_uevent_action a;
+	} tab[] = {
+		{ "add", FSB_UEVENT_ADD },
+		{ "remove", FSB_UEVENT_REMOVE },
+		{ "change", FSB_UEVENT_CHANGE },
+		{ "move", FSB_UEVENT_MOVE },
+	};
+	for (unsigned i = 0; i < FSB_ARRAY_SIZE(tab); i++)
+		if (strcmp(s, tab[i].name) == 0)
+			return tab[i].a;
+	return FSB_UEVENT_OTHER;
+}
+
+int fsb_uevent_parse(const void *buf, size_t len, struct fsb_uevent *ev)
+{
+	static const char udev_magic[] = "libudev";  /* 8 bytes with NUL */
+	const char *p = buf, *end = p + len;
+
+	memset(ev, 0, sizeof(*ev));
+	if (len >= sizeof(udev_magic) &&
+	    memcmp(p, udev_magic, sizeof(udev_magic)) == 0) {
+		ev->err = "libudev-format message (udevd's), not the kernel's";
+		return -ENOMSG;
+	}
+	if (len == 0)
+		return parse_fail(ev, "empty message");
+	if (p[len - 1] != '\0')
+		return parse_fail(ev, "not NUL-terminated (truncated?)");
+
+	/* "ACTION@DEVPATH" */
+	const char *hdr = p, *at = strchr(hdr, '@');
+	size_t hlen = strlen(hdr);
+	if (!at || at == hdr || at[1] != '/')
+		return parse_fail(ev, "no ACTION@DEVPATH header");
+	size_t halen = (size_t)(at - hdr);
+
+	const char *devpath = NULL, *action = NULL;
+	bool have_seq = false;
+	for (p = hdr + hlen + 1; p < end; p += strlen(p) + 1) {
+		size_t flen = strlen(p);
+		if (flen == 0)
+			return parse_fail(ev, "empty field");
+		const char *eq = strchr(p, '=');
+		if (!eq || eq == p)
+			return parse_fail(ev, "field without KEY=");
+		size_t klen = (size_t)(eq - p);
+		const char *val = eq + 1;
+#define KEY_IS(k) (klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
+#define SET_ONCE(dst, k)                                                \
+		do {                                                    \
+			if (dst)                                        \
+				return parse_fail(ev, "duplicate " k);  \
+			dst = val;                                      \
+		} while (0)
+		if (KEY_IS("ACTION")) {
+			SET_ONCE(action, "ACTION");
+		} else if (KEY_IS("DEVPATH")) {
+			SET_ONCE(devpath, "DEVPATH");
+		} else if (KEY_IS("SUBSYSTEM")) {
+			SET_ONCE(ev->subsystem, "SUBSYSTEM");
+		} else if (KEY_IS("INTERFACE")) {
+			SET_ONCE(ev->interface, "INTERFACE");
+			size_t n = strlen(val);
+			if (n == 0 || n > 15 || strchr(val, '/'))
+				return parse_fail(ev, "bad INTERFACE");
+		} else if (KEY_IS("PCI_SLOT_NAME")) {
+			SET_ONCE(ev->pci_slot, "PCI_SLOT_NAME");
+			size_t n = strlen(val);
+			if (n == 0 || n > 15 || strchr(val, '/'))
+				return parse_fail(ev, "bad PCI_SLOT_NAME");
+		} else if (KEY_IS("IFINDEX")) {
+			uint64_t v;
+			if (ev->ifindex)
+				return parse_fail(ev, "duplicate IFINDEX");
+			if (!parse_u64(val, &v) || v == 0 || v > INT_MAX)
+				return parse_fail(ev, "bad IFINDEX");
+			ev->ifindex = (int)v;
+		} else if (KEY_IS("SEQNUM")) {
+			if (have_seq)
+				return parse_fail(ev, "duplicate SEQNUM");
+			if (!parse_u64(val, &ev->seqnum))
+				return parse_fail(ev, "bad SEQNUM");
+			have_seq = true;
+		}
+#undef SET_ONCE
+#undef KEY_IS
+	}
+	if (!action)
+		return parse_fail(ev, "no ACTION");
+	if (!devpath)
+		return parse_fail(ev, "no DEVPATH");
+	if (!ev->subsystem)
+		return parse_fail(ev, "no SUBSYSTEM");
+	if (!have_seq)
+		return parse_fail(ev, "no SEQNUM");
+	if (strlen(action) != halen || memcmp(action, hdr, halen) != 0 ||
+	    strcmp(devpath, at + 1) != 0)
+		return parse_fail(ev, "header disagrees with ACTION/DEVPATH");
+	ev->action_str = action;
+	ev->devpath = devpath;
+	ev->action = action_of(action);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* What the kernel says now                                            */
+/* ------------------------------------------------------------------ */
+
+/* A name that is one path component. */
+static bool component_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n < 16 && !strchr(s, '/') && strcmp(s, ".") &&
+	       strcmp(s, "..");
+}
+
+/*
+ * The ifindex of @ifname in our netns, or -errno.  Asked of the kernel
+ * (SIOCGIFINDEX on a socket of this thread's netns) rather than read
+ * from /sys/class/net: that directory lists the netdevs of the netns
+ * that mounted sysfs, which is not ours in a process that entered its
+ * netns with a bare setns(), and a wrong answer here would retire a
+ * live device.  Same information, without the trap.
+ */
+static int netns_ifindex(const char *ifname)
+{
+	if (!component_ok(ifname))
+		return -EINVAL;
+	unsigned idx = if_nametoindex(ifname);
+	if (!idx)
+		return -errno;
+	return idx > INT_MAX ? -EOVERFLOW : (int)idx;
+}
+
+/* Is PCI function @addr there?  1, 0, or -errno. */
+static int sysfs_pci_present(const char *addr)
+{
+	char path[64];
+	if (!component_ok(addr))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
+	if (access(path, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch to slots                                                   */
+/* ------------------------------------------------------------------ */
+
+static void slot_mark(struct fsb_port *port, unsigned k, enum fsb_mark m,
+		      enum fsb_reason why, const char *what)
+{
+	atomic_fetch_add(&mon.marks, 1);
+	/* rate-limited: a udevadm trigger is a storm of adds */
+	FSB_LOG_RL(FSB_LOG_INFO, "%s: uevent: %s %s", port->slot[k].sd.name,
+		   what, m == FSB_MARK_GONE ? "removed" : "added");
+	fsb_port_mark(port->id, (int)k, m, why);
+}
+
+struct route_arg {
+	const struct fsb_uevent *ev;
+	const char *pci;                /* the event's PCI address, or NULL */
+};
+
+/* Route one add/remove to slot @k (port->lock held). */
+static void event_slot(struct fsb_port *port, unsigned k, void *arg)
+{
+	const struct route_arg *ra = arg;
+	const struct fsb_uevent *ev = ra->ev;
+	struct fsb_subdev *sd = &port->slot[k].sd;
+	const struct fsb_netdev_bind *b = &sd->nd;
+	bool rm = ev->action == FSB_UEVENT_REMOVE;
+
+	if (ev->interface && b->used) {
+		if (rm) {
+			/* Ours (or ours until rtnetlink unbound it a
+			 * moment ago), unless a new device took the name. */
+			if (!b->ifname[0] || strcmp(b->ifname, ev->interface) ||
+			    (b->ifindex && ev->ifindex &&
+			     b->ifindex != ev->ifindex))
+				return;
+			slot_mark(port, k, FSB_MARK_GONE,
+				  FSB_REASON_UEVENT_REMOVE, ev->interface);
+		} else if (!b->ifindex && !b->by_mac &&
+			   strcmp(b->want_ifname, ev->interface) == 0 &&
+			   !(ev->ifindex && fsb_netdev_claimed(ev->ifindex))) {
+			/* mac= slots are adopted by rtnetlink, which sees
+			 * the permanent address; a uevent does not carry it */
+			slot_mark(port, k, FSB_MARK_APPEARED,
+				  FSB_REASON_UEVENT_ADD, ev->interface);
+		}
+	}
+	if (ra->pci && sd->pci_addr[0] && strcasecmp(sd->pci_addr, ra->pci) == 0)
+		slot_mark(port, k, rm ? FSB_MARK_GONE : FSB_MARK_APPEARED,
+			  rm ? FSB_REASON_UEVENT_REMOVE : FSB_REASON_UEVENT_ADD,
+			  ra->pci);
+}
+
+static void route(struct fsb_ctx *ctx, const struct fsb_uevent *ev)
+{
+	struct route_arg ra = { ev, NULL };
+	bool net = strcmp(ev->subsystem, "net") == 0 && ev->interface;
+	if (strcmp(ev->subsystem, "pci") == 0) {
+		/* PCI_SLOT_NAME, else the last DEVPATH component */
+		const char *slash = strrchr(ev->devpath, '/');
+		ra.pci = ev->pci_slot ? ev->pci_slot : slash + 1;
+		if (!component_ok(ra.pci))
+			return;
+	} else if (!net) {
+		return;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	fsb_port_slots_each(ctx, event_slot, &ra);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* After ENOBUFS: what the kernel says now, slot by slot (port->lock
+ * held). */
+static void resync_slot(struct fsb_port *port, unsigned k, void *arg)
+{
+	(void)arg;
+	struct fsb_slot *s = &port->slot[k];
+	struct fsb_subdev *sd = &s->sd;
+	const struct fsb_netdev_bind *b = &sd->nd;
+
+	if (b->used && b->ifindex) {
+		int idx = netns_ifindex(b->ifname);
+		if (idx != b->ifindex)          /* gone, or another device */
+			slot_mark(port, k, FSB_MARK_GONE,
+				  FSB_REASON_UEVENT_REMOVE, b->ifname);
+	} else if (b->used && !b->by_mac && b->want_ifname[0]) {
+		int idx = netns_ifindex(b->want_ifname);
+		if (idx > 0 && !fsb_netdev_claimed(idx))
+			slot_mark(port, k, FSB_MARK_APPEARED,
+				  FSB_REASON_UEVENT_ADD, b->want_ifname);
+	}
+	if (sd->pci_addr[0]) {
+		int present = sysfs_pci_present(sd->pci_addr);
+		if (present == 0 && !s->gone)
+			slot_mark(port, k, FSB_MARK_GONE,
+				  FSB_REASON_UEVENT_REMOVE, sd->pci_addr);
+		/* Only what we took away: a slot gone for another reason
+		 * (a VFIO request, a SIGBUS) while the function is still
+		 * there must stay gone. */
+		else if (present == 1 && s->gone &&
+			 s->last_reason == FSB_REASON_UEVENT_REMOVE)
+			slot_mark(port, k, FSB_MARK_APPEARED,
+				  FSB_REASON_UEVENT_ADD, sd->pci_addr);
+	}
+}
+
+static void resync(struct fsb_ctx *ctx)
+{
+	atomic_fetch_add(&mon.resyncs, 1);
+	atomic_store(&mon.last_seq, 0);
+	FSB_LOG_RL(FSB_LOG_WARNING,
+		   "uevent: events were lost (ENOBUFS); resyncing from the kernel's current state");
+	pthread_mutex_lock(&ctx->lock);
+	fsb_port_slots_each(ctx, resync_slot, NULL);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
+		       uint32_t sender_pid)
+{
+	atomic_fetch_add(&mon.msgs, 1);
+	if (sender_pid != 0) {
+		atomic_fetch_add(&mon.foreign, 1);
+		FSB_LOG_RL(FSB_LOG_WARNING,
+			   "uevent: message from user space (port id %u) ignored",
+			   sender_pid);
+		return -EPERM;
+	}
+	struct fsb_uevent ev;
+	int rc = fsb_uevent_parse(buf, len, &ev);
+	if (rc == -ENOMSG) {
+		atomic_fetch_add(&mon.udev, 1);
+		return rc;
+	}
+	if (rc < 0) {
+		atomic_fetch_add(&mon.bad, 1);
+		FSB_LOG_RL(FSB_LOG_WARNING,
+			   "uevent: malformed message ignored (%zu bytes): %s",
+			   len, ev.err);
+		return rc;
+	}
+	atomic_fetch_add(&mon.events, 1);
+	uint64_t prev = atomic_exchange(&mon.last_seq, ev.seqnum);
+	if (prev && ev.seqnum != prev + 1)
+		atomic_fetch_add(&mon.seq_gaps, 1);
+	if (ev.action == FSB_UEVENT_ADD || ev.action == FSB_UEVENT_REMOVE)
+		route(ctx, &ev);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The socket                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Deferred from on_readable: control thread, loop lock released. */
+static void drain(struct fsb_ctx *ctx)
+{
+	int fd = mnl_socket_get_fd(mon.nl);
+	for (unsigned i = 0; i < UEV_BUDGET; i++) {
+		struct sockaddr_nl sa;
+		union {
+			char b[CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { mon.buf, UEV_BUFLEN };
+		struct msghdr mh = {
+			.msg_name = &sa, .msg_namelen = sizeof(sa),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = cbuf.b, .msg_controllen = sizeof(cbuf.b),
+		};
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				resync(ctx);
+				continue;
+			}
+			if (errno != EAGAIN)
+				FSB_LOG_RL(FSB_LOG_WARNING, "uevent: recvmsg: %s",
+					   strerror(errno));
+			return;
+		}
+		uint32_t pid = sa.nl_pid;
+		if (mh.msg_namelen != sizeof(sa) || sa.nl_family != AF_NETLINK)
+			pid = UINT32_MAX;       /* cannot tell: not trusted */
+		/* Credentials: uid 0 (and nl_pid 0) or it is not ours. */
+		const struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		if (pid == 0) {
+			if (!c || c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_CREDENTIALS ||
+			    c->cmsg_len < CMSG_LEN(sizeof(struct ucred))) {
+				pid = UINT32_MAX;
+			} else {
+				struct ucred cr;
+				memcpy(&cr, CMSG_DATA(c), sizeof(cr));
+				if (cr.uid != 0)
+					pid = UINT32_MAX;
+			}
+		}
+		if (mh.msg_flags & MSG_TRUNC) {
+			atomic_fetch_add(&mon.msgs, 1);
+			atomic_fetch_add(pid ? &mon.foreign : &mon.bad, 1);
+			FSB_LOG_RL(FSB_LOG_WARNING,
+				   "uevent: oversized message (%zd bytes) ignored",
+				   n);
+			continue;
+		}
+		fsb_uevent_process(ctx, mon.buf, (size_t)n, pid);
+	}
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	fsb_ctl_defer(drain);
+}
+
+int fsb_uevent_start(struct fsb_ctx *ctx, struct ev_loop *loop)
+{
+	(void)ctx;
+	mon.buf = malloc(UEV_BUFLEN);
+	if (!mon.buf)
+		return -ENOMEM;
+	atomic_store(&mon.last_seq, 0);
+	mon.nl = mnl_socket_open2(NETLINK_KOBJECT_UEVENT,
+				  SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!mon.nl) {
+		int e = errno;
+		free(mon.buf);
+		mon.buf = NULL;
+		return -e;
+	}
+	if (mnl_socket_bind(mon.nl, UEV_GROUP_KERNEL, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		fsb_uevent_stop(NULL);
+		return -e;
+	}
+	int fd = mnl_socket_get_fd(mon.nl), one = 1, sz = UEV_RCVBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		int e = errno;
+		fsb_uevent_stop(NULL);
+		return -e;
+	}
+	/* A deep receive buffer makes ENOBUFS rare; root may exceed
+	 * rmem_max. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	ev_io_init(&mon.io, on_readable, fd, EV_READ);
+	ev_io_start(loop, &mon.io);
+	return 0;
+}
+
+void fsb_uevent_stop(struct ev_loop *loop)
+{
+	if (mon.nl) {
+		if (loop && ev_is_active(&mon.io))
+			ev_io_stop(loop, &mon.io);
+		mnl_socket_close(mon.nl);
+		mon.nl = NULL;
+	}
+	free(mon.buf);
+	mon.buf = NULL;
+}
+
+int fsb_uevent_test_rcvbuf(int bytes)
+{
+	if (!mon.nl)
+		return -ENOTCONN;
+	int fd = mnl_socket_get_fd(mon.nl);
+	return setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
+			  sizeof(bytes)) < 0 ? -errno : 0;
+}
+
+void fsb_uevent_counters(struct fsb_uevent_counters *c)
+{
+	c->msgs = atomic_load(&mon.msgs);
+	c->events = atomic_load(&mon.events);
+	c->foreign = atomic_load(&mon.foreign);
+	c->udev = atomic_load(&mon.udev);
+	c->bad = atomic_load(&mon.bad);
+	c->marks = atomic_load(&mon.marks);
+	c->resyncs = atomic_load(&mon.resyncs);
+	c->seq_gaps = atomic_load(&mon.seq_gaps);
+}
