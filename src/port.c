@@ -503,7 +503,15 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		s->gone = true;
 		s->released = true;
 	}
-	if (m & FSB_MARKBIT(FSB_MARK_APPEARED)) {
+	if ((m & FSB_MARKBIT(FSB_MARK_APPEARED)) && (m & removal)) {
+		/* It went and came back between two passes (or came and
+		 * went: the bits do not say in which order).  What we hold
+		 * is bound to the old device (an ifindex, a session, a BAR):
+		 * take the slot down in this pass and probe afresh after,
+		 * see port_sync_locked().  If it is really gone, that probe
+		 * fails and the slot waits for the next appearance. */
+		s->bounce = true;
+	} else if (m & FSB_MARKBIT(FSB_MARK_APPEARED)) {
 		s->gone = false;
 		s->released = false;
 	}
@@ -631,6 +639,18 @@ static void port_sync_locked(struct fsb_port *port, int *cfg_err)
 			int t = slot_target(port, s);
 			if (!leaving[i] && slot_state(s) > t)
 				slot_step_down(port, s, t, s->last_reason);
+		}
+	}
+
+	/* A slot that went and came back is down now: let it come up. */
+	for (unsigned i = 0; i < port->nslots; i++) {
+		struct fsb_slot *s = &port->slot[i];
+		if (s->bounce && !s->close_pending &&
+		    slot_state(s) <= FSB_SUBDEV_PARSED) {
+			s->bounce = false;
+			s->gone = false;
+			s->released = false;
+			leaving[i] = false;     /* a new device: usable below */
 		}
 	}
 

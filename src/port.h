@@ -34,6 +34,7 @@ struct fsb_slot {
 	bool admin_up;                  /* not detached by the admin */
 	bool link_up;                   /* operational link, as last known */
 	bool gone;                      /* device vanished; wait to re-appear */
+	bool bounce;                    /* gone and back in one batch of marks */
 	bool released;                  /* gone because we let it go on a
 					 * RELEASE mark (planned; the device
 					 * was alive) */

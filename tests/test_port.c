@@ -352,6 +352,57 @@ static void test_first_mark_wins(void **state)
 	fsb_bare_close(pb);
 }
 
+/* A removal and a return that land before one sync (an unplug and
+ * re-plug faster than the loop) restart the slot on the new device:
+ * closed and probed again in that one pass, not left bound to the old
+ * one. */
+static void test_gone_and_back_in_one_pass(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "gb1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "gb2", e->mp);
+	e->log.n = 0;
+	struct fsb_port *p = port_up(e->ctx,
+		"gb,hold_down=0,dev(ring,name=gb1),dev(ring,name=gb2)", e->mp,
+		&e->log);
+	assert_int_equal(active_slot(p), 0);
+	unsigned before = e->log.n;
+	pthread_mutex_lock(&p->lock);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_UEVENT_REMOVE);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_UEVENT_ADD);
+	pthread_mutex_unlock(&p->lock);
+	/* it went down to parsed and came back to started */
+	bool down = false, up = false;
+	for (int i = 0; i < 200 && !(down && up); i++) {
+		t_sleep_ms(10);
+		pthread_mutex_lock(&e->log.lock);
+		for (unsigned k = before; k < e->log.n; k++) {
+			const struct fsb_event *ev = &e->log.ev[k];
+			if (ev->type != FSB_EVENT_SUBDEV_STATE || ev->slot != 0)
+				continue;
+			if (ev->new_state == FSB_SUBDEV_PARSED)
+				down = true;
+			if (down && ev->new_state == FSB_SUBDEV_STARTED)
+				up = true;
+		}
+		pthread_mutex_unlock(&e->log.lock);
+	}
+	bool back = WAIT_UNTIL(active_slot(p) == 0, 2000);
+	if (!(down && up && back)) {
+		for (unsigned i = before; i < e->log.n; i++) {
+			char line[160];
+			fsb_event_format(&e->log.ev[i], line, sizeof(line));
+			print_message("%s\n", line);
+		}
+	}
+	assert_true(down);
+	assert_true(up);
+	assert_true(back);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* Counters never go backwards: not across a sub-device's own counter
  * reset, not across its removal and return. */
 static void test_stats_fold(void **state)
@@ -632,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_down, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_flaps, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_first_mark_wins, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_gone_and_back_in_one_pass, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_fold, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_replay_enotsup, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
