@@ -257,7 +257,7 @@ static void test_bad_id(void **state)
 {
 	(void)state;
 	struct tq *t = tq_new(8, false);
-	uint16_t ids[4];
+	uint16_t ids[8];
 	fill(t, 4, 100, ids);
 	dev_put(t, ids[0], 10);
 	dev_put(t, 8, 10);                   /* out of range */
@@ -279,7 +279,7 @@ static void test_not_in_flight(void **state)
 	(void)state;
 	/* an id the driver never handed out */
 	struct tq *t = tq_new(8, false);
-	uint16_t ids[2];
+	uint16_t ids[8];
 	fill(t, 2, 100, ids);
 	dev_put(t, ids[0], 10);
 	dev_put(t, 7, 10);
@@ -316,7 +316,7 @@ static void test_bad_len(void **state)
 {
 	(void)state;
 	struct tq *t = tq_new(8, false);
-	uint16_t ids[2];
+	uint16_t ids[8];
 	fill(t, 2, 100, ids);
 	dev_put(t, ids[0], 100);             /* exactly the buffer: fine */
 	dev_put(t, ids[1], 101);
@@ -362,7 +362,7 @@ static void test_reclaim(void **state)
 {
 	(void)state;
 	struct tq *t = tq_new(8, false);
-	uint16_t ids[5];
+	uint16_t ids[8];
 	fill(t, 5, 100, ids);
 	dev_put(t, 99, 0);
 	dev_publish(t);
