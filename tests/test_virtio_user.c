@@ -50,9 +50,16 @@ static pid_t testpmd_start_ex(unsigned n, bool client)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	/* its own process group, so that a stop can take timeout and
+	 * testpmd down together */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
 	pid_t pid;
-	int rc = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
+	int rc = posix_spawnp(&pid, "timeout", &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	assert_int_equal(rc, 0);
 	struct stat st;
 	if (!client && !WAIT_UNTIL(stat(sock_path, &st) == 0, 20000))
@@ -70,9 +77,10 @@ static void testpmd_stop_ex(pid_t pid, bool client)
 	kill(pid, SIGINT);
 	int status;
 	if (!WAIT_UNTIL(waitpid(pid, &status, WNOHANG) == pid, 15000)) {
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 		waitpid(pid, &status, 0);
 	}
+	kill(-pid, SIGKILL);    /* nothing of the group may outlive it */
 	if (!client)
 		unlink(sock_path);
 }
