@@ -411,6 +411,7 @@ struct vu_rxq {
 	uint16_t hdr_len;
 	bool mrg;
 	uint16_t skip;                  /* buffers left of a dropped frame */
+	uint32_t cap;                   /* bytes one posted buffer holds */
 	_Atomic uint64_t pkts, bytes, missed, nombuf;
 } FSB_ALIGNED;
 
@@ -786,8 +787,9 @@ static void vu_rx_refill(struct vu_rxq *rq)
 		}
 		for (unsigned i = 0; i < k; i++) {
 			struct fsb_buf *b = nb[i];
-			addr[i] = (uintptr_t)b->buf_addr + b->data_off - hl;
-			len[i] = (uint32_t)(b->buf_len - b->data_off + hl);
+			/* fresh from the pool: data_off is FSB_BUF_HEADROOM */
+			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl;
+			len[i] = (uint32_t)(b->buf_len - FSB_BUF_HEADROOM + hl);
 		}
 		fsb_vq_add_bulk(vq, (void *const *)nb, addr, len, k);
 	}
@@ -846,6 +848,8 @@ static int vu_start(struct fsb_subdev *sd)
 		if (!sd->rx_pool[q])
 			return -EINVAL;
 		d->rxq[q]->pool = sd->rx_pool[q];
+		d->rxq[q]->cap = sd->rx_pool[q]->data_room - FSB_BUF_HEADROOM +
+			d->hdr_len;
 	}
 	struct fsb_vhost_region r[FSB_VHOST_MAX_REGIONS];
 	int fds[FSB_VHOST_MAX_REGIONS];
@@ -995,6 +999,14 @@ static void vu_close(struct fsb_subdev *sd)
 /* Datapath                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * num_buffers sits in the virtio-net header, in a cache line of the
+ * headroom the application never reads; the device fills every buffer
+ * of a multi-buffer frame but the last one completely (virtio 1.x
+ * 5.1.6.4), so a buffer it did not fill is a frame of its own, and the
+ * header is read only for a full one.  A device that lies there hands
+ * us wrong frames, never a bad buffer.
+ */
 static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 {
 	struct vu_rxq *rq = q;
@@ -1002,14 +1014,15 @@ static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	if (n > VU_BURST_MAX)
 		n = VU_BURST_MAX;
 	unsigned got = fsb_vq_get_used(&rq->vq, (void **)bufs, lens, n);
+	for (unsigned i = 0; i < got; i++)
+		__builtin_prefetch(bufs[i], 1);
 	unsigned out = 0, drop = 0;
 	uint64_t bytes = 0;
 	uint16_t hl = rq->hdr_len, port = rq->port_id, qid = rq->qid;
+	uint32_t cap = rq->cap;
 	for (unsigned i = 0; i < got; i++) {
 		struct fsb_buf *b = bufs[i];
 		uint32_t len = lens[i];
-		if (i + 1 < got)
-			__builtin_prefetch(bufs[i + 1]);
 		if (FSB_UNLIKELY(rq->skip || len < hl)) {
 			if (rq->skip)
 				rq->skip--;
@@ -1017,10 +1030,10 @@ static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 			drop++;
 			continue;
 		}
-		if (rq->mrg) {
+		if (FSB_UNLIKELY(rq->mrg && len >= cap)) {
 			uint16_t nbuf;
-			memcpy(&nbuf, (char *)b->buf_addr + b->data_off - 2, 2);
-			if (FSB_UNLIKELY(nbuf > 1)) {
+			memcpy(&nbuf, (char *)b->buf_addr + FSB_BUF_HEADROOM - 2, 2);
+			if (nbuf > 1) {
 				rq->skip = nbuf - 1 < rq->vq.size ?
 					(uint16_t)(nbuf - 1) : rq->vq.size;
 				FSB_LOG_RL(FSB_LOG_WARNING, "%s: a frame in %u "
