@@ -194,10 +194,30 @@ static void test_echo_and_reconnect(void **state)
 	if (back < 1000)
 		fail_msg("after reconnect, %u of 1000 frames came back", back);
 
+	/* stop/start: the rings are handed back and set up afresh */
+	assert_int_equal(fsb_port_stop(p), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	fsb_queue_offline(p, 0);
+	if (!WAIT_UNTIL(active_slot(p) == 0, 5000))
+		fail_msg("slot not active after stop/start");
+	back = echo(p, e->mp, 200000, 500);
+	if (back < 500)
+		fail_msg("after stop/start, %u of 500 frames came back", back);
+
+	/* admin detach (the session ends) and attach (a new one) */
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	assert_int_equal(active_slot(p), -1);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	if (!WAIT_UNTIL(active_slot(p) == 0, 5000))
+		fail_msg("slot not active after attach");
+	back = echo(p, e->mp, 300000, 500);
+	if (back < 500)
+		fail_msg("after detach/attach, %u of 500 frames came back", back);
+
 	struct fsb_stats st;
 	assert_int_equal(fsb_port_stats_get(p, &st), 0);
-	assert_true(st.opackets >= 2000);
-	assert_true(st.ipackets >= 2000);
+	assert_true(st.opackets >= 3000);
+	assert_true(st.ipackets >= 3000);
 	fsb_port_close(p);
 	testpmd_stop(pid);
 	/* every buffer came home: nothing leaked in the rings */
