@@ -33,10 +33,11 @@
  * session-closed (not merely link-down: the backend unmapped our memory
  * and forgot the rings, so the sub-device must be closed and brought up
  * again from scratch); the sync routine closes it.  In client mode we
- * reconnect with a backoff (10 ms doubling to 1 s; reset once a session
- * started), in server mode we keep listening; a new connection marks
- * APPEARED with session-restored and the sync routine probes, configures
- * and starts again, which re-sends the whole protocol on fresh rings.
+ * reconnect with a backoff (10 ms doubling to 1 s; back to 10 ms after
+ * a session that ran for a second), in server mode we keep listening;
+ * a new connection marks APPEARED with session-restored and the sync
+ * routine probes, configures and starts again, which re-sends the whole
+ * protocol on fresh rings.
  *
  * The session object (socket, listener, timer) therefore outlives the
  * sub-device's probe..close: it lives in a small table keyed by the
@@ -114,6 +115,7 @@ struct vu_session {
 	int lfd;                        /* server: listening socket */
 	bool in_use;                    /* probed: a loss is a GONE mark */
 	unsigned backoff_ms;
+	uint64_t up_since_ns;           /* rings enabled at; 0 = not up */
 	ev_io io;                       /* fd: EOF / unasked data */
 	ev_io lio;                      /* lfd: accept */
 	ev_timer tm;                    /* client: reconnect */
@@ -178,6 +180,26 @@ static int sock_listen(const char *path)
 	return fd;
 }
 
+/*
+ * Loop lock held.  Client mode: try again after the backoff.  A session
+ * that ends within a second of its start (a backend that accepts, or
+ * even starts, and then breaks the protocol) backs off like a failed
+ * connect; one that ran longer starts again from the minimum.
+ */
+static void sess_retry_locked(struct vu_session *s)
+{
+	struct ev_loop *loop = fsb_ctl_loop();
+	if (s->server || s->slot < 0 || !loop || ev_is_active(&s->tm))
+		return;
+	if (s->up_since_ns && fsb_now_ns() - s->up_since_ns > 1000000000ull)
+		s->backoff_ms = VU_BACKOFF_MIN_MS;
+	s->up_since_ns = 0;
+	ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
+	ev_timer_start(loop, &s->tm);
+	s->backoff_ms = s->backoff_ms * 2 > VU_BACKOFF_MAX_MS ?
+		VU_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
 /* Loop lock held.  The connection is over: close it, tell the port,
  * and look for the next one. */
 static void sess_drop_locked(struct vu_session *s, bool mark,
@@ -192,10 +214,7 @@ static void sess_drop_locked(struct vu_session *s, bool mark,
 	atomic_store(&s->link, false);
 	if (mark && s->in_use)
 		sess_mark(s, FSB_MARK_GONE, why);
-	if (!s->server && s->slot >= 0 && loop && !ev_is_active(&s->tm)) {
-		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
-		ev_timer_start(loop, &s->tm);
-	}
+	sess_retry_locked(s);
 }
 
 static void sess_arm_locked(struct vu_session *s)
@@ -262,10 +281,10 @@ static void on_sess_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	int fd = sock_connect(s->path);
 	if (fd < 0) {
-		s->backoff_ms = s->backoff_ms * 2 > VU_BACKOFF_MAX_MS ?
-			VU_BACKOFF_MAX_MS : s->backoff_ms * 2;
 		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
 		ev_timer_start(loop, &s->tm);
+		s->backoff_ms = s->backoff_ms * 2 > VU_BACKOFF_MAX_MS ?
+			VU_BACKOFF_MAX_MS : s->backoff_ms * 2;
 		return;
 	}
 	s->fd = fd;
@@ -922,7 +941,7 @@ static int vu_start(struct fsb_subdev *sd)
 		}
 	}
 	fsb_ctl_lock();
-	s->backoff_ms = VU_BACKOFF_MIN_MS;
+	s->up_since_ns = fsb_now_ns();
 	fsb_ctl_unlock();
 	sess_put(s, 0);
 	atomic_store(&s->link, true);
@@ -985,10 +1004,7 @@ static void vu_close(struct fsb_subdev *sd)
 		close(s->fd);
 	s->fd = -1;
 	atomic_store(&s->link, false);
-	if (!s->server && s->slot >= 0 && loop && !ev_is_active(&s->tm)) {
-		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
-		ev_timer_start(loop, &s->tm);
-	}
+	sess_retry_locked(s);
 	fsb_ctl_unlock();
 	fsb_ctl_wake();
 	free(d);
