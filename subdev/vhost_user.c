@@ -13,9 +13,10 @@
  *   Replies never carry fds; any that arrive are closed at once (they
  *   would otherwise leak into our fd table) and the reply is refused.
  * - A stream socket may return a message in pieces: header and payload
- *   are read with MSG_WAITALL, bounded by SO_RCVTIMEO so a backend that
- *   stops answering costs at most the reply timeout, never a hang of the
- *   control thread.
+ *   are read in a loop against one deadline per reply (poll, then a
+ *   non-blocking read), so a backend that stops answering, or drips its
+ *   reply a byte at a time, costs at most the reply timeout, never a
+ *   hang of the control thread.  Sends are bounded by SO_SNDTIMEO.
  * - Writing to a socket the peer closed raises SIGPIPE: every send uses
  *   MSG_NOSIGNAL and gets -EPIPE instead.
  * - recv returning 0 is the peer's close (-ECONNRESET to the caller).
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vhost_user.h"
@@ -140,10 +142,9 @@ int fsb_vhost_reply_parse(const void *buf, size_t len, uint32_t req,
 /* I/O                                                                 */
 /* ------------------------------------------------------------------ */
 
-static void set_timeouts(int fd, int ms)
+static void set_send_timeout(int fd, int ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
@@ -204,20 +205,40 @@ static int send_msg(struct fsb_vhost_conn *c, uint32_t req, uint32_t flags,
 	return 0;
 }
 
-/* Read exactly @len bytes (the fds of the first read into @ctl). */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Read exactly @len bytes by @deadline (CLOCK_MONOTONIC ms), the fds
+ * of the first read into @mh_fds.  One deadline for the whole reply, so
+ * a backend that drips bytes cannot stretch the wait. */
 static int recv_all(struct fsb_vhost_conn *c, void *buf, size_t len,
-		    struct msghdr *mh_fds)
+		    struct msghdr *mh_fds, uint64_t deadline)
 {
 	size_t got = 0;
 	while (got < len) {
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, (int)(deadline - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return -ETIMEDOUT;
 		struct iovec iov = { (char *)buf + got, len - got };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		if (mh_fds && got == 0) {
 			mh.msg_control = mh_fds->msg_control;
 			mh.msg_controllen = mh_fds->msg_controllen;
 		}
-		ssize_t n = recvmsg(c->fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return io_err(errno);
@@ -263,7 +284,9 @@ static int recv_reply(struct fsb_vhost_conn *c, uint32_t req,
 	} ctl;
 	struct msghdr mh = { .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
-	int rc = recv_all(c, buf, FSB_VHOST_HDR_SIZE, &mh);
+	uint64_t deadline = now_ms() + (uint64_t)(c->timeout_ms > 0 ?
+		c->timeout_ms : fsb_vhost_timeout_ms);
+	int rc = recv_all(c, buf, FSB_VHOST_HDR_SIZE, &mh, deadline);
 	if (rc < 0) {
 		snprintf(c->err, sizeof(c->err), "waiting for the reply to %s: %s",
 			 fsb_vhost_req_name(req),
@@ -291,7 +314,7 @@ static int recv_reply(struct fsb_vhost_conn *c, uint32_t req,
 		return -EPROTO;
 	}
 	if (size) {
-		rc = recv_all(c, buf + FSB_VHOST_HDR_SIZE, size, NULL);
+		rc = recv_all(c, buf + FSB_VHOST_HDR_SIZE, size, NULL, deadline);
 		if (rc < 0) {
 			snprintf(c->err, sizeof(c->err), "reading the payload of "
 				 "the reply to %s: %s", fsb_vhost_req_name(req),
@@ -316,7 +339,7 @@ int fsb_vhost_call(struct fsb_vhost_conn *c, uint32_t req,
 			 fsb_vhost_req_name(req));
 		return -ENOTCONN;
 	}
-	set_timeouts(c->fd, c->timeout_ms > 0 ? c->timeout_ms :
+	set_send_timeout(c->fd, c->timeout_ms > 0 ? c->timeout_ms :
 		     fsb_vhost_timeout_ms);
 	bool has_reply = fsb_vhost_reply_size(req) != 0;
 	bool ack = !has_reply && c->reply_ack;
