@@ -1102,15 +1102,27 @@ static void vu_tx_reclaim(struct vu_txq *tq)
 	} while (k == VU_BURST_MAX);
 }
 
-/* Zero the virtio-net header in front of the data: fixed-size stores
- * for the usual 12 bytes, not a libc call. */
+/*
+ * Zero the virtio-net header in front of the data, but store only where
+ * it is not zero already.  Buffers come back from the backend with the
+ * header as we left it, so usually nothing is written: the line then
+ * stays shared between our cache and the backend's, and the backend's
+ * read of it costs no transfer from our core (one cache line per
+ * packet; DPDK's virtio PMD does the same).
+ */
 static inline void vu_hdr_zero(char *hdr, uint16_t hl)
 {
 	if (FSB_LIKELY(hl == 12)) {
-		uint64_t z8 = 0;
-		uint32_t z4 = 0;
-		memcpy(hdr, &z8, 8);
-		memcpy(hdr + 8, &z4, 4);
+		uint64_t a;
+		uint32_t b;
+		memcpy(&a, hdr, 8);
+		memcpy(&b, hdr + 8, 4);
+		if (FSB_UNLIKELY(a | b)) {
+			a = 0;
+			b = 0;
+			memcpy(hdr, &a, 8);
+			memcpy(hdr + 8, &b, 4);
+		}
 	} else {
 		memset(hdr, 0, hl);
 	}

@@ -116,6 +116,12 @@ static unsigned echo(struct fsb_port *p, struct fsb_mempool *mp,
 			assert_int_equal(fsb_buf_alloc_bulk(mp, b, k), 0);
 			for (unsigned i = 0; i < k; i++) {
 				unsigned char *d = fsb_buf_data(b[i]);
+				/* garbage where the virtio-net header goes:
+				 * the frame must come back intact anyway (DPDK's
+				 * backend ignores the header without offloads,
+				 * so this cannot prove the header is cleared) */
+				if ((sent + i) & 1)
+					memset(d - 12, 0xff, 12);
 				memset(d, 0, 64);
 				memset(d, 0xff, 6);             /* broadcast */
 				d[6] = 0x02;
