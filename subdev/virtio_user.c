@@ -876,8 +876,11 @@ static int vu_start(struct fsb_subdev *sd)
 		}
 	}
 	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
-		if (!sd->rx_pool[q])
+		if (!sd->rx_pool[q]) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u has no mempool",
+				sd->name, q);
 			return -EINVAL;
+		}
 		d->rxq[q]->pool = sd->rx_pool[q];
 		d->rxq[q]->cap = sd->rx_pool[q]->data_room - FSB_BUF_HEADROOM +
 			d->hdr_len;
@@ -889,8 +892,11 @@ static int vu_start(struct fsb_subdev *sd)
 	if (rc < 0)
 		return rc;
 	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
-		if (d->known_gen[d->rxq[q]->pool->id] != d->rxq[q]->pool->gen)
+		if (d->known_gen[d->rxq[q]->pool->id] != d->rxq[q]->pool->gen) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u's mempool is not a "
+				"live pool (freed?)", sd->name, q);
 			return -EINVAL;
+		}
 	}
 	int fd = sess_take(s);
 	if (fd < 0) {
@@ -1080,7 +1086,8 @@ static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		bytes += len;
 		bufs[out++] = b;
 	}
-	if (rq->vq.nfree >= VU_RX_REFILL)
+	/* a broken ring gets nothing more from us */
+	if (rq->vq.nfree >= VU_RX_REFILL && !rq->vq.broken)
 		vu_rx_refill(rq);
 	if (out) {
 		fsb_counter_add(&rq->pkts, out);
