@@ -60,8 +60,9 @@
  * Ring size: queue_size= (default 512), for every ring; the port's
  * nb_rxd/nb_txd do not apply (as in DPDK's virtio-user, where the ring
  * size is a device option).  512 measured best here for 64-byte TX
- * against DPDK's net_vhost (one core each, --no-huge: 256 gave 16.8-17.4
- * Mpps, 512 gave 19.1-19.7, 1024 17.8-18.6; RX the same at 256 and 512).
+ * against DPDK's net_vhost (one core each, --no-huge, two runs each:
+ * 256 gave 19.6-22.0 Mpps, 512 21.6-22.0, 1024 20.0-20.8; RX the same
+ * at 256 and 512).
  *
  * Features: VERSION_1, MRG_RXBUF, MQ, IN_ORDER and PROTOCOL_FEATURES
  * when the backend offers them; MAC and STATUS are ours to emulate (the
