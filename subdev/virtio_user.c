@@ -1154,17 +1154,16 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	uint32_t len[VU_BURST_MAX];
 	uint64_t bytes = 0;
 	unsigned m = 0, bad = 0;
+	const char *why = NULL;
 	for (unsigned i = 0; i < k; i++) {
 		struct fsb_buf *b = bufs[i];
 		struct fsb_mempool *mp = b->pool;
 		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
 				 known[mp->id] != mp->gen)) {
-			FSB_LOG_RL(FSB_LOG_WARNING, "%s: tx buffer dropped: %s",
-				   vq->name, b->next ? "chained buffers are not "
-				   "supported yet" : b->data_off < hl ?
-				   "headroom smaller than the virtio-net header" :
-				   "its pool was created after the memory table was "
-				   "sent (restart the port)");
+			why = b->next ? "chained buffers are not supported yet" :
+				b->data_off < hl ? "headroom smaller than the "
+				"virtio-net header" : "its pool was created after "
+				"the memory table was sent (restart the port)";
 			fsb_buf_free(b);
 			bad++;
 			continue;
@@ -1183,8 +1182,11 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		fsb_counter_add(&tq->pkts, m);
 		fsb_counter_add(&tq->bytes, bytes);
 	}
-	if (FSB_UNLIKELY(bad))
+	if (FSB_UNLIKELY(bad)) {
 		fsb_counter_add(&tq->errors, bad);
+		FSB_LOG_RL(FSB_LOG_WARNING, "%s: %u tx buffers dropped (tx_errors);"
+			   " the last because %s", vq->name, bad, why);
+	}
 	return (uint16_t)k;
 }
 

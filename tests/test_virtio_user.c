@@ -200,7 +200,22 @@ static void test_echo_and_reconnect(void **state)
 	if (back < 1000)
 		fail_msg("after reconnect, %u of 1000 frames came back", back);
 
-	/* stop/start: the rings are handed back and set up afresh */
+	/* a pool created after the memory table went out: the backend
+	 * could not read its buffers, so they are dropped and counted */
+	struct fsb_mempool *late = fsb_mempool_create(e->ctx, "late", 256, 2048,
+						      0, -1);
+	assert_non_null(late);
+	uint64_t err0 = xstat(p, "sub0_tx_errors");
+	struct fsb_buf *lb[8];
+	assert_int_equal(fsb_buf_alloc_bulk(late, lb, 8), 0);
+	for (unsigned i = 0; i < 8; i++)
+		lb[i]->data_len = lb[i]->pkt_len = 64;
+	assert_int_equal(t_tx(p, lb, 8), 8);
+	assert_int_equal(xstat(p, "sub0_tx_errors") - err0, 8);
+	assert_int_equal(fsb_mempool_avail(late), 256);
+
+	/* stop/start: the rings are handed back and set up afresh, with a
+	 * memory table that now has the late pool too */
 	assert_int_equal(fsb_port_stop(p), 0);
 	assert_int_equal(fsb_port_start(p), 0);
 	fsb_queue_offline(p, 0);
@@ -209,6 +224,12 @@ static void test_echo_and_reconnect(void **state)
 	back = echo(p, e->mp, 200000, 500);
 	if (back < 500)
 		fail_msg("after stop/start, %u of 500 frames came back", back);
+	err0 = xstat(p, "sub0_tx_errors");
+	assert_int_equal(fsb_buf_alloc_bulk(late, lb, 8), 0);
+	for (unsigned i = 0; i < 8; i++)
+		lb[i]->data_len = lb[i]->pkt_len = 64;
+	assert_int_equal(t_tx(p, lb, 8), 8);
+	assert_int_equal(xstat(p, "sub0_tx_errors"), err0);
 
 	/* admin detach (the session ends) and attach (a new one) */
 	assert_int_equal(fsb_port_detach(p, 0), 0);
@@ -228,6 +249,8 @@ static void test_echo_and_reconnect(void **state)
 	testpmd_stop(pid);
 	/* every buffer came home: nothing leaked in the rings */
 	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
+	assert_int_equal(fsb_mempool_avail(late), 256);
+	assert_int_equal(fsb_mempool_free(late), 0);
 }
 
 /* server=1: we listen, the backend (testpmd as vhost-user client)
