@@ -30,12 +30,14 @@ static char sock_path[64];
 
 /* Start testpmd with net_vhost on sock_path: the vhost-user server
  * (we connect), or with @client the client (it connects to us). */
-static pid_t testpmd_start_ex(unsigned n, bool client)
+static pid_t testpmd_start_q(unsigned n, bool client, unsigned nq)
 {
-	char prefix[32], vdev[128], log[64];
+	char prefix[32], vdev[128], log[64], rxq[16], txq[16];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=vq%d_%u", (int)getpid(), n);
-	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=1%s", sock_path,
-		 client ? ",client=1" : "");
+	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%u%s", sock_path,
+		 nq, client ? ",client=1" : "");
+	snprintf(rxq, sizeof(rxq), "--rxq=%u", nq);
+	snprintf(txq, sizeof(txq), "--txq=%u", nq);
 	snprintf(log, sizeof(log), "/tmp/fsb-vq-%d-testpmd%u.log", (int)getpid(), n);
 	if (!client)
 		unlink(sock_path);
@@ -43,7 +45,7 @@ static pid_t testpmd_start_ex(unsigned n, bool client)
 		"timeout", "-k", "2", "60", TESTPMD, "--no-huge", "--no-pci",
 		"-m", "512", "--lcores", "0@0,1@1", prefix, "--vdev", vdev,
 		"--", "--stats-period", "1", "--forward-mode=io",
-		"--total-num-mbufs=16384", NULL,
+		"--total-num-mbufs=16384", rxq, txq, NULL,
 	};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -65,6 +67,11 @@ static pid_t testpmd_start_ex(unsigned n, bool client)
 	if (!client && !WAIT_UNTIL(stat(sock_path, &st) == 0, 20000))
 		fail_msg("testpmd did not create %s (see %s)", sock_path, log);
 	return pid;
+}
+
+static pid_t testpmd_start_ex(unsigned n, bool client)
+{
+	return testpmd_start_q(n, client, 1);
 }
 
 static pid_t testpmd_start(unsigned n)
@@ -293,6 +300,76 @@ static void test_server_mode(void **state)
 	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
 }
 
+/* Two queue pairs: rx queue i is vring 2i, tx queue i vring 2i+1, and
+ * testpmd's io mode answers on the queue it received on, so every frame
+ * must come back on the queue it left by. */
+static void test_multiqueue(void **state)
+{
+	struct env *e = *state;
+	pid_t pid = testpmd_start_q(4, false, 2);
+	char spec[160], err[FSB_ERRMSG_MAX];
+	snprintf(spec, sizeof(spec), "vq2,dev(virtio_user,path=%s,queues=2)",
+		 sock_path);
+	struct fsb_port *p = fsb_port_open(e->ctx, spec, err, sizeof(err));
+	assert_non_null(p);
+	struct fsb_port_conf pc = { .nb_rxq = 2, .nb_txq = 2 };
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 1, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	fsb_queue_offline(p, 0);
+	fsb_queue_offline(p, 1);
+	assert_int_equal(active_slot(p), 0);
+
+	unsigned back[2] = { 0, 0 }, sent[2] = { 0, 0 };
+	uint64_t dl = t_now_ms() + 10000, last[2] = { t_now_ms(), t_now_ms() };
+	while ((back[0] < 200 || back[1] < 200) && t_now_ms() < dl) {
+		for (uint16_t q = 0; q < 2; q++) {
+			fsb_queue_online(p, q);
+			if (sent[q] - back[q] < 32) {
+				struct fsb_buf *b[8];
+				assert_int_equal(fsb_buf_alloc_bulk(e->mp, b, 8), 0);
+				for (unsigned i = 0; i < 8; i++) {
+					unsigned char *d = fsb_buf_data(b[i]);
+					memset(d, 0, 64);
+					memset(d, 0xff, 6);
+					d[12] = 0x88;
+					d[13] = 0xb5;
+					d[14] = (unsigned char)q;
+					b[i]->data_len = b[i]->pkt_len = 64;
+				}
+				unsigned got = fsb_tx_burst(p, q, b, 8);
+				fsb_buf_free_bulk(b + got, 8 - got);
+				sent[q] += got;
+			}
+			struct fsb_buf *r[32];
+			unsigned g = fsb_rx_burst(p, q, r, 32);
+			for (unsigned i = 0; i < g; i++) {
+				assert_int_equal(r[i]->queue, q);
+				assert_int_equal(((unsigned char *)fsb_buf_data(r[i]))[14], q);
+			}
+			back[q] += g;
+			if (g)
+				last[q] = t_now_ms();
+			fsb_buf_free_bulk(r, g);
+			fsb_queue_offline(p, q);
+			/* a window testpmd dropped while its port came up
+			 * is written off after 100 ms of silence */
+			if (sent[q] - back[q] >= 32 && t_now_ms() - last[q] > 100) {
+				sent[q] = back[q];
+				last[q] = t_now_ms();
+			}
+		}
+		t_sleep_ms(1);
+	}
+	if (back[0] < 200 || back[1] < 200)
+		fail_msg("frames back: queue 0 %u, queue 1 %u (of 200 each)",
+			 back[0], back[1]);
+	fsb_port_close(p);
+	testpmd_stop(pid);
+	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
+}
+
 /* A bad option never starts anything. */
 static void test_spec_errors(void **state)
 {
@@ -325,6 +402,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_echo_and_reconnect, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_server_mode, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_multiqueue, t_setup,
 						t_teardown),
 	};
 	/* TEST_FILTER=test_server_mode runs one case (debugging) */
