@@ -59,6 +59,17 @@ tests_test_uevent_SOURCES = tests/test_uevent.c
 tests_test_uevent_CFLAGS = $(test_cflags)
 tests_test_uevent_LDADD = $(test_ldadd)
 TESTS += tests/test_uevent
+check_PROGRAMS += tests/test_virtqueue tests/test_virtio_user tests/test_vhost_user
+tests_test_vhost_user_SOURCES = tests/test_vhost_user.c
+tests_test_vhost_user_CFLAGS = $(test_cflags)
+tests_test_vhost_user_LDADD = $(test_ldadd)
+tests_test_virtqueue_SOURCES = tests/test_virtqueue.c
+tests_test_virtqueue_CFLAGS = $(test_cflags)
+tests_test_virtqueue_LDADD = $(test_ldadd)
+tests_test_virtio_user_SOURCES = tests/test_virtio_user.c
+tests_test_virtio_user_CFLAGS = $(test_cflags)
+tests_test_virtio_user_LDADD = $(test_ldadd)
+TESTS += tests/test_virtqueue tests/test_virtio_user tests/test_vhost_user
 endif
 
 check_PROGRAMS += tests/stress
@@ -83,3 +94,20 @@ EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
 check-summary:
 	@$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir)
 .PHONY: check-summary
+
+# Fuzz targets.  The replay driver runs every seed (and any reproducer
+# added to the corpus) through the parsers in every 'make check', with
+# the normal compiler; --enable-fuzz (CC=clang) also builds the
+# libFuzzer binaries:  tests/fuzz/fuzz_vhost tests/fuzz/corpus/vhost
+check_PROGRAMS += tests/fuzz/replay_vhost
+tests_fuzz_replay_vhost_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_vhost.c
+tests_fuzz_replay_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+TESTS += tests/fuzz/replay_vhost
+EXTRA_DIST += tests/fuzz/corpus
+if FSB_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_vhost
+tests_fuzz_fuzz_vhost_SOURCES = tests/fuzz/fuzz_vhost.c
+tests_fuzz_fuzz_vhost_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vhost_LDFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+endif

@@ -75,14 +75,14 @@ static const struct spec_vec vecs[] = {
 
 	/* Kinds and options. */
 	{ "fsb0,dev(bogus)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet) near 'bogus'") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'") },
 	{ "fsb0,dev()",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet) near ''") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near ''") },
 	{ "fsb0,dev(nullnullnullnullnull)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet) near "
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near "
 		"'nullnullnullnullnull'") },
 	{ "fsb0,dev(null=1)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet) near 'null=1'") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'null=1'") },
 	{ "fsb0,speed=10,dev(null)", E(6, "unknown port option near 'speed=10'") },
 	{ "fsb0,dev=x,dev(null)", E(6, "unknown port option near 'dev=x'") },
 	{ "fsb0,=x,dev(null)", E(6, "unknown port option near '=x'") },
@@ -364,7 +364,7 @@ static void test_spec_fields(void **state)
 	assert_int_equal(fsb_spec_parse("p,dev(null),dev(bogus)", sp, err,
 					sizeof(err)), -EINVAL);
 	assert_string_equal(err, "spec error at column 17: unknown sub-device "
-			    "kind (known: null, ring, af_packet) near 'bogus'");
+			    "kind (known: null, ring, af_packet, virtio_user) near 'bogus'");
 	assert_int_equal(sp->ndev, 0);
 	assert_int_equal(sp->name[0], 0);
 	assert_int_equal(sp->dev[0].kind[0], 0);
@@ -407,7 +407,7 @@ static void test_devspec_parse(void **state)
 		{ "ring", E(1, "ring needs name= near 'ring'") },
 		{ "dev(null)", E(4, "nested parentheses near '(null)'") },
 		{ "bogus,x=1",
-		  E(1, "unknown sub-device kind (known: null, ring, af_packet) near 'bogus'") },
+		  E(1, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'") },
 		{ "null,size=\"64\"x",
 		  E(15, "text after closing quote near 'x'") },
 	};
@@ -455,7 +455,7 @@ static void test_spec_errbuf(void **state)
 {
 	static const char *bad = "fsb0,dev(bogus)";
 	static const char *full = "spec error at column 10: unknown "
-		"sub-device kind (known: null, ring, af_packet) near 'bogus'";
+		"sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'";
 	struct fsb_spec *sp = malloc(sizeof(*sp));
 	char err[FSB_ERRMSG_MAX];
 	char small[17];
