@@ -12,6 +12,15 @@
  * sequence numbers txonly writes into every frame.  --schedule runs
  * admin detach/attach at given times.  With both, fsb-fwd prints a
  * before/during/after report: the demo of the README.
+ *
+ * --check makes the frames verifiable end to end (vhost-user interop
+ * tests): txonly writes magic "FSB2", a sequence number per (port,
+ * queue) and a checksum over everything after the Ethernet addresses
+ * (which macswap may rewrite), and fills the payload with a pattern
+ * derived from the sequence number; every received frame is checked
+ * (txonly also polls RX then, for a loop through a peer that echoes):
+ * bad checksum, per-stream gaps, reordering and duplicates are counted
+ * and printed with the stats and in the JSON.
  */
 #include "config.h"
 
@@ -38,6 +47,8 @@
 #define BUCKET_NS 100000000ull        /* peer timeline: 100 ms buckets */
 #define MAX_BUCKETS 6000               /* 10 minutes */
 #define SEQ_MAGIC 0x46534231u          /* "FSB1" */
+#define CHK_MAGIC 0x46534232u          /* "FSB2": per-queue seq + checksum */
+#define CHK_PORTS 64                   /* streams tracked: port id < 64 */
 
 enum fwd_mode { MODE_IO, MODE_TXONLY, MODE_RXONLY, MODE_MACSWAP };
 static const char *const mode_names[] = { "io", "txonly", "rxonly", "macswap" };
@@ -53,6 +64,7 @@ struct fwd_port {
 	/* forwarding counters, datapath-owned */
 	_Atomic uint64_t rx, tx, tx_dropped;
 	uint64_t seq;
+	uint64_t qseq[FSB_MAX_QUEUES];          /* --check: per queue */
 	/* throughput since last show */
 	uint64_t last_ipackets, last_opackets, last_ibytes, last_obytes;
 	uint64_t last_ns;
@@ -84,7 +96,7 @@ static struct {
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
-	bool json;
+	bool json, check;
 	unsigned nports, npeers, nsched;
 	struct fwd_port ports[MAX_PORTS];
 	struct peer peers[MAX_PEERS];
@@ -102,6 +114,19 @@ static _Atomic bool fwd_stop, peers_stop;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t t0_ns;
 static _Atomic unsigned nevents;
+
+/*
+ * --check counters.  A stream is what one sender queue sent: (port id,
+ * queue) from the frame's header.  Written by the datapath thread only,
+ * read by the main thread for stats (relaxed atomics, one writer).
+ */
+struct chk_stream {
+	uint64_t next;                  /* next expected seq; datapath only */
+	bool seen;                      /* datapath only */
+	_Atomic uint64_t ok, gaps, missing, reordered, dup, bad_csum;
+};
+static struct chk_stream chk[CHK_PORTS][FSB_MAX_QUEUES];
+static _Atomic uint64_t chk_foreign, chk_short, chk_bad_csum_total;
 
 static uint64_t now_ns(void)
 {
@@ -149,6 +174,12 @@ static void usage(FILE *f)
 "  --lcore-cpu N          pin the datapath thread to CPU N\n"
 "  --schedule LIST        admin actions: T:detach:SLOT,T:attach:SLOT,...\n"
 "                         (T in seconds from start, on the first --port)\n"
+"  --check                verifiable frames: txonly writes a per-queue\n"
+"                         sequence number, a payload pattern and a\n"
+"                         checksum (magic FSB2) and also polls RX; every\n"
+"                         mode checks what it receives and counts bad\n"
+"                         checksums, gaps, reordering and duplicates per\n"
+"                         stream (stats lines \"Check ...\" and JSON \"check\")\n"
 "  --json                 print a final summary as one JSON object on\n"
 "                         stdout (human output goes to stderr)\n"
 "  -h, --help             this help\n"
@@ -297,6 +328,116 @@ static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
+/* ---- --check: verifiable frames ---- */
+
+#define CHK_OFF (HDR_LEN + sizeof(struct seq_hdr))   /* the checksum */
+#define CHK_MIN (CHK_OFF + 4)                         /* smallest frame */
+
+/* A 64-bit multiply-xor hash of d[from, to) onto @h. */
+static uint64_t chk_hash(const uint8_t *d, unsigned from, unsigned to,
+			 uint64_t h)
+{
+	unsigned i = from;
+	for (; i + 8 <= to; i += 8) {
+		uint64_t w;
+		memcpy(&w, d + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < to; i++)
+		h = (h ^ d[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The checksum of a frame of @len bytes: everything after the two MAC
+ * addresses (macswap rewrites them), the checksum field excluded, and
+ * the length itself (a truncated frame fails). */
+static uint32_t chk_sum(const uint8_t *d, unsigned len)
+{
+	uint64_t h = chk_hash(d, 12, CHK_OFF, 0xcbf29ce484222325ull ^ len);
+	h = chk_hash(d, CHK_OFF + 4, len, h);
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Fill a --check frame after the header: seq header, pattern, checksum. */
+static void chk_fill(uint8_t *d, unsigned len, uint16_t port, uint16_t q,
+		     uint64_t seq)
+{
+	struct seq_hdr h = { CHK_MAGIC, port, q, seq };
+	memcpy(d + HDR_LEN, &h, sizeof(h));
+	uint64_t w = seq * 0x9e3779b97f4a7c15ull;
+	unsigned i = CHK_MIN;
+	for (; i + 8 <= len; i += 8, w++)
+		memcpy(d + i, &w, 8);
+	for (; i < len; i++)
+		d[i] = (uint8_t)(w >> ((i & 7) * 8));
+	uint32_t c = chk_sum(d, len);
+	memcpy(d + CHK_OFF, &c, 4);
+}
+
+/* Check one received frame; datapath thread only. */
+static void chk_frame(const struct fsb_buf *b)
+{
+	const uint8_t *d = fsb_buf_data((struct fsb_buf *)b);
+	unsigned len = b->data_len;
+	struct seq_hdr h;
+	if (len < CHK_MIN) {
+		cnt_add(&chk_short, 1);
+		return;
+	}
+	memcpy(&h, d + HDR_LEN, sizeof(h));
+	if (h.magic != CHK_MAGIC || h.port >= CHK_PORTS ||
+	    h.queue >= FSB_MAX_QUEUES) {
+		cnt_add(&chk_foreign, 1);
+		return;
+	}
+	struct chk_stream *s = &chk[h.port][h.queue];
+	uint32_t c;
+	memcpy(&c, d + CHK_OFF, 4);
+	if (c != chk_sum(d, len)) {
+		/* the header may be what is corrupt: count, trust nothing */
+		cnt_add(&s->bad_csum, 1);
+		cnt_add(&chk_bad_csum_total, 1);
+		return;
+	}
+	if (!s->seen) {
+		/* the first frame of a stream: frames before it may have
+		 * been dropped while the peer was not yet forwarding */
+		s->seen = true;
+		s->next = h.seq + 1;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq == s->next) {
+		s->next++;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq > s->next) {
+		cnt_add(&s->gaps, 1);
+		cnt_add(&s->missing, h.seq - s->next);
+		s->next = h.seq + 1;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq + 1 == s->next) {
+		cnt_add(&s->dup, 1);
+	} else {
+		cnt_add(&s->reordered, 1);
+	}
+}
+
+struct chk_total { uint64_t ok, gaps, missing, reordered, dup, bad_csum; };
+
+static void chk_totals(struct chk_total *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned p = 0; p < CHK_PORTS; p++)
+		for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+			struct chk_stream *s = &chk[p][q];
+			t->ok += atomic_load(&s->ok);
+			t->gaps += atomic_load(&s->gaps);
+			t->missing += atomic_load(&s->missing);
+			t->reordered += atomic_load(&s->reordered);
+			t->dup += atomic_load(&s->dup);
+			t->bad_csum += atomic_load(&s->bad_csum);
+		}
+}
+
 static void *fwd_main(void *arg)
 {
 	(void)arg;
@@ -339,8 +480,13 @@ static void *fwd_main(void *arg)
 						struct fsb_buf *b = bufs[k];
 						uint8_t *d = fsb_buf_data(b);
 						memcpy(d, tmpl[i], HDR_LEN);
-						struct seq_hdr h = { SEQ_MAGIC, p->id, q, p->seq++ };
-						memcpy(d + HDR_LEN, &h, sizeof(h));
+						if (cfg.check) {
+							chk_fill(d, cfg.txpkts, p->id, q,
+								 p->qseq[q]++);
+						} else {
+							struct seq_hdr h = { SEQ_MAGIC, p->id, q, p->seq++ };
+							memcpy(d + HDR_LEN, &h, sizeof(h));
+						}
 						b->data_len = (uint16_t)cfg.txpkts;
 						b->pkt_len = cfg.txpkts;
 					}
@@ -348,15 +494,32 @@ static void *fwd_main(void *arg)
 					if (sent < burst) {
 						/* Refused frames are ours: their
 						 * sequence numbers are reused. */
-						p->seq -= burst - sent;
+						if (cfg.check)
+							p->qseq[q] -= burst - sent;
+						else
+							p->seq -= burst - sent;
 						fsb_buf_free_bulk(bufs + sent, burst - sent);
 						cnt_add(&p->tx_dropped, burst - sent);
 					}
 					cnt_add(&p->tx, sent);
+					if (!cfg.check)
+						break;
+					/* --check: the frames come back through
+					 * an echoing peer; check them here */
+					n = port_rx(p, q, bufs, (uint16_t)burst);
+					if (n) {
+						for (unsigned k = 0; k < n; k++)
+							chk_frame(bufs[k]);
+						fsb_buf_free_bulk(bufs, n);
+						cnt_add(&p->rx, n);
+					}
 					break;
 				case MODE_RXONLY:
 					n = port_rx(p, q, bufs, (uint16_t)burst);
 					if (n) {
+						if (cfg.check)
+							for (unsigned k = 0; k < n; k++)
+								chk_frame(bufs[k]);
 						fsb_buf_free_bulk(bufs, n);
 						cnt_add(&p->rx, n);
 					}
@@ -367,6 +530,9 @@ static void *fwd_main(void *arg)
 					if (!n)
 						break;
 					cnt_add(&p->rx, n);
+					if (cfg.check)
+						for (unsigned k = 0; k < n; k++)
+							chk_frame(bufs[k]);
 					if (cfg.mode == MODE_MACSWAP) {
 						for (unsigned k = 0; k < n; k++) {
 							uint8_t *d = fsb_buf_data(bufs[k]), t[6];
@@ -446,6 +612,30 @@ static void port_stats(struct fwd_port *p, struct fsb_stats *st)
 		fsb_port_stats_get(p->port, st);
 }
 
+/* --check: one line per stream seen, then the totals. */
+static void show_check(void)
+{
+	struct chk_total t;
+	for (unsigned p = 0; p < CHK_PORTS; p++)
+		for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+			struct chk_stream *s = &chk[p][q];
+			uint64_t ok = atomic_load(&s->ok), bad = atomic_load(&s->bad_csum);
+			if (!ok && !bad)
+				continue;
+			out("  Check stream port %u queue %u: ok %" PRIu64 " gaps %" PRIu64
+			    " missing %" PRIu64 " reordered %" PRIu64 " dup %" PRIu64
+			    " bad-csum %" PRIu64 "\n", p, q, ok, atomic_load(&s->gaps),
+			    atomic_load(&s->missing), atomic_load(&s->reordered),
+			    atomic_load(&s->dup), bad);
+		}
+	chk_totals(&t);
+	out("  Check total: rx_checked %" PRIu64 " rx_gaps %" PRIu64 " rx_missing %" PRIu64
+	    " rx_reordered %" PRIu64 " rx_dup %" PRIu64 " rx_bad_csum %" PRIu64
+	    " rx_foreign %" PRIu64 " rx_short %" PRIu64 "\n",
+	    t.ok, t.gaps, t.missing, t.reordered, t.dup, t.bad_csum,
+	    atomic_load(&chk_foreign), atomic_load(&chk_short));
+}
+
 static void show_stats(void)
 {
 	uint64_t t = now_ns();
@@ -477,6 +667,8 @@ static void show_stats(void)
 		    st.rx_nombuf, st.opackets, st.oerrors, st.obytes,
 		    rpps, rbps, tpps, tbps);
 	}
+	if (cfg.check)
+		show_check();
 }
 
 static void show_fwd_stats(void)
@@ -670,6 +862,32 @@ static void print_json(double elapsed, uint64_t sent, uint64_t refused)
 		fprintf(f, "}");
 	}
 	fprintf(f, "]");
+	if (cfg.check) {
+		struct chk_total t;
+		chk_totals(&t);
+		fprintf(f, ",\"check\":{\"rx_checked\":%" PRIu64 ",\"rx_gaps\":%" PRIu64
+			",\"rx_missing\":%" PRIu64 ",\"rx_reordered\":%" PRIu64
+			",\"rx_dup\":%" PRIu64 ",\"rx_bad_csum\":%" PRIu64
+			",\"rx_foreign\":%" PRIu64 ",\"rx_short\":%" PRIu64 ",\"streams\":[",
+			t.ok, t.gaps, t.missing, t.reordered, t.dup, t.bad_csum,
+			atomic_load(&chk_foreign), atomic_load(&chk_short));
+		bool first = true;
+		for (unsigned p = 0; p < CHK_PORTS; p++)
+			for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+				struct chk_stream *s = &chk[p][q];
+				uint64_t ok = atomic_load(&s->ok), bad = atomic_load(&s->bad_csum);
+				if (!ok && !bad)
+					continue;
+				fprintf(f, "%s{\"port\":%u,\"queue\":%u,\"ok\":%" PRIu64
+					",\"gaps\":%" PRIu64 ",\"missing\":%" PRIu64
+					",\"reordered\":%" PRIu64 ",\"dup\":%" PRIu64
+					",\"bad_csum\":%" PRIu64 "}", first ? "" : ",", p, q, ok,
+					atomic_load(&s->gaps), atomic_load(&s->missing),
+					atomic_load(&s->reordered), atomic_load(&s->dup), bad);
+				first = false;
+			}
+		fprintf(f, "]}");
+	}
 	if (cfg.npeers) {
 		struct phase ph[3];
 		unsigned nph = report_phases(ph, elapsed);
@@ -724,6 +942,7 @@ int main(int argc, char **argv)
 		{ "rxd", required_argument, NULL, 'R' },
 		{ "txd", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -770,6 +989,7 @@ int main(int argc, char **argv)
 		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
 		case 'j': cfg.json = true; break;
+		case 'C': cfg.check = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("fsb-fwd (libfsb) %s\n", fsb_version()); return 0;
 		case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
@@ -782,6 +1002,9 @@ int main(int argc, char **argv)
 		die_usage("no --port or --bare given (see --help)");
 	if (sched_arg)
 		parse_schedule(sched_arg);
+	if (cfg.check && cfg.txpkts < CHK_MIN)
+		die_usage("--check: --txpkts %u is too small for the check header (min %zu)",
+			  cfg.txpkts, (size_t)CHK_MIN);
 	if (cfg.lcore_cpu >= 0 && cfg.lcore_cpu >= sysconf(_SC_NPROCESSORS_ONLN))
 		die_usage("--lcore-cpu: CPU %d does not exist (have %ld)",
 			  cfg.lcore_cpu, sysconf(_SC_NPROCESSORS_ONLN));
@@ -931,7 +1154,8 @@ int main(int argc, char **argv)
 	}
 	out("Forwarding mode: %s, burst %u, %u queue(s) per port%s\n",
 	    mode_names[cfg.mode], cfg.burst, cfg.nb_queues,
-	    cfg.mode == MODE_TXONLY ? ", sequence numbers in every frame" : "");
+	    cfg.mode == MODE_TXONLY ? (cfg.check ? ", checked frames (seq per queue, checksum)"
+					 : ", sequence numbers in every frame") : "");
 
 	uint64_t start = now_ns(), next_stats = 0;
 	if (cfg.stats_period > 0)
