@@ -40,14 +40,13 @@
 #include <unistd.h>
 
 #include "fsb/fsb.h"
+#include "fsb-check.h"
 
 #define MAX_PORTS 8
 #define MAX_PEERS 8
 #define MAX_SCHED 32
 #define BUCKET_NS 100000000ull        /* peer timeline: 100 ms buckets */
 #define MAX_BUCKETS 6000               /* 10 minutes */
-#define SEQ_MAGIC 0x46534231u          /* "FSB1" */
-#define CHK_MAGIC 0x46534232u          /* "FSB2": per-queue seq + checksum */
 #define CHK_PORTS 64                   /* streams tracked: port id < 64 */
 
 enum fwd_mode { MODE_IO, MODE_TXONLY, MODE_RXONLY, MODE_MACSWAP };
@@ -274,13 +273,6 @@ static void on_event(void *arg, const struct fsb_event *ev)
 
 /* ---- packets ---- */
 
-struct seq_hdr {
-	uint32_t magic;
-	uint16_t port, queue;
-	uint64_t seq;
-} __attribute__((packed));
-
-#define HDR_LEN (14 + 20 + 8)
 
 static void build_template(uint8_t *f, const uint8_t src[6], unsigned len)
 {
@@ -328,52 +320,7 @@ static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
-/* ---- --check: verifiable frames ---- */
-
-#define CHK_OFF (HDR_LEN + sizeof(struct seq_hdr))   /* the checksum */
-#define CHK_MIN (CHK_OFF + 4)                         /* smallest frame */
-
-/* A 64-bit multiply-xor hash of d[from, to) onto @h. */
-static uint64_t chk_hash(const uint8_t *d, unsigned from, unsigned to,
-			 uint64_t h)
-{
-	unsigned i = from;
-	for (; i + 8 <= to; i += 8) {
-		uint64_t w;
-		memcpy(&w, d + i, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
-	for (; i < to; i++)
-		h = (h ^ d[i]) * 0x100000001b3ull;
-	return h;
-}
-
-/* The checksum of a frame of @len bytes: everything after the two MAC
- * addresses (macswap rewrites them), the checksum field excluded, and
- * the length itself (a truncated frame fails). */
-static uint32_t chk_sum(const uint8_t *d, unsigned len)
-{
-	uint64_t h = chk_hash(d, 12, CHK_OFF, 0xcbf29ce484222325ull ^ len);
-	h = chk_hash(d, CHK_OFF + 4, len, h);
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-/* Fill a --check frame after the header: seq header, pattern, checksum. */
-static void chk_fill(uint8_t *d, unsigned len, uint16_t port, uint16_t q,
-		     uint64_t seq)
-{
-	struct seq_hdr h = { CHK_MAGIC, port, q, seq };
-	memcpy(d + HDR_LEN, &h, sizeof(h));
-	uint64_t w = seq * 0x9e3779b97f4a7c15ull;
-	unsigned i = CHK_MIN;
-	for (; i + 8 <= len; i += 8, w++)
-		memcpy(d + i, &w, 8);
-	for (; i < len; i++)
-		d[i] = (uint8_t)(w >> ((i & 7) * 8));
-	uint32_t c = chk_sum(d, len);
-	memcpy(d + CHK_OFF, &c, 4);
-}
+/* ---- --check: verifiable frames (fsb-check.h) ---- */
 
 /* Check one received frame; datapath thread only. */
 static void chk_frame(const struct fsb_buf *b)

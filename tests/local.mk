@@ -66,3 +66,9 @@ EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
 check-summary:
 	@$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir)
 .PHONY: check-summary
+
+# vhost-user interop against DPDK testpmd (net_vhost), and a hostile
+# vhost-user backend of our own for the frontend's error paths.
+check_PROGRAMS += tests/tools/vhost-hostile
+tests_tools_vhost_hostile_SOURCES = tests/tools/vhost-hostile.c
+tests_tools_vhost_hostile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
