@@ -92,6 +92,7 @@ static struct {
 	enum fwd_mode mode;
 	unsigned burst, txpkts, nb_queues, nb_mbufs;
 	uint64_t tx_rate;                       /* txonly pps, 0 = flat out */
+	uint64_t tx_packets;                    /* txonly budget per port, 0 = none */
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
@@ -164,6 +165,8 @@ static void usage(FILE *f)
 "  --forward-mode MODE    io, txonly, rxonly or macswap (default io)\n"
 "  --txpkts N             frame size for txonly, 60..9600 (default 64)\n"
 "  --tx-rate PPS          pace txonly to PPS packets/s (0 = flat out)\n"
+"  --tx-packets N         txonly: send N packets per port, then stop\n"
+"                         (after 0.5 s for what is in flight)\n"
 "  --burst N              packets per burst, 1..512 (default 32)\n"
 "  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
 "  --rxd N, --txd N       descriptors per rx/tx queue (default 1024)\n"
@@ -412,18 +415,29 @@ static void *fwd_main(void *arg)
 			for (uint16_t q = 0; q < cfg.nb_queues; q++) {
 				uint16_t n, sent;
 				switch (cfg.mode) {
-				case MODE_TXONLY:
-					if (cfg.tx_rate &&
+				case MODE_TXONLY: {
+					/* how many to send now: a burst, fewer
+					 * at the end of a --tx-packets budget,
+					 * none when paced */
+					unsigned want = burst;
+					uint64_t done = atomic_load_explicit(&p->tx, memory_order_relaxed);
+					if (cfg.tx_packets)
+						want = done >= cfg.tx_packets ? 0 :
+						       (unsigned)(cfg.tx_packets - done < burst ?
+								  cfg.tx_packets - done : burst);
+					if (want && cfg.tx_rate &&
 					    (now_ns() - t_start) * cfg.tx_rate / 1000000000ull <
-					    generated + burst) {
-						/* paced: still a quiescent point */
+					    generated + want)
+						want = 0;
+					if (want && fsb_buf_alloc_bulk(p->pool, bufs, want) < 0)
+						want = 0;
+					if (!want) {
+						/* still a quiescent point */
 						port_tx(p, q, bufs, 0);
-						break;
+						goto txonly_rx;
 					}
-					if (fsb_buf_alloc_bulk(p->pool, bufs, burst) < 0)
-						break;
-					generated += burst;
-					for (unsigned k = 0; k < burst; k++) {
+					generated += want;
+					for (unsigned k = 0; k < want; k++) {
 						struct fsb_buf *b = bufs[k];
 						uint8_t *d = fsb_buf_data(b);
 						memcpy(d, tmpl[i], HDR_LEN);
@@ -437,18 +451,20 @@ static void *fwd_main(void *arg)
 						b->data_len = (uint16_t)cfg.txpkts;
 						b->pkt_len = cfg.txpkts;
 					}
-					sent = port_tx(p, q, bufs, (uint16_t)burst);
-					if (sent < burst) {
+					sent = port_tx(p, q, bufs, (uint16_t)want);
+					if (sent < want) {
 						/* Refused frames are ours: their
 						 * sequence numbers are reused. */
 						if (cfg.check)
-							p->qseq[q] -= burst - sent;
+							p->qseq[q] -= want - sent;
 						else
-							p->seq -= burst - sent;
-						fsb_buf_free_bulk(bufs + sent, burst - sent);
-						cnt_add(&p->tx_dropped, burst - sent);
+							p->seq -= want - sent;
+						generated -= want - sent;
+						fsb_buf_free_bulk(bufs + sent, want - sent);
+						cnt_add(&p->tx_dropped, want - sent);
 					}
 					cnt_add(&p->tx, sent);
+				txonly_rx:
 					if (!cfg.check)
 						break;
 					/* --check: the frames come back through
@@ -461,6 +477,7 @@ static void *fwd_main(void *arg)
 						cnt_add(&p->rx, n);
 					}
 					break;
+				}
 				case MODE_RXONLY:
 					n = port_rx(p, q, bufs, (uint16_t)burst);
 					if (n) {
@@ -886,6 +903,7 @@ int main(int argc, char **argv)
 		{ "lcore-cpu", required_argument, NULL, 'c' },
 		{ "schedule", required_argument, NULL, 'S' },
 		{ "tx-rate", required_argument, NULL, 'r' },
+		{ "tx-packets", required_argument, NULL, 'N' },
 		{ "rxd", required_argument, NULL, 'R' },
 		{ "txd", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
@@ -934,6 +952,7 @@ int main(int argc, char **argv)
 		case 'S': sched_arg = optarg; break;
 		case 'R': cfg.nb_rxd = (unsigned)parse_ulong("--rxd", optarg, 64, 32768); break;
 		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
+		case 'N': cfg.tx_packets = parse_ulong("--tx-packets", optarg, 1, ULONG_MAX); break;
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
 		case 'j': cfg.json = true; break;
 		case 'C': cfg.check = true; break;
@@ -1107,10 +1126,25 @@ int main(int argc, char **argv)
 	uint64_t start = now_ns(), next_stats = 0;
 	if (cfg.stats_period > 0)
 		next_stats = start + (uint64_t)(cfg.stats_period * 1e9);
+	uint64_t budget_done = 0;
 	while (!got_sigint) {
 		uint64_t t = now_ns();
 		if (cfg.duration > 0 && t - start >= (uint64_t)(cfg.duration * 1e9))
 			break;
+		if (cfg.tx_packets && cfg.mode == MODE_TXONLY) {
+			/* budget sent: linger 0.5 s, the datapath still
+			 * polling, so what is in flight is completed */
+			bool all = true;
+			for (unsigned i = 0; i < cfg.nports; i++)
+				all &= atomic_load(&cfg.ports[i].tx) >= cfg.tx_packets;
+			if (all && !budget_done) {
+				budget_done = t;
+				out("TX budget of %" PRIu64 " packets per port sent at %.3f s\n",
+				    cfg.tx_packets, (double)(t - t0_ns) / 1e9);
+			}
+			if (budget_done && t - budget_done >= 500000000ull)
+				break;
+		}
 		for (unsigned k = 0; k < cfg.nsched; k++) {
 			struct sched_item *s = &cfg.sched[k];
 			if (s->done || t - start < (uint64_t)(s->at_s * 1e9))
