@@ -60,6 +60,8 @@ struct fsb_bare *fsb_bare_open(struct fsb_ctx *ctx, const char *spec,
 	}
 	if (rc < 0) {
 		fsb_log(FSB_LOG_ERR, "bare %s: %s", spec, strerror(-rc));
+		if (b->sd.ops->release)
+			b->sd.ops->release(&b->sd);
 		free(b);
 		errno = -rc;
 		return NULL;
@@ -130,5 +132,7 @@ void fsb_bare_close(struct fsb_bare *b)
 	if (b->state == FSB_SUBDEV_STARTED)
 		b->sd.ops->stop(&b->sd);
 	b->sd.ops->close(&b->sd);
+	if (b->sd.ops->release)
+		b->sd.ops->release(&b->sd);
 	free(b);
 }

@@ -181,6 +181,19 @@ struct fsb_mempool {
 #define FSB_BUF_HDR_SIZE \
 	((sizeof(struct fsb_buf) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1))
 
+/* A copy of one live pool's identity and memory (fsb_mempool_snapshot). */
+struct fsb_pool_snap {
+	unsigned id;
+	uint64_t gen;
+	unsigned nregions;
+	struct fsb_mem_region regions[FSB_MEMPOOL_MAX_REGIONS];
+};
+
+/* Every live pool, for a vhost-user memory table.  Safe with ctx->lock
+ * held (takes only the pools' own registry lock).  Returns the count of
+ * live pools; fills at most @max. */
+int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max);
+
 /* True when @p points into one of @mp's regions (tests, sanity). */
 bool fsb_mempool_owns(const struct fsb_mempool *mp, const void *p);
 

@@ -108,6 +108,7 @@ static __thread struct fsb_mcache_ref mcache_tls[FSB_MAX_POOLS];
  * fsb_mempool_free(). */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t live_gen[FSB_MAX_POOLS];
+static struct fsb_mempool *live_pool[FSB_MAX_POOLS];
 
 static _Atomic uint64_t mempool_gen_next = 1;
 
@@ -446,6 +447,36 @@ int fsb_mempool_regions(const struct fsb_mempool *mp, struct fsb_mem_region *r,
 	return (int)mp->nregions;
 }
 
+/*
+ * Copy every live pool's id, gen and regions into @out (at most @max
+ * pools); returns the number of live pools (which may exceed @max).
+ * Takes only live_lock, never ctx->lock: the control thread calls it
+ * from a sync pass, with ctx->lock already held (virtio_user's memory
+ * table).
+ */
+int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&live_lock);
+	for (unsigned i = 0; i < FSB_MAX_POOLS; i++) {
+		struct fsb_mempool *mp = live_pool[i];
+
+		if (!mp || live_gen[i] != mp->gen)
+			continue;
+		if (n < max) {
+			out[n].id = mp->id;
+			out[n].gen = mp->gen;
+			out[n].nregions = mp->nregions;
+			memcpy(out[n].regions, mp->regions,
+			       mp->nregions * sizeof(mp->regions[0]));
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&live_lock);
+	return (int)n;
+}
+
 /* True when @p points into one of @mp's regions. */
 bool fsb_mempool_owns(const struct fsb_mempool *mp, const void *p)
 {
@@ -758,6 +789,7 @@ struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 					    memory_order_relaxed);
 	pthread_mutex_lock(&live_lock);
 	live_gen[mp->id] = mp->gen;
+	live_pool[mp->id] = mp;
 	pthread_mutex_unlock(&live_lock);
 	ctx->pools[mp->id] = mp;
 	pthread_mutex_unlock(&ctx->lock);
@@ -791,6 +823,7 @@ int fsb_mempool_free(struct fsb_mempool *mp)
 	}
 	/* From here on, no exiting thread touches our caches. */
 	live_gen[mp->id] = 0;
+	live_pool[mp->id] = NULL;
 	pthread_mutex_unlock(&live_lock);
 
 	if (ctx) {

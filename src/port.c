@@ -500,8 +500,11 @@ static void slot_step_down(struct fsb_port *port, struct fsb_slot *s,
 		s->close_pending = false;
 		slot_set_state(port, s, FSB_SUBDEV_PARSED, why);
 	}
-	if (target == FSB_SUBDEV_ABSENT)
+	if (target == FSB_SUBDEV_ABSENT) {
+		if (sd->ops->release)
+			sd->ops->release(sd);
 		slot_set_state(port, s, FSB_SUBDEV_ABSENT, why);
+	}
 }
 
 /* Bounded wait for a stopped sub-device's rx queues to be drained by

@@ -5,4 +5,9 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/subdev.c \
 	subdev/null.c \
 	subdev/ring.c \
-	subdev/af_packet.c
+	subdev/af_packet.c \
+	subdev/virtqueue.h \
+	subdev/virtqueue.c \
+	subdev/vhost_user.h \
+	subdev/vhost_user.c \
+	subdev/virtio_user.c

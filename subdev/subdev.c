@@ -14,6 +14,7 @@ static const struct fsb_subdev_ops *const kinds[] = {
 	&fsb_subdev_null_ops,
 	&fsb_subdev_ring_ops,
 	&fsb_subdev_af_packet_ops,
+	&fsb_subdev_virtio_user_ops,
 };
 
 const struct fsb_subdev_ops *fsb_subdev_kind_find(const char *kind)

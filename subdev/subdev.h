@@ -80,6 +80,10 @@ struct fsb_subdev_ops {
 	int (*start)(struct fsb_subdev *sd);
 	void (*stop)(struct fsb_subdev *sd);
 	void (*close)(struct fsb_subdev *sd);
+	/* The slot leaves for good (port close, admin detach, bare close):
+	 * drop what a kind keeps beyond close, such as a vhost-user
+	 * session that reconnects while the slot waits.  NULL ok. */
+	void (*release)(struct fsb_subdev *sd);
 
 	uint16_t (*rx_burst)(void *rxq, struct fsb_buf **bufs, uint16_t n);
 	uint16_t (*tx_burst)(void *txq, struct fsb_buf **bufs, uint16_t n);
@@ -205,6 +209,7 @@ void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
 extern const struct fsb_subdev_ops fsb_subdev_null_ops;
 extern const struct fsb_subdev_ops fsb_subdev_ring_ops;
 extern const struct fsb_subdev_ops fsb_subdev_af_packet_ops;
+extern const struct fsb_subdev_ops fsb_subdev_virtio_user_ops;
 
 /*
  * Ring kind test hook: force the ops in @enotsup_mask (FSB_OP_* bits) to

@@ -43,6 +43,15 @@ tests_test_af_packet_SOURCES = tests/test_af_packet.c
 tests_test_af_packet_CFLAGS = $(test_cflags)
 tests_test_af_packet_LDADD = $(test_ldadd)
 TESTS += tests/test_af_packet
+
+check_PROGRAMS += tests/test_virtqueue tests/test_virtio_user
+tests_test_virtqueue_SOURCES = tests/test_virtqueue.c
+tests_test_virtqueue_CFLAGS = $(test_cflags)
+tests_test_virtqueue_LDADD = $(test_ldadd)
+tests_test_virtio_user_SOURCES = tests/test_virtio_user.c
+tests_test_virtio_user_CFLAGS = $(test_cflags)
+tests_test_virtio_user_LDADD = $(test_ldadd)
+TESTS += tests/test_virtqueue tests/test_virtio_user
 endif
 
 check_PROGRAMS += tests/stress

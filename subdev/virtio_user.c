@@ -1,0 +1,1201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtio_user.c - a sub-device that is a vhost-user frontend: we are the
+ * "guest driver", a vhost-user backend (DPDK net_vhost, OVS, VPP, QEMU's
+ * vhost-user-bridge...) in another process is the device.
+ *
+ * Memory.  The backend must read and write our buffers, so it maps our
+ * memory: SET_MEM_TABLE hands it one fd per region and it maps
+ * size + offset bytes of each from file offset 0.  The table is built at
+ * start from every live mempool (all memfd-backed, src/mempool.c) plus
+ * one memfd of our own holding this sub-device's vrings, at most 8
+ * regions.  Addresses are our virtual addresses on both sides
+ * (guest_phys_addr = userspace_addr = VA, as DPDK's virtio-user does),
+ * so a descriptor carries a plain pointer.  A pool created after the
+ * table was sent is unknown to the backend: TX checks each buffer's pool
+ * (id and gen, two loads) and drops one from an unknown pool, counted as
+ * tx_errors with a rate-limited line; the next start (any restart or
+ * reconnect) includes it.
+ *
+ * Buffers.  Headroom is at least 128 bytes, so the 12-byte virtio-net
+ * header (VERSION_1/MRG_RXBUF size) is written just before the packet
+ * and one descriptor covers header + data, both ways.  RX buffers are
+ * posted with the header in the headroom; the packet lands at the usual
+ * data offset.  A frame spread over several RX buffers (num_buffers > 1,
+ * larger than our data room) is dropped and counted as rx_missed until
+ * chained buffers exist.
+ *
+ * Session = link.  The socket is the device: while it is open and the
+ * rings are enabled the link is up.  The control loop watches it (an
+ * ev_io on the socket between our own exchanges: readable means the
+ * backend closed it, or sent something unasked, which the protocol does
+ * not allow on this channel).  Closed: the slot is marked GONE with
+ * session-closed (not merely link-down: the backend unmapped our memory
+ * and forgot the rings, so the sub-device must be closed and brought up
+ * again from scratch); the sync routine closes it.  In client mode we
+ * reconnect with a backoff (10 ms doubling to 1 s; reset once a session
+ * started), in server mode we keep listening; a new connection marks
+ * APPEARED with session-restored and the sync routine probes, configures
+ * and starts again, which re-sends the whole protocol on fresh rings.
+ *
+ * The session object (socket, listener, timer) therefore outlives the
+ * sub-device's probe..close: it lives in a small table keyed by the
+ * struct fsb_subdev, from the first probe until the slot goes absent
+ * (port close, admin detach: the release op), so a probe that fails
+ * while the backend is down does not stop the reconnect.
+ *
+ * Locking.  Session fields are under the control loop's lock.  Loop
+ * callbacks (EOF, accept, reconnect timer) only do socket I/O and
+ * fsb_port_mark().  The sync side (probe/start/stop/close, which may run
+ * on the control thread inside a sync pass with ctx->lock held, or on an
+ * application thread) takes the loop lock only to stop the socket's
+ * watcher and borrow the fd for an exchange, then gives it back
+ * (re-arming the watcher) or drops it when the exchange failed: a failed
+ * exchange leaves the stream in an unknown state, so the connection is
+ * closed and re-established.  While the fd is borrowed no callback can
+ * close it (its watcher is stopped; the timer runs only without a
+ * connection; the listener refuses a second connection).
+ *
+ * Bad input: a reply that breaks the protocol (vhost_user.c), a used
+ * ring that breaks the virtqueue rules (virtqueue.h), or an unasked
+ * message marks the sub-device GONE with the reason broken, one
+ * rate-limited line each; nothing crashes and no bad buffer goes up.
+ *
+ * Bare handles (fsb_bare_*) have no port to mark: the link simply goes
+ * down when the session ends, and no reconnect is attempted.  In server
+ * mode a bare probe waits up to 10 s for the backend to connect.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "port.h"
+#include "subdev.h"
+#include "vhost_user.h"
+#include "virtqueue.h"
+
+#define VU_QSIZE_DEFAULT 256
+#define VU_BURST_MAX 64
+#define VU_RX_REFILL 32
+#define VU_TX_RECLAIM 32
+#define VU_BACKOFF_MIN_MS 10
+#define VU_BACKOFF_MAX_MS 1000
+#define VU_BARE_ACCEPT_WAIT_MS 10000
+
+/* ------------------------------------------------------------------ */
+/* Sessions (outlive probe..close)                                     */
+/* ------------------------------------------------------------------ */
+
+struct vu_session {
+	struct vu_session *next;        /* sessions, under sess_lock */
+	const struct fsb_subdev *key;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char name[FSB_NAME_MAX + 8];
+	bool server;
+	uint16_t port_id;
+	int slot;                       /* -1: bare, nobody to mark */
+	uint8_t mac[FSB_ETHER_ADDR_LEN]; /* stable across reconnects */
+
+	/* Under the loop lock. */
+	int fd;                         /* connected socket, or -1 */
+	int lfd;                        /* server: listening socket */
+	bool in_use;                    /* probed: a loss is a GONE mark */
+	unsigned backoff_ms;
+	ev_io io;                       /* fd: EOF / unasked data */
+	ev_io lio;                      /* lfd: accept */
+	ev_timer tm;                    /* client: reconnect */
+
+	_Atomic bool link;              /* rings enabled on a live session */
+};
+
+static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vu_session *sessions;
+
+static void sess_mark(struct vu_session *s, enum fsb_mark m, enum fsb_reason r)
+{
+	if (s->slot >= 0)
+		fsb_port_mark(s->port_id, s->slot, m, r);
+}
+
+/* Connect to the backend's socket; the fd (blocking, cloexec) or -errno.
+ * Non-blocking while connecting: a full backlog must not stall the
+ * loop (EAGAIN: try again later). */
+static int sock_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -(e == EINPROGRESS ? EAGAIN : e);
+	}
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+static int sock_listen(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	/* A socket file left by an earlier run: remove it (only a socket,
+	 * and only when nobody listens on it). */
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		int probe = sock_connect(path);
+		if (probe >= 0) {
+			close(probe);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 4) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Loop lock held.  The connection is over: close it, tell the port,
+ * and look for the next one. */
+static void sess_drop_locked(struct vu_session *s, bool mark,
+			     enum fsb_reason why)
+{
+	struct ev_loop *loop = fsb_ctl_loop();
+	if (loop)
+		ev_io_stop(loop, &s->io);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	atomic_store(&s->link, false);
+	if (mark && s->in_use)
+		sess_mark(s, FSB_MARK_GONE, why);
+	if (!s->server && s->slot >= 0 && loop && !ev_is_active(&s->tm)) {
+		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
+		ev_timer_start(loop, &s->tm);
+	}
+}
+
+static void sess_arm_locked(struct vu_session *s)
+{
+	struct ev_loop *loop = fsb_ctl_loop();
+	if (!loop || s->fd < 0)
+		return;
+	ev_io_stop(loop, &s->io);
+	ev_io_set(&s->io, s->fd, EV_READ);
+	ev_io_start(loop, &s->io);
+}
+
+/* Loop callback: the session socket is readable between exchanges. */
+static void on_sess_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct vu_session *s = w->data;
+	char c;
+	ssize_t n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		FSB_LOG_RL(FSB_LOG_ERR, "%s: vhost-user backend at %s sent an "
+			   "unasked message; dropping the session", s->name,
+			   s->path);
+		sess_drop_locked(s, true, FSB_REASON_BROKEN);
+	} else {
+		FSB_LOG_RL(FSB_LOG_WARNING, "%s: vhost-user backend at %s "
+			   "closed the session", s->name, s->path);
+		sess_drop_locked(s, true, FSB_REASON_SESSION_CLOSED);
+	}
+}
+
+/* Loop callback (server mode): a backend connects. */
+static void on_sess_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct vu_session *s = w->data;
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (s->fd >= 0) {
+		FSB_LOG_RL(FSB_LOG_WARNING, "%s: a second backend connected to "
+			   "%s; refused (one session at a time)", s->name,
+			   s->path);
+		close(fd);
+		return;
+	}
+	s->fd = fd;
+	sess_arm_locked(s);
+	fsb_log(FSB_LOG_NOTICE, "%s: vhost-user backend connected to %s",
+		s->name, s->path);
+	sess_mark(s, FSB_MARK_APPEARED, FSB_REASON_SESSION_RESTORED);
+}
+
+/* Loop callback (client mode): try to reach the backend again. */
+static void on_sess_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct vu_session *s = w->data;
+	if (s->fd >= 0)
+		return;
+	int fd = sock_connect(s->path);
+	if (fd < 0) {
+		s->backoff_ms = s->backoff_ms * 2 > VU_BACKOFF_MAX_MS ?
+			VU_BACKOFF_MAX_MS : s->backoff_ms * 2;
+		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
+		ev_timer_start(loop, &s->tm);
+		return;
+	}
+	s->fd = fd;
+	sess_arm_locked(s);
+	fsb_log(FSB_LOG_NOTICE, "%s: reconnected to vhost-user backend at %s",
+		s->name, s->path);
+	sess_mark(s, FSB_MARK_APPEARED, FSB_REASON_SESSION_RESTORED);
+}
+
+/* The session of @sd, created (and, in server mode, listening) on first
+ * use.  NULL with *rc on failure. */
+static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
+{
+	pthread_mutex_lock(&sess_lock);
+	struct vu_session *s;
+	for (s = sessions; s; s = s->next)
+		if (s->key == sd)
+			break;
+	if (s) {
+		pthread_mutex_unlock(&sess_lock);
+		return s;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		pthread_mutex_unlock(&sess_lock);
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	s->key = sd;
+	const char *path = fsb_devspec_get(&sd->spec, "path");
+	snprintf(s->path, sizeof(s->path), "%s", path ? path : "");
+	snprintf(s->name, sizeof(s->name), "%s", sd->name);
+	s->server = fsb_devspec_get_u64(&sd->spec, "server", 0) != 0;
+	s->port_id = sd->port_id;
+	s->slot = sd->slot;
+	s->fd = -1;
+	s->lfd = -1;
+	s->backoff_ms = VU_BACKOFF_MIN_MS;
+	atomic_init(&s->link, false);
+	const char *mac = fsb_devspec_get(&sd->spec, "mac");
+	if (!mac || fsb_mac_parse(mac, s->mac) < 0) {
+		/* locally administered, unicast, random */
+		if (getrandom(s->mac, sizeof(s->mac), 0) != sizeof(s->mac)) {
+			uint64_t t = fsb_now_ns();
+			memcpy(s->mac, &t, sizeof(s->mac));
+		}
+		s->mac[0] = (uint8_t)((s->mac[0] & 0xfc) | 0x02);
+	}
+	ev_io_init(&s->io, on_sess_io, -1, EV_READ);
+	s->io.data = s;
+	ev_io_init(&s->lio, on_sess_accept, -1, EV_READ);
+	s->lio.data = s;
+	ev_timer_init(&s->tm, on_sess_timer, 0.0, 0.0);
+	s->tm.data = s;
+	if (s->server) {
+		int lfd = sock_listen(s->path);
+		if (lfd < 0) {
+			pthread_mutex_unlock(&sess_lock);
+			fsb_log(FSB_LOG_ERR, "%s: cannot listen on %s: %s",
+				sd->name, s->path, strerror(-lfd));
+			free(s);
+			*rc = lfd;
+			return NULL;
+		}
+		s->lfd = lfd;
+		fsb_ctl_lock();
+		if (fsb_ctl_loop()) {
+			ev_io_set(&s->lio, lfd, EV_READ);
+			ev_io_start(fsb_ctl_loop(), &s->lio);
+		}
+		fsb_ctl_unlock();
+		fsb_ctl_wake();
+	}
+	s->next = sessions;
+	sessions = s;
+	pthread_mutex_unlock(&sess_lock);
+	return s;
+}
+
+/* Borrow the session's fd for an exchange (-1 when there is none). */
+static int sess_take(struct vu_session *s)
+{
+	fsb_ctl_lock();
+	if (fsb_ctl_loop())
+		ev_io_stop(fsb_ctl_loop(), &s->io);
+	int fd = s->fd;
+	fsb_ctl_unlock();
+	return fd;
+}
+
+/* Give the fd back after an exchange that ended with @rc: re-arm the
+ * watcher, or drop the connection when the exchange failed. */
+static void sess_put(struct vu_session *s, int rc)
+{
+	fsb_ctl_lock();
+	if (rc < 0)
+		sess_drop_locked(s, false, FSB_REASON_BROKEN);
+	else
+		sess_arm_locked(s);
+	fsb_ctl_unlock();
+	fsb_ctl_wake();
+}
+
+static void vu_release(struct fsb_subdev *sd)
+{
+	pthread_mutex_lock(&sess_lock);
+	struct vu_session **pp = &sessions, *s;
+	while ((s = *pp) && s->key != sd)
+		pp = &s->next;
+	if (!s) {
+		pthread_mutex_unlock(&sess_lock);
+		return;
+	}
+	*pp = s->next;
+	pthread_mutex_unlock(&sess_lock);
+	fsb_ctl_lock();
+	struct ev_loop *loop = fsb_ctl_loop();
+	if (loop) {
+		ev_io_stop(loop, &s->io);
+		ev_io_stop(loop, &s->lio);
+		ev_timer_stop(loop, &s->tm);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->lfd >= 0) {
+		close(s->lfd);
+		unlink(s->path);
+	}
+	fsb_ctl_unlock();
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Device                                                              */
+/* ------------------------------------------------------------------ */
+
+struct vu_dev;
+
+struct vu_rxq {
+	struct fsb_vq vq;
+	struct fsb_mempool *pool;
+	uint16_t port_id, qid;
+	uint16_t hdr_len;
+	bool mrg;
+	uint16_t skip;                  /* buffers left of a dropped frame */
+	_Atomic uint64_t pkts, bytes, missed, nombuf;
+} FSB_ALIGNED;
+
+struct vu_txq {
+	struct fsb_vq vq;
+	const uint64_t *known_gen;      /* per pool id: gen in the table */
+	uint16_t hdr_len;
+	_Atomic uint64_t pkts, bytes, errors;
+} FSB_ALIGNED;
+
+struct vu_dev {
+	struct fsb_subdev *sd;
+	struct vu_session *sess;
+	struct fsb_vhost_conn conn;
+	uint64_t dev_features, features, proto;
+	unsigned max_qp;                /* the backend's limit */
+	uint16_t qsize;
+	unsigned nqp;                   /* queue pairs set up */
+	uint16_t hdr_len;
+	int ring_fd;
+	void *ring_mem;
+	size_t ring_len, ring_stride;
+	struct vu_rxq *rxq[FSB_MAX_QUEUES];
+	struct vu_txq *txq[FSB_MAX_QUEUES];
+	int kickfd[2 * FSB_MAX_QUEUES];
+	int callfd[2 * FSB_MAX_QUEUES];
+	bool used_before;               /* rings were handed out: reset */
+	bool started;
+	uint64_t known_gen[FSB_MAX_POOLS];
+};
+
+static const struct fsb_opt_desc vu_opts[] = {
+	{ "path", FSB_OPT_PATH, 0, 0 },
+	{ "server", FSB_OPT_BOOL, 0, 1 },
+	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
+	{ "queue_size", FSB_OPT_UINT, 64, 4096 },
+	{ "mac", FSB_OPT_MAC, 0, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+static int vu_validate(const struct fsb_devspec *d, char *msg, size_t len)
+{
+	const char *path = fsb_devspec_get(d, "path");
+	if (!path) {
+		snprintf(msg, len, "virtio_user needs path=");
+		return -EINVAL;
+	}
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(msg, len, "path= is longer than a Unix socket path "
+			 "may be (%zu bytes)",
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -EINVAL;
+	}
+	uint64_t qs = fsb_devspec_get_u64(d, "queue_size", VU_QSIZE_DEFAULT);
+	if (qs & (qs - 1)) {
+		snprintf(msg, len, "queue_size=%llu is not a power of two",
+			 (unsigned long long)qs);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void vu_log_exchange(struct vu_dev *d, const char *step, int rc)
+{
+	if (fsb_vhost_err_is_gone(rc))
+		fsb_log(FSB_LOG_WARNING, "%s: %s: vhost-user backend at %s went "
+			"away (%s)", d->sd->name, step, d->sess->path, d->conn.err);
+	else
+		fsb_log(FSB_LOG_ERR, "%s: %s: vhost-user backend at %s: %s",
+			d->sd->name, step, d->sess->path, d->conn.err);
+}
+
+/* An exchange failed: a broken protocol is a broken device. */
+static void vu_exchange_failed(struct vu_dev *d, const char *step, int rc)
+{
+	vu_log_exchange(d, step, rc);
+	sess_put(d->sess, rc < 0 ? rc : -EIO);
+	if (rc == -EPROTO || rc == -EIO)
+		sess_mark(d->sess, FSB_MARK_GONE, FSB_REASON_BROKEN);
+}
+
+static int vu_probe(struct fsb_subdev *sd)
+{
+	int rc = 0;
+	struct vu_session *s = sess_get(sd, &rc);
+	if (!s)
+		return rc;
+	int fd = sess_take(s);
+	if (fd < 0 && !s->server) {
+		fd = sock_connect(s->path);
+		fsb_ctl_lock();
+		if (fd >= 0 && s->fd < 0) {
+			s->fd = fd;
+		} else if (fd >= 0) {
+			close(fd);      /* the timer beat us to it */
+			fd = s->fd;
+		}
+		fsb_ctl_unlock();
+		if (fd < 0) {
+			fsb_log(FSB_LOG_WARNING, "%s: cannot connect to vhost-user "
+				"backend at %s: %s; retrying in the background",
+				sd->name, s->path, strerror(-fd));
+			sess_put(s, fd);
+			return fd;
+		}
+	}
+	if (fd < 0 && s->server && sd->slot < 0) {
+		/* bare: nobody would re-probe us, so wait here */
+		uint64_t dl = fsb_now_ns() + VU_BARE_ACCEPT_WAIT_MS * 1000000ull;
+		while (fd < 0 && fsb_now_ns() < dl) {
+			struct timespec ts = { 0, 10000000 };
+			nanosleep(&ts, NULL);
+			fd = sess_take(s);
+		}
+	}
+	if (fd < 0) {
+		fsb_log(FSB_LOG_INFO, "%s: no vhost-user backend connected to %s "
+			"yet", sd->name, s->path);
+		return -ENOTCONN;
+	}
+
+	struct vu_dev *d = calloc(1, sizeof(*d));
+	if (!d) {
+		sess_put(s, 0);
+		return -ENOMEM;
+	}
+	d->sd = sd;
+	d->sess = s;
+	d->conn.fd = fd;
+	d->ring_fd = -1;
+	for (unsigned i = 0; i < 2 * FSB_MAX_QUEUES; i++)
+		d->kickfd[i] = d->callfd[i] = -1;
+	d->qsize = (uint16_t)fsb_devspec_get_u64(&sd->spec, "queue_size",
+						 VU_QSIZE_DEFAULT);
+
+	const char *step = "GET_FEATURES";
+	rc = fsb_vhost_get_u64(&d->conn, FSB_VHOST_GET_FEATURES,
+			       &d->dev_features);
+	if (rc < 0)
+		goto fail;
+	uint64_t want = (1ull << FSB_VIRTIO_F_VERSION_1) |
+			(1ull << FSB_VIRTIO_NET_F_MRG_RXBUF) |
+			(1ull << FSB_VIRTIO_NET_F_MAC) |
+			(1ull << FSB_VIRTIO_NET_F_STATUS) |
+			(1ull << FSB_VIRTIO_NET_F_MQ) |
+			(1ull << FSB_VHOST_F_PROTOCOL_FEATURES);
+	d->features = d->dev_features & want;
+	d->max_qp = 1;
+	if (d->features & (1ull << FSB_VHOST_F_PROTOCOL_FEATURES)) {
+		uint64_t pf;
+		step = "GET_PROTOCOL_FEATURES";
+		rc = fsb_vhost_get_u64(&d->conn, FSB_VHOST_GET_PROTOCOL_FEATURES,
+				       &pf);
+		if (rc < 0)
+			goto fail;
+		d->proto = pf & ((1ull << FSB_VHOST_PROTO_F_MQ) |
+				 (1ull << FSB_VHOST_PROTO_F_REPLY_ACK));
+		step = "SET_PROTOCOL_FEATURES";
+		rc = fsb_vhost_set_u64(&d->conn, FSB_VHOST_SET_PROTOCOL_FEATURES,
+				       d->proto);
+		if (rc < 0)
+			goto fail;
+		d->conn.reply_ack = d->proto & (1ull << FSB_VHOST_PROTO_F_REPLY_ACK);
+		if (d->proto & (1ull << FSB_VHOST_PROTO_F_MQ)) {
+			uint64_t nq;
+			step = "GET_QUEUE_NUM";
+			rc = fsb_vhost_get_u64(&d->conn, FSB_VHOST_GET_QUEUE_NUM,
+					       &nq);
+			if (rc < 0)
+				goto fail;
+			/* queue pairs; a backend claiming none is wrong */
+			if (nq == 0) {
+				snprintf(d->conn.err, sizeof(d->conn.err),
+					 "GET_QUEUE_NUM says 0 queues");
+				rc = -EPROTO;
+				goto fail;
+			}
+			d->max_qp = nq > FSB_MAX_QUEUES ? FSB_MAX_QUEUES :
+				(unsigned)nq;
+		}
+	}
+	step = "SET_OWNER";
+	rc = fsb_vhost_call(&d->conn, FSB_VHOST_SET_OWNER, NULL, 0, NULL, 0,
+			    NULL);
+	if (rc < 0)
+		goto fail;
+	d->hdr_len = d->features & ((1ull << FSB_VIRTIO_F_VERSION_1) |
+				    (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF)) ? 12 : 10;
+	fsb_ctl_lock();
+	s->in_use = true;
+	fsb_ctl_unlock();
+	sess_put(s, 0);
+	sd->priv = d;
+	return 0;
+fail:
+	vu_exchange_failed(d, step, rc);
+	free(d);
+	return rc;
+}
+
+static void vu_buf_free(void *cookie, void *arg)
+{
+	(void)arg;
+	fsb_buf_free(cookie);
+}
+
+static void vu_kick(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	uint64_t one = 1;
+	ssize_t n = write(fd, &one, sizeof(one));
+	(void)n;        /* a full counter still wakes the backend */
+}
+
+static void vu_on_broken(void *arg, enum fsb_vq_fault f)
+{
+	(void)f;
+	struct vu_dev *d = arg;
+	atomic_store(&d->sess->link, false);
+	sess_mark(d->sess, FSB_MARK_GONE, FSB_REASON_BROKEN);
+}
+
+static void vu_queues_free(struct vu_dev *d)
+{
+	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+		if (d->rxq[q]) {
+			fsb_vq_reclaim(&d->rxq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_fini(&d->rxq[q]->vq);
+			free(d->rxq[q]);
+			d->rxq[q] = NULL;
+		}
+		if (d->txq[q]) {
+			fsb_vq_reclaim(&d->txq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_fini(&d->txq[q]->vq);
+			free(d->txq[q]);
+			d->txq[q] = NULL;
+		}
+	}
+	for (unsigned i = 0; i < 2 * FSB_MAX_QUEUES; i++) {
+		if (d->kickfd[i] >= 0)
+			close(d->kickfd[i]);
+		if (d->callfd[i] >= 0)
+			close(d->callfd[i]);
+		d->kickfd[i] = d->callfd[i] = -1;
+	}
+	if (d->ring_mem)
+		munmap(d->ring_mem, d->ring_len);
+	if (d->ring_fd >= 0)
+		close(d->ring_fd);
+	d->ring_mem = NULL;
+	d->ring_fd = -1;
+	d->nqp = 0;
+}
+
+static int vu_configure(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	unsigned nqp = sd->conf.nb_rxq > sd->conf.nb_txq ?
+		sd->conf.nb_rxq : sd->conf.nb_txq;
+	if (nqp > d->max_qp) {
+		fsb_log(FSB_LOG_ERR, "%s: %u queue pairs wanted, the vhost-user "
+			"backend at %s offers at most %u", sd->name, nqp,
+			d->sess->path, d->max_qp);
+		return -EINVAL;
+	}
+	uint64_t qopt = fsb_devspec_get_u64(&sd->spec, "queues", 0);
+	if (qopt && nqp > qopt) {
+		fsb_log(FSB_LOG_ERR, "%s: %u queue pairs wanted, queues=%llu",
+			sd->name, nqp, (unsigned long long)qopt);
+		return -EINVAL;
+	}
+	vu_queues_free(d);
+	d->used_before = false;
+	d->ring_stride = fsb_vq_mem_size(d->qsize);
+	d->ring_len = d->ring_stride * 2 * nqp;
+	char name[64];
+	snprintf(name, sizeof(name), "fsb-vring-%s", sd->name);
+	d->ring_fd = memfd_create(name, MFD_CLOEXEC);
+	int rc = 0;
+	if (d->ring_fd < 0 || ftruncate(d->ring_fd, (off_t)d->ring_len) < 0) {
+		rc = -errno;
+		fsb_log(FSB_LOG_ERR, "%s: ring memory (memfd of %zu bytes): %s",
+			sd->name, d->ring_len, strerror(-rc));
+		goto fail;
+	}
+	d->ring_mem = mmap(NULL, d->ring_len, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, d->ring_fd, 0);
+	if (d->ring_mem == MAP_FAILED) {
+		d->ring_mem = NULL;
+		rc = -errno;
+		goto fail;
+	}
+	d->nqp = nqp;
+	for (unsigned q = 0; q < nqp; q++) {
+		struct vu_rxq *rq = aligned_alloc(FSB_CACHE_LINE,
+			(sizeof(*rq) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1));
+		struct vu_txq *tq = aligned_alloc(FSB_CACHE_LINE,
+			(sizeof(*tq) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1));
+		if (!rq || !tq) {
+			free(rq);
+			free(tq);
+			rc = -ENOMEM;
+			goto fail;
+		}
+		memset(rq, 0, sizeof(*rq));
+		memset(tq, 0, sizeof(*tq));
+		d->rxq[q] = rq;
+		d->txq[q] = tq;
+		char *mem = (char *)d->ring_mem + d->ring_stride * 2 * q;
+		rc = fsb_vq_init(&rq->vq, mem, d->qsize, true, false, sd->name);
+		if (rc == 0)
+			rc = fsb_vq_init(&tq->vq, mem + d->ring_stride, d->qsize,
+					 false, false, sd->name);
+		if (rc < 0)
+			goto fail;
+		for (int k = 0; k < 2; k++) {
+			int i = 2 * (int)q + k;
+			d->kickfd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			d->callfd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (d->kickfd[i] < 0 || d->callfd[i] < 0) {
+				rc = -errno;
+				goto fail;
+			}
+		}
+		rq->vq.kick = tq->vq.kick = vu_kick;
+		rq->vq.kick_arg = (void *)(intptr_t)d->kickfd[2 * q];
+		tq->vq.kick_arg = (void *)(intptr_t)d->kickfd[2 * q + 1];
+		rq->vq.on_broken = tq->vq.on_broken = vu_on_broken;
+		rq->vq.broken_arg = tq->vq.broken_arg = d;
+		rq->port_id = sd->port_id;
+		rq->qid = (uint16_t)q;
+		rq->hdr_len = tq->hdr_len = d->hdr_len;
+		rq->mrg = d->features & (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF);
+		tq->known_gen = d->known_gen;
+		sd->rxq[q] = q < sd->conf.nb_rxq ? rq : NULL;
+		sd->txq[q] = q < sd->conf.nb_txq ? tq : NULL;
+	}
+	return 0;
+fail:
+	if (rc == 0)
+		rc = -ENOMEM;
+	vu_queues_free(d);
+	memset(sd->rxq, 0, sizeof(sd->rxq));
+	memset(sd->txq, 0, sizeof(sd->txq));
+	return rc;
+}
+
+/* Post as many RX buffers as the ring has room for. */
+static void vu_rx_refill(struct vu_rxq *rq)
+{
+	struct fsb_vq *vq = &rq->vq;
+	struct fsb_buf *nb[VU_BURST_MAX];
+	uint16_t hl = rq->hdr_len;
+	while (vq->nfree) {
+		unsigned k = vq->nfree < VU_BURST_MAX ? vq->nfree : VU_BURST_MAX;
+		if (fsb_buf_alloc_bulk(rq->pool, nb, k) < 0) {
+			fsb_counter_add(&rq->nombuf, k);
+			break;
+		}
+		for (unsigned i = 0; i < k; i++) {
+			struct fsb_buf *b = nb[i];
+			fsb_vq_add(vq, b, (uintptr_t)b->buf_addr + b->data_off - hl,
+				   (uint32_t)(b->buf_len - b->data_off + hl));
+		}
+	}
+	fsb_vq_publish(vq);
+}
+
+static int vu_mem_table(struct vu_dev *d, struct fsb_vhost_region *r,
+			int *fds, unsigned *n)
+{
+	struct fsb_pool_snap snap[FSB_MAX_POOLS];
+	int np = fsb_mempool_snapshot(snap, FSB_MAX_POOLS);
+	unsigned k = 0;
+	memset(d->known_gen, 0, sizeof(d->known_gen));
+	for (int p = 0; p < np && p < FSB_MAX_POOLS; p++) {
+		if (k + snap[p].nregions > FSB_VHOST_MAX_REGIONS - 1) {
+			fsb_log(FSB_LOG_ERR, "%s: the mempools need more than the "
+				"%u memory regions vhost-user allows (with our "
+				"rings); create fewer or larger pools",
+				d->sd->name, FSB_VHOST_MAX_REGIONS);
+			return -E2BIG;
+		}
+		for (unsigned i = 0; i < snap[p].nregions; i++) {
+			const struct fsb_mem_region *m = &snap[p].regions[i];
+			r[k].guest_addr = (uintptr_t)m->addr;
+			r[k].user_addr = (uintptr_t)m->addr;
+			r[k].size = m->size;
+			r[k].mmap_offset = m->offset;
+			fds[k] = m->fd;
+			k++;
+		}
+		d->known_gen[snap[p].id] = snap[p].gen;
+	}
+	r[k].guest_addr = r[k].user_addr = (uintptr_t)d->ring_mem;
+	r[k].size = d->ring_len;
+	r[k].mmap_offset = 0;
+	fds[k] = d->ring_fd;
+	k++;
+	*n = k;
+	return 0;
+}
+
+static int vu_start(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	struct vu_session *s = d->sess;
+	if (d->used_before) {
+		/* a restart: what the backend held is ours again (it stopped
+		 * at GET_VRING_BASE, or the session is new) */
+		for (unsigned q = 0; q < d->nqp; q++) {
+			fsb_vq_reclaim(&d->rxq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_reclaim(&d->txq[q]->vq, vu_buf_free, NULL);
+			d->rxq[q]->skip = 0;
+		}
+	}
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
+		if (!sd->rx_pool[q])
+			return -EINVAL;
+		d->rxq[q]->pool = sd->rx_pool[q];
+	}
+	struct fsb_vhost_region r[FSB_VHOST_MAX_REGIONS];
+	int fds[FSB_VHOST_MAX_REGIONS];
+	unsigned nr;
+	int rc = vu_mem_table(d, r, fds, &nr);
+	if (rc < 0)
+		return rc;
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
+		if (d->known_gen[d->rxq[q]->pool->id] != d->rxq[q]->pool->gen)
+			return -EINVAL;
+	}
+	int fd = sess_take(s);
+	if (fd < 0) {
+		fsb_log(FSB_LOG_WARNING, "%s: vhost-user session at %s is gone",
+			sd->name, s->path);
+		return -ENOTCONN;
+	}
+	d->conn.fd = fd;
+	d->used_before = true;
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++)
+		vu_rx_refill(d->rxq[q]);
+
+	const char *step = "SET_FEATURES";
+	rc = fsb_vhost_set_u64(&d->conn, FSB_VHOST_SET_FEATURES, d->features);
+	if (rc < 0)
+		goto fail;
+	step = "SET_MEM_TABLE";
+	rc = fsb_vhost_set_mem_table(&d->conn, r, fds, nr);
+	if (rc < 0)
+		goto fail;
+	for (unsigned i = 0; i < 2 * d->nqp; i++) {
+		struct fsb_vq *vq = i & 1 ? &d->txq[i / 2]->vq : &d->rxq[i / 2]->vq;
+		step = "SET_VRING_NUM";
+		rc = fsb_vhost_set_state(&d->conn, FSB_VHOST_SET_VRING_NUM, i,
+					 d->qsize);
+		if (rc < 0)
+			goto fail;
+		step = "SET_VRING_BASE";
+		rc = fsb_vhost_set_state(&d->conn, FSB_VHOST_SET_VRING_BASE, i, 0);
+		if (rc < 0)
+			goto fail;
+		struct fsb_vhost_vring_addr a = {
+			.index = i,
+			.desc = (uintptr_t)fsb_vq_desc_addr(vq),
+			.used = (uintptr_t)fsb_vq_used_addr(vq),
+			.avail = (uintptr_t)fsb_vq_avail_addr(vq),
+		};
+		step = "SET_VRING_ADDR";
+		rc = fsb_vhost_set_vring_addr(&d->conn, &a);
+		if (rc < 0)
+			goto fail;
+		step = "SET_VRING_KICK";
+		rc = fsb_vhost_set_vring_fd(&d->conn, FSB_VHOST_SET_VRING_KICK, i,
+					    d->kickfd[i]);
+		if (rc < 0)
+			goto fail;
+		step = "SET_VRING_CALL";
+		rc = fsb_vhost_set_vring_fd(&d->conn, FSB_VHOST_SET_VRING_CALL, i,
+					    d->callfd[i]);
+		if (rc < 0)
+			goto fail;
+	}
+	if (d->features & (1ull << FSB_VHOST_F_PROTOCOL_FEATURES)) {
+		step = "SET_VRING_ENABLE";
+		for (unsigned i = 0; i < 2 * d->nqp; i++) {
+			rc = fsb_vhost_set_state(&d->conn,
+						 FSB_VHOST_SET_VRING_ENABLE, i, 1);
+			if (rc < 0)
+				goto fail;
+		}
+	}
+	fsb_ctl_lock();
+	s->backoff_ms = VU_BACKOFF_MIN_MS;
+	fsb_ctl_unlock();
+	sess_put(s, 0);
+	atomic_store(&s->link, true);
+	d->started = true;
+	return 0;
+fail:
+	vu_exchange_failed(d, step, rc);
+	return rc;
+}
+
+static void vu_stop(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	struct vu_session *s = d->sess;
+	atomic_store(&s->link, false);
+	d->started = false;
+	/* The datapath may still poll RX until the port's next grace
+	 * period: leave the rings alone, only stop the backend. */
+	int fd = sess_take(s);
+	if (fd < 0)
+		return;
+	d->conn.fd = fd;
+	int rc = 0;
+	const char *step = "SET_VRING_ENABLE";
+	if (d->features & (1ull << FSB_VHOST_F_PROTOCOL_FEATURES)) {
+		for (unsigned i = 0; i < 2 * d->nqp && rc == 0; i++)
+			rc = fsb_vhost_set_state(&d->conn,
+						 FSB_VHOST_SET_VRING_ENABLE, i, 0);
+	}
+	for (unsigned i = 0; i < 2 * d->nqp && rc == 0; i++) {
+		uint32_t num;
+		step = "GET_VRING_BASE";
+		rc = fsb_vhost_get_vring_base(&d->conn, i, &num);
+	}
+	if (rc < 0) {
+		vu_log_exchange(d, step, rc);
+		sess_put(s, rc);
+		return;
+	}
+	sess_put(s, 0);
+}
+
+static void vu_close(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	if (!d)
+		return;
+	struct vu_session *s = d->sess;
+	vu_queues_free(d);
+	/* Our side ends the session: the backend forgets the device and
+	 * its mappings.  In client mode the reconnect starts at once (the
+	 * slot may be gone and waiting for it); release stops it when the
+	 * slot goes for good. */
+	fsb_ctl_lock();
+	s->in_use = false;
+	struct ev_loop *loop = fsb_ctl_loop();
+	if (loop)
+		ev_io_stop(loop, &s->io);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	atomic_store(&s->link, false);
+	if (!s->server && s->slot >= 0 && loop && !ev_is_active(&s->tm)) {
+		ev_timer_set(&s->tm, s->backoff_ms / 1000.0, 0.0);
+		ev_timer_start(loop, &s->tm);
+	}
+	fsb_ctl_unlock();
+	fsb_ctl_wake();
+	free(d);
+	sd->priv = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Datapath                                                            */
+/* ------------------------------------------------------------------ */
+
+static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
+{
+	struct vu_rxq *rq = q;
+	uint32_t lens[VU_BURST_MAX];
+	if (n > VU_BURST_MAX)
+		n = VU_BURST_MAX;
+	unsigned got = fsb_vq_get_used(&rq->vq, (void **)bufs, lens, n);
+	unsigned out = 0, drop = 0;
+	uint64_t bytes = 0;
+	uint16_t hl = rq->hdr_len, port = rq->port_id, qid = rq->qid;
+	for (unsigned i = 0; i < got; i++) {
+		struct fsb_buf *b = bufs[i];
+		uint32_t len = lens[i];
+		if (i + 1 < got)
+			__builtin_prefetch(bufs[i + 1]);
+		if (FSB_UNLIKELY(rq->skip || len < hl)) {
+			if (rq->skip)
+				rq->skip--;
+			fsb_buf_free(b);
+			drop++;
+			continue;
+		}
+		if (rq->mrg) {
+			uint16_t nbuf;
+			memcpy(&nbuf, (char *)b->buf_addr + b->data_off - 2, 2);
+			if (FSB_UNLIKELY(nbuf > 1)) {
+				rq->skip = nbuf - 1 < rq->vq.size ?
+					(uint16_t)(nbuf - 1) : rq->vq.size;
+				FSB_LOG_RL(FSB_LOG_WARNING, "%s: a frame in %u "
+					   "buffers dropped (chained buffers are "
+					   "not supported yet)", rq->vq.name, nbuf);
+				fsb_buf_free(b);
+				drop++;
+				continue;
+			}
+		}
+		len -= hl;
+		b->data_len = (uint16_t)len;
+		b->pkt_len = len;
+		b->port = port;
+		b->queue = qid;
+		bytes += len;
+		bufs[out++] = b;
+	}
+	if (rq->vq.nfree >= VU_RX_REFILL)
+		vu_rx_refill(rq);
+	if (out) {
+		fsb_counter_add(&rq->pkts, out);
+		fsb_counter_add(&rq->bytes, bytes);
+	}
+	if (FSB_UNLIKELY(drop))
+		fsb_counter_add(&rq->missed, drop);
+	return (uint16_t)out;
+}
+
+static void vu_tx_reclaim(struct vu_txq *tq)
+{
+	void *done[VU_BURST_MAX];
+	unsigned k;
+	do {
+		k = fsb_vq_get_used(&tq->vq, done, NULL, VU_BURST_MAX);
+		if (k)
+			fsb_buf_free_bulk((struct fsb_buf **)done, k);
+	} while (k == VU_BURST_MAX);
+}
+
+static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
+{
+	struct vu_txq *tq = q;
+	struct fsb_vq *vq = &tq->vq;
+	if (FSB_UNLIKELY(vq->broken))
+		return 0;
+	if (vq->nfree < n || vq->nfree < VU_TX_RECLAIM)
+		vu_tx_reclaim(tq);
+	unsigned k = n < vq->nfree ? n : vq->nfree;
+	uint16_t hl = tq->hdr_len;
+	uint64_t bytes = 0;
+	unsigned bad = 0;
+	for (unsigned i = 0; i < k; i++) {
+		struct fsb_buf *b = bufs[i];
+		struct fsb_mempool *mp = b->pool;
+		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
+				 tq->known_gen[mp->id] != mp->gen)) {
+			FSB_LOG_RL(FSB_LOG_WARNING, "%s: tx buffer dropped: %s",
+				   vq->name, b->next ? "chained buffers are not "
+				   "supported yet" : b->data_off < hl ?
+				   "headroom smaller than the virtio-net header" :
+				   "its pool was created after the memory table was "
+				   "sent (restart the port)");
+			fsb_buf_free(b);
+			bad++;
+			continue;
+		}
+		char *hdr = (char *)b->buf_addr + b->data_off - hl;
+		memset(hdr, 0, hl);
+		fsb_vq_add(vq, b, (uintptr_t)hdr, (uint32_t)b->data_len + hl);
+		bytes += b->data_len;
+	}
+	fsb_vq_publish(vq);
+	if (k - bad) {
+		fsb_counter_add(&tq->pkts, k - bad);
+		fsb_counter_add(&tq->bytes, bytes);
+	}
+	if (FSB_UNLIKELY(bad))
+		fsb_counter_add(&tq->errors, bad);
+	return (uint16_t)k;
+}
+
+/* ------------------------------------------------------------------ */
+/* Info and config                                                     */
+/* ------------------------------------------------------------------ */
+
+static unsigned vu_rx_pending(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	unsigned n = 0;
+	if (!d)
+		return 0;
+	for (unsigned q = 0; q < sd->conf.nb_rxq && q < d->nqp; q++)
+		n += fsb_vq_used_count(&d->rxq[q]->vq);
+	return n;
+}
+
+/* The emulated config space's status: LINK_UP while the session is up
+ * and no ring broke. */
+static int vu_link_get(struct fsb_subdev *sd, struct fsb_link *l)
+{
+	struct vu_dev *d = sd->priv;
+	memset(l, 0, sizeof(*l));
+	if (!d)
+		return 0;
+	l->up = d->started && atomic_load(&d->sess->link);
+	for (unsigned q = 0; q < d->nqp && l->up; q++)
+		if (atomic_load(&d->rxq[q]->vq.fault) ||
+		    atomic_load(&d->txq[q]->vq.fault))
+			l->up = false;
+	l->speed_mbps = 10000;
+	l->full_duplex = true;
+	return 0;
+}
+
+static int vu_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
+{
+	struct vu_dev *d = sd->priv;
+	memset(st, 0, sizeof(*st));
+	if (!d)
+		return 0;
+	for (unsigned q = 0; q < d->nqp; q++) {
+		struct vu_rxq *rq = d->rxq[q];
+		struct vu_txq *tq = d->txq[q];
+		st->rx_packets += fsb_counter_read(&rq->pkts);
+		st->rx_bytes += fsb_counter_read(&rq->bytes);
+		st->rx_missed += fsb_counter_read(&rq->missed);
+		st->rx_nombuf += fsb_counter_read(&rq->nombuf);
+		st->tx_packets += fsb_counter_read(&tq->pkts);
+		st->tx_bytes += fsb_counter_read(&tq->bytes);
+		st->tx_errors += fsb_counter_read(&tq->errors);
+	}
+	return 0;
+}
+
+static int vu_stats_reset(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	if (!d)
+		return 0;
+	for (unsigned q = 0; q < d->nqp; q++) {
+		struct vu_rxq *rq = d->rxq[q];
+		struct vu_txq *tq = d->txq[q];
+		atomic_store(&rq->pkts, 0);
+		atomic_store(&rq->bytes, 0);
+		atomic_store(&rq->missed, 0);
+		atomic_store(&rq->nombuf, 0);
+		atomic_store(&tq->pkts, 0);
+		atomic_store(&tq->bytes, 0);
+		atomic_store(&tq->errors, 0);
+	}
+	return 0;
+}
+
+static int vu_mac_get(struct fsb_subdev *sd, uint8_t mac[6])
+{
+	struct vu_dev *d = sd->priv;
+	if (!d)
+		return -ENODEV;
+	memcpy(mac, d->sess->mac, 6);
+	return 0;
+}
+
+/* The config space is ours (emulated): the MAC is what we say it is.
+ * The backend does not filter on it. */
+static int vu_mac_set(struct fsb_subdev *sd, const uint8_t mac[6])
+{
+	struct vu_dev *d = sd->priv;
+	if (!d)
+		return -ENODEV;
+	memcpy(d->sess->mac, mac, 6);
+	return 0;
+}
+
+const struct fsb_subdev_ops fsb_subdev_virtio_user_ops = {
+	.kind = "virtio_user",
+	.opts = vu_opts,
+	.validate = vu_validate,
+	.probe = vu_probe,
+	.configure = vu_configure,
+	.start = vu_start,
+	.stop = vu_stop,
+	.close = vu_close,
+	.release = vu_release,
+	.rx_burst = vu_rx_burst,
+	.tx_burst = vu_tx_burst,
+	.rx_pending = vu_rx_pending,
+	.link_get = vu_link_get,
+	.stats_get = vu_stats_get,
+	.stats_reset = vu_stats_reset,
+	.mac_get = vu_mac_get,
+	.mac_set = vu_mac_set,
+};

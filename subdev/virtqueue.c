@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtqueue.c - split virtqueue, driver side: layout, reset, faults.
+ * The per-burst functions are inline in virtqueue.h; see its essay.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtqueue.h"
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Layout: desc (16-byte aligned) | avail (2) | used (4), each part on
+ * its own cache line so the device's writes to used do not share a line
+ * with our writes to avail. */
+static size_t avail_off(uint16_t size)
+{
+	return align_up((size_t)size * sizeof(struct fsb_vring_desc), 64);
+}
+
+static size_t used_off(uint16_t size)
+{
+	return align_up(avail_off(size) + 4 + 2 * (size_t)size + 2, 64);
+}
+
+size_t fsb_vq_mem_size(uint16_t size)
+{
+	return align_up(used_off(size) + 4 +
+			sizeof(struct fsb_vring_used_elem) * (size_t)size + 2,
+			4096);
+}
+
+static void vq_reset(struct fsb_vq *vq)
+{
+	memset(vq->desc, 0, fsb_vq_mem_size(vq->size));
+	/* poll mode: never interrupt us */
+	vq->avail->flags = FSB_VRING_AVAIL_F_NO_INTERRUPT;
+	vq->avail->ring[vq->size] = 0x8000;     /* used_event, far ahead */
+	for (unsigned i = 0; i < vq->size; i++) {
+		vq->slot[i].cookie = NULL;
+		vq->slot[i].len = 0;
+		/* pop order 0, 1, 2...: the device sees ids in order */
+		vq->free_ids[i] = (uint16_t)(vq->size - 1 - i);
+	}
+	vq->nfree = vq->size;
+	vq->avail_idx = 0;
+	vq->used_idx = 0;
+	vq->published = 0;
+	vq->broken = false;
+	atomic_store(&vq->fault, FSB_VQ_OK);
+}
+
+int fsb_vq_init(struct fsb_vq *vq, void *mem, uint16_t size,
+		bool device_writes, bool event_idx, const char *name)
+{
+	if (size < FSB_VQ_SIZE_MIN || size > FSB_VQ_SIZE_MAX ||
+	    (size & (size - 1)) || !mem || ((uintptr_t)mem & 15))
+		return -EINVAL;
+	memset(vq, 0, sizeof(*vq));
+	vq->slot = calloc(size, sizeof(*vq->slot));
+	vq->free_ids = calloc(size, sizeof(*vq->free_ids));
+	if (!vq->slot || !vq->free_ids) {
+		fsb_vq_fini(vq);
+		return -ENOMEM;
+	}
+	vq->size = size;
+	vq->mask = (uint16_t)(size - 1);
+	vq->desc = mem;
+	vq->avail = (struct fsb_vring_avail *)((char *)mem + avail_off(size));
+	vq->used = (struct fsb_vring_used *)((char *)mem + used_off(size));
+	vq->event_idx = event_idx;
+	vq->desc_flags = device_writes ? FSB_VRING_DESC_F_WRITE : 0;
+	vq->name = name ? name : "virtqueue";
+	atomic_init(&vq->kicks, 0);
+	atomic_init(&vq->faults, 0);
+	atomic_init(&vq->fault, FSB_VQ_OK);
+	vq_reset(vq);
+	return 0;
+}
+
+void fsb_vq_fini(struct fsb_vq *vq)
+{
+	free(vq->slot);
+	free(vq->free_ids);
+	vq->slot = NULL;
+	vq->free_ids = NULL;
+}
+
+unsigned fsb_vq_reclaim(struct fsb_vq *vq, void (*fn)(void *cookie, void *arg),
+			void *arg)
+{
+	unsigned n = 0;
+	if (!vq->slot)
+		return 0;
+	for (unsigned i = 0; i < vq->size; i++) {
+		if (vq->slot[i].cookie) {
+			if (fn)
+				fn(vq->slot[i].cookie, arg);
+			n++;
+		}
+	}
+	vq_reset(vq);
+	return n;
+}
+
+static const char *fault_what(enum fsb_vq_fault f)
+{
+	switch (f) {
+	case FSB_VQ_BAD_IDX: return "used index jumped past the buffers in flight";
+	case FSB_VQ_BAD_ID: return "used id out of range";
+	case FSB_VQ_NOT_IN_FLIGHT: return "used id not in flight";
+	case FSB_VQ_BAD_LEN: return "used length beyond the buffer";
+	default: return "fault";
+	}
+}
+
+void fsb_vq_fault(struct fsb_vq *vq, enum fsb_vq_fault f, uint32_t a,
+		  uint32_t b)
+{
+	vq->broken = true;
+	fsb_counter_add(&vq->faults, 1);
+	int none = FSB_VQ_OK;
+	atomic_compare_exchange_strong(&vq->fault, &none, (int)f);
+	switch (f) {
+	case FSB_VQ_BAD_IDX:
+		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (%u new "
+			   "entries, %u in flight); queue stopped",
+			   vq->name, fault_what(f), a, b);
+		break;
+	case FSB_VQ_BAD_ID:
+		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (id %u, "
+			   "size %u); queue stopped", vq->name, fault_what(f), a, b);
+		break;
+	case FSB_VQ_NOT_IN_FLIGHT:
+		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (id %u); "
+			   "queue stopped", vq->name, fault_what(f), a);
+		break;
+	default:
+		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (%u > %u); "
+			   "queue stopped", vq->name, fault_what(f), a, b);
+		break;
+	}
+	if (vq->on_broken)
+		vq->on_broken(vq->broken_arg, f);
+}
