@@ -86,23 +86,23 @@ sc_rx() {
 
 # loop NAME LEN PACKETS QUEUES: fsb-fwd txonly --check through testpmd io
 loop() {
-	_n=$1 _len=$2 _pk=$3 _q=$4
-	S=$VH_TMP/$_n.sock
+	lp=$1 _len=$2 _pk=$3 _q=$4
+	S=$VH_TMP/$lp.sock
 	rm -f "$S"
 	if [ "$_q" = 1 ]; then
-		tp_start "${_n}_be" "net_vhost0,iface=$S,queues=1" io "$VH_TP_CPU" || { vh_fail "$_n: backend"; return; }
+		tp_start "${lp}_be" "net_vhost0,iface=$S,queues=1" io "$VH_TP_CPU" || { vh_fail "$lp: backend"; return; }
 		spec="vht0,dev(virtio_user,path=$S)"
 	else
-		tp_start "${_n}_be" "net_vhost0,iface=$S,queues=$_q" io "$VH_TP_CPU" \
-			--rxq "$_q" --txq "$_q" || { vh_fail "$_n: backend"; return; }
+		tp_start "${lp}_be" "net_vhost0,iface=$S,queues=$_q" io "$VH_TP_CPU" \
+			--rxq "$_q" --txq "$_q" || { vh_fail "$lp: backend"; return; }
 		spec="vht0,dev(virtio_user,path=$S,queues=$_q)"
 	fi
-	fwd_run_bg "${_n}_fwd" 90 --port "$spec" --nb-queues "$_q" --forward-mode txonly \
+	fwd_run_bg "${lp}_fwd" 90 --port "$spec" --nb-queues "$_q" --forward-mode txonly \
 		--check --txpkts "$_len" --tx-packets "$_pk" --duration 60
 	vh_reap "$FWD_PID"
 	rc=$?
-	tp_stop "${_n}_be"
-	f=${_n}_fwd b=${_n}_be
+	tp_stop "${lp}_be"
+	f=${lp}_fwd b=${lp}_be
 	sent=$(fwd_val "$f" fwd_tx) back=$(fwd_val "$f" rx_checked)
 	bad=$(fwd_val "$f" rx_bad_csum) reord=$(fwd_val "$f" rx_reordered)
 	dup=$(fwd_val "$f" rx_dup) miss=$(fwd_val "$f" rx_missing)
@@ -126,9 +126,9 @@ loop() {
 		[ "$nq" = "$_q" ] || why="$why streams with traffic: $nq, want $_q ($qs lines);"
 	fi
 	if [ -z "$why" ]; then
-		vh_ok "$_n: ${_len} B x $_q queue(s): sent $sent, testpmd RX $trx / TX $ttx (dropped $tdrop), checked $back, gaps $miss, bad 0, reordered 0, dup 0"
+		vh_ok "$lp: ${_len} B x $_q queue(s): sent $sent, testpmd RX $trx / TX $ttx (dropped $tdrop), checked $back, gaps $miss, bad 0, reordered 0, dup 0"
 	else
-		vh_fail "$_n:$why"
+		vh_fail "$lp:$why"
 		vh_dump "$f" "$b"
 	fi
 }

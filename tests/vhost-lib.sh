@@ -16,6 +16,9 @@
 # - --stats-period 1: without it (or -i) testpmd reads stdin, which is
 #   /dev/null here, and quits at once.  It prints NIC statistics every
 #   second: tp_last reads the latest from its output while it runs.
+# - --no-flush-rx: testpmd drains its RX queues when forwarding starts,
+#   uncounted by its forward statistics; a frontend that connects first
+#   (our server mode) has a ring of frames there already.
 # - Every run is bounded by timeout -k and stopped by pid with SIGINT;
 #   its final "Accumulated forward statistics" are printed then
 #   (tp_acc).  tp_kill SIGKILLs testpmd itself (not timeout) for the
@@ -173,7 +176,7 @@ tp_start() {
 	vh_bg "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" \
 		timeout -s INT -k 5 "${TP_BOUND:-120}" "$TESTPMD" --lcores "0@$_cpu,1@$_cpu" \
 		--no-huge --no-pci -m 512 --file-prefix="$_pfx" --vdev "$_vdev" -- \
-		--total-num-mbufs=16384 --stats-period 1 --forward-mode="$_mode" "$@"
+		--total-num-mbufs=16384 --stats-period 1 --no-flush-rx --forward-mode="$_mode" "$@"
 	eval "TP_PID_$_n=$VH_BG_PID"
 	if ! vh_wait_line "$VH_TMP/$_n.out" 'packet forwarding - ports=' 20 "$VH_BG_PID"; then
 		vh_say "error: testpmd $_n did not start forwarding; it said:"

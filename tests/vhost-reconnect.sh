@@ -30,46 +30,46 @@ vh_init
 
 # reconnect NAME SERVER(0|1)
 reconnect() {
-	_n=$1 _srv=$2
-	S=$VH_TMP/$_n.sock
+	rn=$1 _srv=$2
+	S=$VH_TMP/$rn.sock
 	rm -f "$S"
 	if [ "$_srv" = 1 ]; then
 		vdev="net_vhost0,iface=$S,client=1,queues=1"
 		spec="vht0,dev(virtio_user,path=$S,server=1)"
-		fwd_run_bg "${_n}_fwd" 40 --port "$spec" --forward-mode txonly \
+		fwd_run_bg "${rn}_fwd" 40 --port "$spec" --forward-mode txonly \
 			--tx-rate 500000 --duration 9 --stats-period 0.5
 		i=0
 		while [ ! -S "$S" ] && [ $i -lt 100 ]; do vh_sleep 0.1; i=$((i + 1)); done
-		tp_start "${_n}_be1" "$vdev" rxonly "$VH_TP_CPU" || { vh_fail "$_n: backend"; return; }
+		tp_start "${rn}_be1" "$vdev" rxonly "$VH_TP_CPU" || { vh_fail "$rn: backend"; return; }
 	else
 		vdev="net_vhost0,iface=$S,queues=1"
 		spec="vht0,dev(virtio_user,path=$S)"
-		tp_start "${_n}_be1" "$vdev" rxonly "$VH_TP_CPU" || { vh_fail "$_n: backend"; return; }
-		fwd_run_bg "${_n}_fwd" 40 --port "$spec" --forward-mode txonly \
+		tp_start "${rn}_be1" "$vdev" rxonly "$VH_TP_CPU" || { vh_fail "$rn: backend"; return; }
+		fwd_run_bg "${rn}_fwd" 40 --port "$spec" --forward-mode txonly \
 			--tx-rate 500000 --duration 9 --stats-period 0.5
 	fi
-	f=${_n}_fwd
+	f=${rn}_fwd
 	why=
 	# traffic reaches the first backend
 	i=0
-	while [ "$(tp_last "${_n}_be1" RX)" = 0 ] && [ $i -lt 100 ]; do vh_sleep 0.1; i=$((i + 1)); done
-	rx1=$(tp_last "${_n}_be1" RX)
+	while [ "$(tp_last "${rn}_be1" RX)" = 0 ] && [ $i -lt 100 ]; do vh_sleep 0.1; i=$((i + 1)); done
+	rx1=$(tp_last "${rn}_be1" RX)
 	[ "$rx1" -gt 0 ] || why="$why the first testpmd received nothing in 10 s;"
-	tp_kill "${_n}_be1"
+	tp_kill "${rn}_be1"
 	t_kill=$(vh_now)
 	vh_sleep 1
 	[ "$_srv" = 1 ] || rm -f "$S"           # a restarted server removes it too
-	tp_start "${_n}_be2" "$vdev" rxonly "$VH_TP_CPU" || why="$why the second testpmd did not start;"
+	tp_start "${rn}_be2" "$vdev" rxonly "$VH_TP_CPU" || why="$why the second testpmd did not start;"
 	i=0
-	while [ "$(tp_last "${_n}_be2" RX)" = 0 ] && [ $i -lt 100 ] && kill -0 "$FWD_PID" 2>/dev/null; do
+	while [ "$(tp_last "${rn}_be2" RX)" = 0 ] && [ $i -lt 100 ] && kill -0 "$FWD_PID" 2>/dev/null; do
 		vh_sleep 0.1; i=$((i + 1))
 	done
 	t_back=$(vh_now)
 	vh_reap "$FWD_PID"
 	rc=$?
 	vh_sleep 0.3
-	tp_stop "${_n}_be2"
-	rx2=$(tp_acc "${_n}_be2" RX)
+	tp_stop "${rn}_be2"
+	rx2=$(tp_acc "${rn}_be2" RX)
 	[ "$rc" = 0 ] || why="$why fsb-fwd exit $rc;"
 	[ "${rx2:-0}" -gt 0 ] || why="$why the restarted testpmd received nothing;"
 	closed=$(grep -n 'EVENT .*session-closed' "$VH_TMP/$f.err" | head -n 1 | cut -d: -f1)
@@ -85,11 +85,11 @@ reconnect() {
 	[ "$ports" = 1 ] || why="$why $ports port lines (want one port, opened once);"
 	gap=$(awk -v a="$t_kill" -v b="$t_back" 'BEGIN { printf "%.2f", b - a }')
 	if [ -z "$why" ]; then
-		vh_ok "$_n: backend SIGKILLed after $rx1 frames, restarted 1 s later: $rx2 frames reached it (traffic back ${gap} s after the kill), session-closed then session-restored, $nsamp stats samples monotone"
+		vh_ok "$rn: backend SIGKILLed after $rx1 frames, restarted 1 s later: $rx2 frames reached it (traffic back ${gap} s after the kill), session-closed then session-restored, $nsamp stats samples monotone"
 		grep -E 'EVENT .*session-(closed|restored)' "$VH_TMP/$f.err" | sed 's/^/    /'
 	else
-		vh_fail "$_n:$why"
-		vh_dump "$f" "${_n}_be1" "${_n}_be2"
+		vh_fail "$rn:$why"
+		vh_dump "$f" "${rn}_be1" "${rn}_be2"
 	fi
 }
 
