@@ -540,7 +540,7 @@ static void *peer_main(void *arg)
 					struct seq_hdr h;
 					if (bufs[k]->data_len >= HDR_LEN + sizeof(h)) {
 						memcpy(&h, (uint8_t *)fsb_buf_data(bufs[k]) + HDR_LEN, sizeof(h));
-						if (h.magic != SEQ_MAGIC)
+						if (h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC)
 							cnt_add(&pe->bad, 1);
 					}
 				}

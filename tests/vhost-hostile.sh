@@ -16,10 +16,13 @@
 #   - fsb-fwd logged an error line naming the problem (a per-fault
 #     pattern, case-insensitive);
 #   - the virtio_user slot went down: an EVENT with reason broken (a
-#     protocol violation) or, for EOF mid-handshake, session-closed;
+#     ring fault), broken or probe-failed (a handshake fault: the slot
+#     never came up), session-closed for EOF mid-handshake;
 #   - fsb-fwd did not crash or hang: exit 0 within its bound;
 #   - the ring's far end received traffic after the fault;
-#   - the backend saw a bounded number of sessions (no reconnect storm).
+#   - the backend saw at most 60 sessions in the 3 s (a frontend that
+#     backs off, 10 ms doubling, makes ~8; one that reconnects at once
+#     after every broken session hammers the backend: a failure).
 # "corrupt" is different: the frame is well-formed for the ring, so the
 # frontend must deliver it and fsb-fwd --check must count exactly one
 # bad checksum (the check itself can fail).
@@ -87,7 +90,13 @@ hostile() {
 		fi
 	}
 	peer_rx=$(sed -n 's/.*"peers":\[{[^]]*"rx_packets":\([0-9]*\).*/\1/p' "$VH_TMP/f_$_m.json" | head -n 1)
-	[ "${peer_rx:-0}" -gt 0 ] || why="$why the ring's far end received nothing (the port stopped forwarding);"
+	h_rx=$(sed -n 's/.*"rx_frames":\([0-9]*\).*/\1/p' "$VH_TMP/h_$_m.json")
+	if [ "$_m" = corrupt ] || { [ "$_m" = no-fd ] && ! grep -q MISBEHAVE "$VH_TMP/h_$_m.err"; }; then
+		# nothing wrong on the TX side: virtio_user stays the path
+		[ "${h_rx:-0}" -gt 0 ] || why="$why the backend received nothing from us;"
+	else
+		[ "${peer_rx:-0}" -gt 0 ] || why="$why the ring's far end received nothing (the port stopped forwarding);"
+	fi
 	sessions=$(sed -n 's/.*"sessions":\([0-9]*\).*/\1/p' "$VH_TMP/h_$_m.json")
 	[ "${sessions:-0}" -le 60 ] || why="$why $sessions sessions in 3 s (a reconnect storm);"
 	if [ "$_m" = corrupt ]; then
@@ -96,15 +105,28 @@ hostile() {
 	else
 		pat=$(pattern "$_m")
 		line=$(grep -v '^EVENT' "$f" | grep -Ei "$pat" | grep -Eiv '^ *(Check|RX-|TX-|Rx-pps|Tx-pps)' | head -n 1)
-		[ -n "$line" ] || why="$why no error line matching /$pat/;"
+		if [ "$_m" = no-fd ] && ! grep -q MISBEHAVE "$VH_TMP/h_$_m.err"; then
+			line=
+		elif [ -z "$line" ]; then
+			why="$why no error line matching /$pat/;"
+		fi
 		if [ "$_m" = eof-handshake ]; then
-			grep -Eq 'EVENT .*slot 0.*(session-closed|broken)' "$f" || why="$why no session-closed EVENT for slot 0;"
+			# the backend hangs up before the slot is up: the
+			# start fails (probe-failed) or the session is closed
+			grep -Eq 'EVENT .*slot 0.*(session-closed|probe-failed)' "$f" ||
+				why="$why no session-closed/probe-failed EVENT for slot 0;"
 		elif [ "$_m" != no-fd ] || grep -q MISBEHAVE "$VH_TMP/h_$_m.err"; then
-			grep -Eq 'EVENT .*slot 0.*broken' "$f" || why="$why no EVENT with reason broken for slot 0;"
+			# a fault in the rings: broken; in the handshake the
+			# slot never comes up: broken or probe-failed
+			case $_m in
+			bad-used-id|id-not-in-flight|used-len|used-idx-jump) ev='broken' ;;
+			*) ev='broken|probe-failed' ;;
+			esac
+			grep -Eq "EVENT .*slot 0.*($ev)" "$f" || why="$why no EVENT with reason $ev for slot 0;"
 		fi
 	fi
 	if [ -z "$why" ]; then
-		vh_ok "$_m: exit 0, ring peer got $peer_rx frames, backend sessions ${sessions:-?}${line:+; fsb-fwd said: $line}"
+		vh_ok "$_m: exit 0, ring peer got $peer_rx frames, backend got ${h_rx:-?}, backend sessions ${sessions:-?}${line:+; fsb-fwd said: $line}"
 	else
 		vh_fail "$_m:$why"
 		vh_dump "f_$_m" "h_$_m"

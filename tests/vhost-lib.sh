@@ -206,7 +206,7 @@ tp_kill() {
 	_p=$(tp_pid "$1")
 	_c=$(pgrep -P "$_p" 2>/dev/null)
 	[ -n "$_c" ] && kill -KILL "$_c"
-	vh_reap "$_p"
+	vh_reap "$_p" 2>/dev/null      # no "Killed" from the shell
 	eval "TP_PID_$1="
 }
 
