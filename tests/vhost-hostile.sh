@@ -70,7 +70,7 @@ hostile() {
 	vh_bg "$VH_TMP/h_$_m.json" "$VH_TMP/h_$_m.err" timeout -s INT -k 5 30 \
 		taskset -c "$VH_TP_CPU" "$VH_HOSTILE" --socket "$S" --mode "$_m" --after 2000 --duration 20
 	hpid=$VH_BG_PID
-	vh_wait_line "$VH_TMP/h_$_m.err" 'ready' 5 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
+	vh_wait_line "$VH_TMP/h_$_m.err" 'ready' 15 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
 	fwd_run_bg "f_$_m" 30 --port "vht0,hold_down=0,dev(virtio_user,path=$S),dev(ring,name=$R)" \
 		--peer "ring,name=$R" --forward-mode txonly --check --tx-rate 100000 --duration 3 \
 		--stats-period 1

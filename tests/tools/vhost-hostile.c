@@ -933,11 +933,12 @@ int main(int argc, char **argv)
 		close(lfd);
 		unlink(opt.path);
 	}
-	say("rx %" PRIu64 " tx %" PRIu64 " misbehaviours %" PRIu64 " sessions %" PRIu64,
-	    tot_rx, tot_tx, misbehaviours, sessions);
 	printf("{\"tool\":\"vhost-hostile\",\"mode\":\"%s\",\"rx_frames\":%" PRIu64
 	       ",\"tx_frames\":%" PRIu64 ",\"misbehaviours\":%" PRIu64
 	       ",\"sessions\":%" PRIu64 ",\"bad_messages\":%" PRIu64 "}\n",
 	       mode_names[opt.mode], tot_rx, tot_tx, misbehaviours, sessions, bad_msgs);
+	fflush(stdout);
+	say("rx %" PRIu64 " tx %" PRIu64 " misbehaviours %" PRIu64 " sessions %" PRIu64,
+	    tot_rx, tot_tx, misbehaviours, sessions);
 	return 0;
 }
