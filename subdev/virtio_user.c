@@ -556,7 +556,12 @@ static int vu_probe(struct fsb_subdev *sd)
 			(1ull << FSB_VIRTIO_NET_F_MAC) |
 			(1ull << FSB_VIRTIO_NET_F_STATUS) |
 			(1ull << FSB_VIRTIO_NET_F_MQ) |
+			(1ull << FSB_VIRTIO_F_IN_ORDER) |
 			(1ull << FSB_VHOST_F_PROTOCOL_FEATURES);
+	/* debugging/bench knob: features (hex mask) not to negotiate */
+	const char *off = getenv("FSB_VIRTIO_USER_FEATURES_OFF");
+	if (off)
+		want &= ~strtoull(off, NULL, 16);
 	d->features = d->dev_features & want;
 	d->max_qp = 1;
 	if (d->features & (1ull << FSB_VHOST_F_PROTOCOL_FEATURES)) {
@@ -597,6 +602,11 @@ static int vu_probe(struct fsb_subdev *sd)
 			    NULL);
 	if (rc < 0)
 		goto fail;
+	fsb_log(FSB_LOG_INFO, "%s: vhost-user backend at %s: features 0x%llx, "
+		"protocol 0x%llx, %u queue pairs; using 0x%llx",
+		sd->name, s->path, (unsigned long long)d->dev_features,
+		(unsigned long long)d->proto, d->max_qp,
+		(unsigned long long)d->features);
 	d->hdr_len = d->features & ((1ull << FSB_VIRTIO_F_VERSION_1) |
 				    (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF)) ? 12 : 10;
 	fsb_ctl_lock();
@@ -720,10 +730,12 @@ static int vu_configure(struct fsb_subdev *sd)
 		d->rxq[q] = rq;
 		d->txq[q] = tq;
 		char *mem = (char *)d->ring_mem + d->ring_stride * 2 * q;
-		rc = fsb_vq_init(&rq->vq, mem, d->qsize, true, false, sd->name);
+		bool in_order = d->features & (1ull << FSB_VIRTIO_F_IN_ORDER);
+		rc = fsb_vq_init(&rq->vq, mem, d->qsize, true, false, in_order,
+				 sd->name);
 		if (rc == 0)
 			rc = fsb_vq_init(&tq->vq, mem + d->ring_stride, d->qsize,
-					 false, false, sd->name);
+					 false, false, in_order, sd->name);
 		if (rc < 0)
 			goto fail;
 		for (int k = 0; k < 2; k++) {
@@ -763,6 +775,8 @@ static void vu_rx_refill(struct vu_rxq *rq)
 {
 	struct fsb_vq *vq = &rq->vq;
 	struct fsb_buf *nb[VU_BURST_MAX];
+	uint64_t addr[VU_BURST_MAX];
+	uint32_t len[VU_BURST_MAX];
 	uint16_t hl = rq->hdr_len;
 	while (vq->nfree) {
 		unsigned k = vq->nfree < VU_BURST_MAX ? vq->nfree : VU_BURST_MAX;
@@ -772,9 +786,10 @@ static void vu_rx_refill(struct vu_rxq *rq)
 		}
 		for (unsigned i = 0; i < k; i++) {
 			struct fsb_buf *b = nb[i];
-			fsb_vq_add(vq, b, (uintptr_t)b->buf_addr + b->data_off - hl,
-				   (uint32_t)(b->buf_len - b->data_off + hl));
+			addr[i] = (uintptr_t)b->buf_addr + b->data_off - hl;
+			len[i] = (uint32_t)(b->buf_len - b->data_off + hl);
 		}
+		fsb_vq_add_bulk(vq, (void *const *)nb, addr, len, k);
 	}
 	fsb_vq_publish(vq);
 }
@@ -1046,6 +1061,20 @@ static void vu_tx_reclaim(struct vu_txq *tq)
 	} while (k == VU_BURST_MAX);
 }
 
+/* Zero the virtio-net header in front of the data: fixed-size stores
+ * for the usual 12 bytes, not a libc call. */
+static inline void vu_hdr_zero(char *hdr, uint16_t hl)
+{
+	if (FSB_LIKELY(hl == 12)) {
+		uint64_t z8 = 0;
+		uint32_t z4 = 0;
+		memcpy(hdr, &z8, 8);
+		memcpy(hdr + 8, &z4, 4);
+	} else {
+		memset(hdr, 0, hl);
+	}
+}
+
 static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 {
 	struct vu_txq *tq = q;
@@ -1054,15 +1083,21 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		return 0;
 	if (vq->nfree < n || vq->nfree < VU_TX_RECLAIM)
 		vu_tx_reclaim(tq);
+	if (n > VU_BURST_MAX)
+		n = VU_BURST_MAX;
 	unsigned k = n < vq->nfree ? n : vq->nfree;
 	uint16_t hl = tq->hdr_len;
+	const uint64_t *known = tq->known_gen;
+	void *ck[VU_BURST_MAX];
+	uint64_t addr[VU_BURST_MAX];
+	uint32_t len[VU_BURST_MAX];
 	uint64_t bytes = 0;
-	unsigned bad = 0;
+	unsigned m = 0, bad = 0;
 	for (unsigned i = 0; i < k; i++) {
 		struct fsb_buf *b = bufs[i];
 		struct fsb_mempool *mp = b->pool;
 		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
-				 tq->known_gen[mp->id] != mp->gen)) {
+				 known[mp->id] != mp->gen)) {
 			FSB_LOG_RL(FSB_LOG_WARNING, "%s: tx buffer dropped: %s",
 				   vq->name, b->next ? "chained buffers are not "
 				   "supported yet" : b->data_off < hl ?
@@ -1074,13 +1109,17 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 			continue;
 		}
 		char *hdr = (char *)b->buf_addr + b->data_off - hl;
-		memset(hdr, 0, hl);
-		fsb_vq_add(vq, b, (uintptr_t)hdr, (uint32_t)b->data_len + hl);
+		vu_hdr_zero(hdr, hl);
+		ck[m] = b;
+		addr[m] = (uintptr_t)hdr;
+		len[m] = (uint32_t)b->data_len + hl;
 		bytes += b->data_len;
+		m++;
 	}
+	fsb_vq_add_bulk(vq, ck, addr, len, m);
 	fsb_vq_publish(vq);
-	if (k - bad) {
-		fsb_counter_add(&tq->pkts, k - bad);
+	if (m) {
+		fsb_counter_add(&tq->pkts, m);
 		fsb_counter_add(&tq->bytes, bytes);
 	}
 	if (FSB_UNLIKELY(bad))

@@ -45,10 +45,14 @@ static void vq_reset(struct fsb_vq *vq)
 	for (unsigned i = 0; i < vq->size; i++) {
 		vq->slot[i].cookie = NULL;
 		vq->slot[i].len = 0;
-		/* pop order 0, 1, 2...: the device sees ids in order */
-		vq->free_ids[i] = (uint16_t)(vq->size - 1 - i);
+		vq->free_ids[i] = (uint16_t)i;
+		/* in order, descriptor i lives in avail slot i for good;
+		 * otherwise the same guess, kept while ids come back in
+		 * order */
+		vq->avail->ring[i] = (uint16_t)i;
 	}
 	vq->nfree = vq->size;
+	vq->free_head = 0;
 	vq->avail_idx = 0;
 	vq->used_idx = 0;
 	vq->published = 0;
@@ -57,7 +61,8 @@ static void vq_reset(struct fsb_vq *vq)
 }
 
 int fsb_vq_init(struct fsb_vq *vq, void *mem, uint16_t size,
-		bool device_writes, bool event_idx, const char *name)
+		bool device_writes, bool event_idx, bool in_order,
+		const char *name)
 {
 	if (size < FSB_VQ_SIZE_MIN || size > FSB_VQ_SIZE_MAX ||
 	    (size & (size - 1)) || !mem || ((uintptr_t)mem & 15))
@@ -75,6 +80,7 @@ int fsb_vq_init(struct fsb_vq *vq, void *mem, uint16_t size,
 	vq->avail = (struct fsb_vring_avail *)((char *)mem + avail_off(size));
 	vq->used = (struct fsb_vring_used *)((char *)mem + used_off(size));
 	vq->event_idx = event_idx;
+	vq->in_order = in_order;
 	vq->desc_flags = device_writes ? FSB_VRING_DESC_F_WRITE : 0;
 	vq->name = name ? name : "virtqueue";
 	atomic_init(&vq->kicks, 0);

@@ -110,13 +110,15 @@ struct fsb_vq {
 	struct fsb_vring_avail *avail;
 	struct fsb_vring_used *used;
 	struct fsb_vq_slot *slot;       /* per descriptor id */
-	uint16_t *free_ids;             /* stack of free ids */
+	uint16_t *free_ids;             /* FIFO of free ids (not in order) */
+	uint16_t free_head;             /* next to take; nfree follow it */
 	uint16_t nfree;
 	uint16_t size, mask;
 	uint16_t avail_idx;             /* shadow of avail->idx, next to use */
 	uint16_t used_idx;              /* next used entry to read */
 	uint16_t published;             /* avail->idx as last published */
 	bool event_idx;
+	bool in_order;                  /* VIRTIO_F_IN_ORDER negotiated */
 	bool broken;
 	uint16_t desc_flags;            /* WRITE for device-writable queues */
 
@@ -140,11 +142,22 @@ size_t fsb_vq_mem_size(uint16_t size);
  * Lay a queue of @size entries (power of two, 2..32768) out in @mem
  * (fsb_vq_mem_size(size) zeroed-or-not bytes, 16-byte aligned; the
  * caller keeps it alive and shared with the device).  @device_writes:
- * buffers are for the device to fill (RX).  Returns 0, -EINVAL (bad
- * size), -ENOMEM (the bookkeeping arrays).
+ * buffers are for the device to fill (RX).  @event_idx, @in_order: the
+ * features negotiated.  Returns 0, -EINVAL (bad size), -ENOMEM (the
+ * bookkeeping arrays).
+ *
+ * IN_ORDER: the device uses buffers in the order they were made
+ * available, so descriptor i always sits in avail slot i: the avail
+ * ring is written once here and never again (the device's cached copy
+ * of it stays valid), ids need no free list, and a device-readable
+ * queue's completions are known from used->idx alone (the id of the
+ * last used entry of a batch is still checked).  A device-writable
+ * queue reads every entry for its length, and each id must be the one
+ * expected.
  */
 int fsb_vq_init(struct fsb_vq *vq, void *mem, uint16_t size,
-		bool device_writes, bool event_idx, const char *name);
+		bool device_writes, bool event_idx, bool in_order,
+		const char *name);
 
 /* Free the bookkeeping arrays (not the ring memory). */
 void fsb_vq_fini(struct fsb_vq *vq);
@@ -180,15 +193,67 @@ static inline unsigned fsb_vq_in_flight(const struct fsb_vq *vq)
 static inline void fsb_vq_add(struct fsb_vq *vq, void *cookie, uint64_t addr,
 			      uint32_t len)
 {
-	uint16_t id = vq->free_ids[--vq->nfree];
+	uint16_t slot = vq->avail_idx & vq->mask, id;
+	if (vq->in_order) {
+		id = slot;
+	} else {
+		id = vq->free_ids[vq->free_head++ & vq->mask];
+		/* skip the store when the entry already says so (ids come
+		 * back in order from most devices): the device's copy of
+		 * the line stays valid */
+		if (vq->avail->ring[slot] != id)
+			vq->avail->ring[slot] = id;
+	}
+	vq->nfree--;
 	struct fsb_vring_desc *d = &vq->desc[id];
 	d->addr = addr;
 	d->len = len;
 	d->flags = vq->desc_flags;
 	vq->slot[id].cookie = cookie;
 	vq->slot[id].len = len;
-	vq->avail->ring[vq->avail_idx & vq->mask] = id;
 	vq->avail_idx++;
+}
+
+/*
+ * Queue @n buffers (cookie, address, length each); the caller checked
+ * n <= vq->nfree.  The burst paths use this: the ring state stays in
+ * registers for the whole batch.
+ */
+static inline void fsb_vq_add_bulk(struct fsb_vq *vq, void *const *cookies,
+				   const uint64_t *addrs, const uint32_t *lens,
+				   unsigned n)
+{
+	uint16_t ai = vq->avail_idx, nf = vq->nfree, mask = vq->mask;
+	uint16_t flags = vq->desc_flags;
+	struct fsb_vring_desc *desc = vq->desc;
+	struct fsb_vq_slot *slot = vq->slot;
+	if (vq->in_order) {
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t id = (uint16_t)(ai + i) & mask;
+			desc[id].addr = addrs[i];
+			desc[id].len = lens[i];
+			desc[id].flags = flags;
+			slot[id].cookie = cookies[i];
+			slot[id].len = lens[i];
+		}
+	} else {
+		uint16_t *ring = vq->avail->ring, *free_ids = vq->free_ids;
+		uint16_t fh = vq->free_head;
+		vq->free_head = (uint16_t)(fh + n);
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t s = (uint16_t)(ai + i) & mask;
+			uint16_t id = free_ids[(uint16_t)(fh + i) & mask];
+			if (ring[s] != id)
+				ring[s] = id;
+			desc[id].addr = addrs[i];
+			desc[id].len = lens[i];
+			desc[id].flags = flags;
+			slot[id].cookie = cookies[i];
+			slot[id].len = lens[i];
+		}
+	}
+	vq->avail_idx = (uint16_t)(ai + n);
+	vq->nfree = (uint16_t)(nf - n);
 }
 
 /* Does the device want a kick for avail going from @old to @new? */
@@ -259,6 +324,50 @@ static inline unsigned fsb_vq_get_used(struct fsb_vq *vq, void **cookies,
 	uint16_t u = vq->used_idx, mask = vq->mask, size = vq->size;
 	const struct fsb_vring_used_elem *ring = vq->used->ring;
 	unsigned i;
+	if (vq->in_order) {
+		if (!lens) {
+			/* completions are known from the index; the last
+			 * entry must still name the last buffer */
+			uint16_t last = (uint16_t)(u + n - 1) & mask;
+			uint32_t id = __atomic_load_n(&ring[last].id,
+						      __ATOMIC_RELAXED);
+			if (FSB_UNLIKELY(id != last)) {
+				fsb_vq_fault(vq, id >= size ? FSB_VQ_BAD_ID :
+					     FSB_VQ_NOT_IN_FLIGHT, id, size);
+				return 0;
+			}
+			for (i = 0; i < n; i++) {
+				struct fsb_vq_slot *s = &vq->slot[(uint16_t)(u + i) & mask];
+				cookies[i] = s->cookie;
+				s->cookie = NULL;
+			}
+			vq->used_idx = (uint16_t)(u + n);
+			vq->nfree = (uint16_t)(vq->nfree + n);
+			return n;
+		}
+		for (i = 0; i < n; i++) {
+			uint16_t want = (uint16_t)(u + i) & mask;
+			const struct fsb_vring_used_elem *e = &ring[want];
+			uint32_t id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
+			uint32_t len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+			if (FSB_UNLIKELY(id != want)) {
+				fsb_vq_fault(vq, id >= size ? FSB_VQ_BAD_ID :
+					     FSB_VQ_NOT_IN_FLIGHT, id, size);
+				break;
+			}
+			struct fsb_vq_slot *s = &vq->slot[want];
+			if (FSB_UNLIKELY(len > s->len)) {
+				fsb_vq_fault(vq, FSB_VQ_BAD_LEN, len, s->len);
+				break;
+			}
+			cookies[i] = s->cookie;
+			lens[i] = len;
+			s->cookie = NULL;
+		}
+		vq->used_idx = (uint16_t)(u + i);
+		vq->nfree = (uint16_t)(vq->nfree + i);
+		return i;
+	}
 	for (i = 0; i < n; i++) {
 		/* one read of each field: the device may rewrite them */
 		const struct fsb_vring_used_elem *e = &ring[(uint16_t)(u + i) & mask];
@@ -281,7 +390,10 @@ static inline unsigned fsb_vq_get_used(struct fsb_vq *vq, void **cookies,
 		if (lens)
 			lens[i] = len;
 		s->cookie = NULL;
-		vq->free_ids[vq->nfree++] = (uint16_t)id;
+		/* FIFO: ids returned in order are handed out in order again,
+		 * so the avail ring entries stay as they are */
+		vq->free_ids[(uint16_t)(vq->free_head + vq->nfree++) & mask] =
+			(uint16_t)id;
 	}
 	vq->used_idx = (uint16_t)(u + i);
 	return i;

@@ -87,3 +87,20 @@ TESTS += tests/vhost-interop.sh tests/vhost-reconnect.sh \
 EXTRA_DIST += tests/vhost-lib.sh tests/vhost-interop.sh \
 	tests/vhost-reconnect.sh tests/vhost-failover.sh tests/vhost-hostile.sh \
 	tests/bench/vhost
+
+# Fuzz targets.  The replay driver runs every seed (and any reproducer
+# added to the corpus) through the parsers in every 'make check', with
+# the normal compiler; --enable-fuzz (CC=clang) also builds the
+# libFuzzer binaries:  tests/fuzz/fuzz_vhost tests/fuzz/corpus/vhost
+check_PROGRAMS += tests/fuzz/replay_vhost
+tests_fuzz_replay_vhost_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_vhost.c
+tests_fuzz_replay_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+TESTS += tests/fuzz/replay_vhost
+EXTRA_DIST += tests/fuzz/corpus
+if FSB_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_vhost
+tests_fuzz_fuzz_vhost_SOURCES = tests/fuzz/fuzz_vhost.c
+tests_fuzz_fuzz_vhost_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vhost_LDFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+endif
