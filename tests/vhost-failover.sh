@@ -68,6 +68,7 @@ rc=$?
 rx_back2=$(tp_last fo_be RX)
 vh_sleep 0.3
 ns_stop "$PEER_PID"
+tp_settle
 tp_stop fo_be
 rx_total=$(tp_acc fo_be RX)
 

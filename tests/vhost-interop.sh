@@ -47,7 +47,7 @@ sc_tx() {
 		--forward-mode txonly --tx-packets "$N" --duration 60
 	vh_reap "$FWD_PID"
 	rc=$?
-	vh_sleep 0.3
+	tp_settle
 	tp_stop tx_be
 	sent=$(fwd_val tx_fwd fwd_tx) got=$(tp_acc tx_be RX)
 	if [ "$rc" = 0 ] && [ "${sent:-0}" = "$N" ] && [ "${got:-x}" = "$sent" ]; then
@@ -101,6 +101,7 @@ loop() {
 		--check --txpkts "$_len" --tx-packets "$_pk" --duration 60
 	vh_reap "$FWD_PID"
 	rc=$?
+	tp_settle
 	tp_stop "${lp}_be"
 	f=${lp}_fwd b=${lp}_be
 	sent=$(fwd_val "$f" fwd_tx) back=$(fwd_val "$f" rx_checked)
@@ -156,7 +157,7 @@ sc_server() {
 		{ vh_fail "server: backend"; return; }
 	vh_reap "$FWD_PID"
 	rc=$?
-	vh_sleep 0.3
+	tp_settle
 	tp_stop srv_be
 	sent=$(fwd_val srv_fwd fwd_tx) got=$(tp_acc srv_be RX)
 	if [ "$rc" = 0 ] && [ "${sent:-0}" = "$N" ] && [ "${got:-x}" = "$sent" ]; then

@@ -189,7 +189,10 @@ tp_start() {
 tp_pid() { eval "echo \${TP_PID_$1:-}"; }
 
 # tp_stop NAME: SIGINT (timeout passes it on), wait; testpmd prints its
-# final statistics.  Returns 0 when it ended by our SIGINT.
+# final statistics.  Returns 0 when it ended by our SIGINT.  Seen here:
+# testpmd 22.11 sometimes hangs in its SIGINT path (no statistics, then
+# timeout's SIGKILL) when the SIGINT lands while it is still handling
+# the frontend's disconnect; callers give that ~1.5 s first (tp_settle).
 tp_stop() {
 	_p=$(tp_pid "$1")
 	[ -n "$_p" ] || return 1
@@ -199,6 +202,9 @@ tp_stop() {
 	eval "TP_PID_$1="
 	[ $_rc = 0 ] || [ $_rc = 130 ] || [ $_rc = 124 ]
 }
+
+# tp_settle: after our frontend went away, before tp_stop.
+tp_settle() { vh_sleep 1.5; }
 
 # tp_kill NAME: SIGKILL testpmd itself (the child of timeout), as a
 # crashing backend; its socket file stays behind.

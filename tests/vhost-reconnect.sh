@@ -67,7 +67,7 @@ reconnect() {
 	t_back=$(vh_now)
 	vh_reap "$FWD_PID"
 	rc=$?
-	vh_sleep 0.3
+	tp_settle
 	tp_stop "${rn}_be2"
 	rx2=$(tp_acc "${rn}_be2" RX)
 	[ "$rc" = 0 ] || why="$why fsb-fwd exit $rc;"
