@@ -70,7 +70,7 @@ vh_sleep 0.3
 ns_stop "$PEER_PID"
 tp_settle
 tp_stop fo_be
-rx_total=$(tp_acc fo_be RX)
+rx_total=$(tp_count fo_be RX)
 
 grew=$((rx_during - rx_before))
 min=$(awk -v r="$RATE" 'BEGIN { printf "%d", r * 1.5 / 2 }')

@@ -226,6 +226,15 @@ tp_acc() {
 		END { print v }' "$VH_TMP/$1.out"
 }
 
+# tp_count NAME RX|TX: tp_acc, or when testpmd hung on SIGINT and
+# printed no final statistics, its last periodic NIC statistics (after
+# tp_settle, printed after the traffic ended, so just as final).
+tp_count() {
+	_v=$(tp_acc "$1" "$2")
+	[ -n "$_v" ] || _v=$(tp_last "$1" "$2")
+	echo "$_v"
+}
+
 # tp_last NAME RX|TX: the latest periodic NIC statistics RX-/TX-packets
 # of testpmd NAME while it runs (0 before the first block).
 tp_last() {

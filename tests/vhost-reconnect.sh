@@ -69,7 +69,7 @@ reconnect() {
 	rc=$?
 	tp_settle
 	tp_stop "${rn}_be2"
-	rx2=$(tp_acc "${rn}_be2" RX)
+	rx2=$(tp_count "${rn}_be2" RX)
 	[ "$rc" = 0 ] || why="$why fsb-fwd exit $rc;"
 	[ "${rx2:-0}" -gt 0 ] || why="$why the restarted testpmd received nothing;"
 	closed=$(grep -n 'EVENT .*session-closed' "$VH_TMP/$f.err" | head -n 1 | cut -d: -f1)
