@@ -77,6 +77,7 @@ ns_trap
 # netns, testpmd's runtime directory
 trap 'tp_cleanup; ns_cleanup' EXIT
 trap 'tp_cleanup; ns_cleanup; exit 130' INT TERM HUP
+# shellcheck disable=SC2317  # called from the traps
 tp_cleanup() {
 	if [ -n "$TP_PID" ]; then
 		kill -INT "$TP_PID" 2>/dev/null

@@ -28,6 +28,7 @@ export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/vhost-lib.sh
 . "$here/vhost-lib.sh"
+# shellcheck disable=SC2034  # read by netns-lib.sh
 NS_SUFFIX=-vht$$
 # shellcheck source=tests/netns-lib.sh
 . "$here/netns-lib.sh"

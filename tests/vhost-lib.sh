@@ -274,6 +274,7 @@ fwd_run_bg() {
 			timeout -s INT -k 5 "$_b" taskset -c "$VH_TP_CPU" "$FSB_FWD" \
 			--lcore-cpu "$VH_DP_CPU" --json "$@"
 	fi
+	# shellcheck disable=SC2034  # for the caller
 	FWD_PID=$VH_BG_PID
 }
 
