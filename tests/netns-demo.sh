@@ -152,7 +152,7 @@ echo "$(stamp) fsb-fwd exited with status $fwd_rc"
 sleep 0.3
 ns_stop "$PEER_PID"
 peer_rc=$?
-tp_rx= tp_tx=
+tp_rx='' tp_tx=''
 if [ -n "$TP_PID" ]; then
 	kill -INT "$TP_PID" 2>/dev/null
 	wait "$TP_PID" 2>/dev/null
