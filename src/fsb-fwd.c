@@ -12,6 +12,15 @@
  * sequence numbers txonly writes into every frame.  --schedule runs
  * admin detach/attach at given times.  With both, fsb-fwd prints a
  * before/during/after report: the demo of the README.
+ *
+ * --check makes the frames verifiable end to end (vhost-user interop
+ * tests): txonly writes magic "FSB2", a sequence number per (port,
+ * queue) and a checksum over everything after the Ethernet addresses
+ * (which macswap may rewrite), and fills the payload with a pattern
+ * derived from the sequence number; every received frame is checked
+ * (txonly also polls RX then, for a loop through a peer that echoes):
+ * bad checksum, per-stream gaps, reordering and duplicates are counted
+ * and printed with the stats and in the JSON.
  */
 #include "config.h"
 
@@ -31,13 +40,14 @@
 #include <unistd.h>
 
 #include "fsb/fsb.h"
+#include "fsb-check.h"
 
 #define MAX_PORTS 8
 #define MAX_PEERS 8
 #define MAX_SCHED 32
 #define BUCKET_NS 100000000ull        /* peer timeline: 100 ms buckets */
 #define MAX_BUCKETS 6000               /* 10 minutes */
-#define SEQ_MAGIC 0x46534231u          /* "FSB1" */
+#define CHK_PORTS 64                   /* streams tracked: port id < 64 */
 
 enum fwd_mode { MODE_IO, MODE_TXONLY, MODE_RXONLY, MODE_MACSWAP };
 static const char *const mode_names[] = { "io", "txonly", "rxonly", "macswap" };
@@ -53,6 +63,7 @@ struct fwd_port {
 	/* forwarding counters, datapath-owned */
 	_Atomic uint64_t rx, tx, tx_dropped;
 	uint64_t seq;
+	uint64_t qseq[FSB_MAX_QUEUES];          /* --check: per queue */
 	/* throughput since last show */
 	uint64_t last_ipackets, last_opackets, last_ibytes, last_obytes;
 	uint64_t last_ns;
@@ -81,10 +92,11 @@ static struct {
 	enum fwd_mode mode;
 	unsigned burst, txpkts, nb_queues, nb_mbufs;
 	uint64_t tx_rate;                       /* txonly pps, 0 = flat out */
+	uint64_t tx_packets;                    /* txonly budget per port, 0 = none */
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
-	bool json;
+	bool json, check;
 	unsigned nports, npeers, nsched;
 	struct fwd_port ports[MAX_PORTS];
 	struct peer peers[MAX_PEERS];
@@ -102,6 +114,19 @@ static _Atomic bool fwd_stop, peers_stop;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t t0_ns;
 static _Atomic unsigned nevents;
+
+/*
+ * --check counters.  A stream is what one sender queue sent: (port id,
+ * queue) from the frame's header.  Written by the datapath thread only,
+ * read by the main thread for stats (relaxed atomics, one writer).
+ */
+struct chk_stream {
+	uint64_t next;                  /* next expected seq; datapath only */
+	bool seen;                      /* datapath only */
+	_Atomic uint64_t ok, gaps, missing, reordered, dup, bad_csum;
+};
+static struct chk_stream chk[CHK_PORTS][FSB_MAX_QUEUES];
+static _Atomic uint64_t chk_foreign, chk_short, chk_bad_csum_total;
 
 static uint64_t now_ns(void)
 {
@@ -140,6 +165,8 @@ static void usage(FILE *f)
 "  --forward-mode MODE    io, txonly, rxonly or macswap (default io)\n"
 "  --txpkts N             frame size for txonly, 60..9600 (default 64)\n"
 "  --tx-rate PPS          pace txonly to PPS packets/s (0 = flat out)\n"
+"  --tx-packets N         txonly: send N packets per port, then stop\n"
+"                         (after 0.5 s for what is in flight)\n"
 "  --burst N              packets per burst, 1..512 (default 32)\n"
 "  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
 "  --rxd N, --txd N       descriptors per rx/tx queue (default 1024)\n"
@@ -149,6 +176,12 @@ static void usage(FILE *f)
 "  --lcore-cpu N          pin the datapath thread to CPU N\n"
 "  --schedule LIST        admin actions: T:detach:SLOT,T:attach:SLOT,...\n"
 "                         (T in seconds from start, on the first --port)\n"
+"  --check                verifiable frames: txonly writes a per-queue\n"
+"                         sequence number, a payload pattern and a\n"
+"                         checksum (magic FSB2) and also polls RX; every\n"
+"                         mode checks what it receives and counts bad\n"
+"                         checksums, gaps, reordering and duplicates per\n"
+"                         stream (stats lines \"Check ...\" and JSON \"check\")\n"
 "  --json                 print a final summary as one JSON object on\n"
 "                         stdout (human output goes to stderr)\n"
 "  -h, --help             this help\n"
@@ -243,13 +276,6 @@ static void on_event(void *arg, const struct fsb_event *ev)
 
 /* ---- packets ---- */
 
-struct seq_hdr {
-	uint32_t magic;
-	uint16_t port, queue;
-	uint64_t seq;
-} __attribute__((packed));
-
-#define HDR_LEN (14 + 20 + 8)
 
 static void build_template(uint8_t *f, const uint8_t src[6], unsigned len)
 {
@@ -297,6 +323,71 @@ static inline void cnt_add(_Atomic uint64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
+/* ---- --check: verifiable frames (fsb-check.h) ---- */
+
+/* Check one received frame; datapath thread only. */
+static void chk_frame(const struct fsb_buf *b)
+{
+	const uint8_t *d = fsb_buf_data((struct fsb_buf *)b);
+	unsigned len = b->data_len;
+	struct seq_hdr h;
+	if (len < CHK_MIN) {
+		cnt_add(&chk_short, 1);
+		return;
+	}
+	memcpy(&h, d + HDR_LEN, sizeof(h));
+	if (h.magic != CHK_MAGIC || h.port >= CHK_PORTS ||
+	    h.queue >= FSB_MAX_QUEUES) {
+		cnt_add(&chk_foreign, 1);
+		return;
+	}
+	struct chk_stream *s = &chk[h.port][h.queue];
+	uint32_t c;
+	memcpy(&c, d + CHK_OFF, 4);
+	if (c != chk_sum(d, len)) {
+		/* the header may be what is corrupt: count, trust nothing */
+		cnt_add(&s->bad_csum, 1);
+		cnt_add(&chk_bad_csum_total, 1);
+		return;
+	}
+	if (!s->seen) {
+		/* the first frame of a stream: frames before it may have
+		 * been dropped while the peer was not yet forwarding */
+		s->seen = true;
+		s->next = h.seq + 1;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq == s->next) {
+		s->next++;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq > s->next) {
+		cnt_add(&s->gaps, 1);
+		cnt_add(&s->missing, h.seq - s->next);
+		s->next = h.seq + 1;
+		cnt_add(&s->ok, 1);
+	} else if (h.seq + 1 == s->next) {
+		cnt_add(&s->dup, 1);
+	} else {
+		cnt_add(&s->reordered, 1);
+	}
+}
+
+struct chk_total { uint64_t ok, gaps, missing, reordered, dup, bad_csum; };
+
+static void chk_totals(struct chk_total *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned p = 0; p < CHK_PORTS; p++)
+		for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+			struct chk_stream *s = &chk[p][q];
+			t->ok += atomic_load(&s->ok);
+			t->gaps += atomic_load(&s->gaps);
+			t->missing += atomic_load(&s->missing);
+			t->reordered += atomic_load(&s->reordered);
+			t->dup += atomic_load(&s->dup);
+			t->bad_csum += atomic_load(&s->bad_csum);
+		}
+}
+
 static void *fwd_main(void *arg)
 {
 	(void)arg;
@@ -324,39 +415,75 @@ static void *fwd_main(void *arg)
 			for (uint16_t q = 0; q < cfg.nb_queues; q++) {
 				uint16_t n, sent;
 				switch (cfg.mode) {
-				case MODE_TXONLY:
-					if (cfg.tx_rate &&
+				case MODE_TXONLY: {
+					/* how many to send now: a burst, fewer
+					 * at the end of a --tx-packets budget,
+					 * none when paced */
+					unsigned want = burst;
+					uint64_t done = atomic_load_explicit(&p->tx, memory_order_relaxed);
+					if (cfg.tx_packets)
+						want = done >= cfg.tx_packets ? 0 :
+						       (unsigned)(cfg.tx_packets - done < burst ?
+								  cfg.tx_packets - done : burst);
+					if (want && cfg.tx_rate &&
 					    (now_ns() - t_start) * cfg.tx_rate / 1000000000ull <
-					    generated + burst) {
-						/* paced: still a quiescent point */
+					    generated + want)
+						want = 0;
+					if (want && fsb_buf_alloc_bulk(p->pool, bufs, want) < 0)
+						want = 0;
+					if (!want) {
+						/* still a quiescent point */
 						port_tx(p, q, bufs, 0);
-						break;
+						goto txonly_rx;
 					}
-					if (fsb_buf_alloc_bulk(p->pool, bufs, burst) < 0)
-						break;
-					generated += burst;
-					for (unsigned k = 0; k < burst; k++) {
+					generated += want;
+					for (unsigned k = 0; k < want; k++) {
 						struct fsb_buf *b = bufs[k];
 						uint8_t *d = fsb_buf_data(b);
 						memcpy(d, tmpl[i], HDR_LEN);
-						struct seq_hdr h = { SEQ_MAGIC, p->id, q, p->seq++ };
-						memcpy(d + HDR_LEN, &h, sizeof(h));
+						if (cfg.check) {
+							chk_fill(d, cfg.txpkts, p->id, q,
+								 p->qseq[q]++);
+						} else {
+							struct seq_hdr h = { SEQ_MAGIC, p->id, q, p->seq++ };
+							memcpy(d + HDR_LEN, &h, sizeof(h));
+						}
 						b->data_len = (uint16_t)cfg.txpkts;
 						b->pkt_len = cfg.txpkts;
 					}
-					sent = port_tx(p, q, bufs, (uint16_t)burst);
-					if (sent < burst) {
+					sent = port_tx(p, q, bufs, (uint16_t)want);
+					if (sent < want) {
 						/* Refused frames are ours: their
 						 * sequence numbers are reused. */
-						p->seq -= burst - sent;
-						fsb_buf_free_bulk(bufs + sent, burst - sent);
-						cnt_add(&p->tx_dropped, burst - sent);
+						if (cfg.check)
+							p->qseq[q] -= want - sent;
+						else
+							p->seq -= want - sent;
+						generated -= want - sent;
+						fsb_buf_free_bulk(bufs + sent, want - sent);
+						cnt_add(&p->tx_dropped, want - sent);
 					}
 					cnt_add(&p->tx, sent);
+				txonly_rx:
+					if (!cfg.check)
+						break;
+					/* --check: the frames come back through
+					 * an echoing peer; check them here */
+					n = port_rx(p, q, bufs, (uint16_t)burst);
+					if (n) {
+						for (unsigned k = 0; k < n; k++)
+							chk_frame(bufs[k]);
+						fsb_buf_free_bulk(bufs, n);
+						cnt_add(&p->rx, n);
+					}
 					break;
+				}
 				case MODE_RXONLY:
 					n = port_rx(p, q, bufs, (uint16_t)burst);
 					if (n) {
+						if (cfg.check)
+							for (unsigned k = 0; k < n; k++)
+								chk_frame(bufs[k]);
 						fsb_buf_free_bulk(bufs, n);
 						cnt_add(&p->rx, n);
 					}
@@ -367,6 +494,9 @@ static void *fwd_main(void *arg)
 					if (!n)
 						break;
 					cnt_add(&p->rx, n);
+					if (cfg.check)
+						for (unsigned k = 0; k < n; k++)
+							chk_frame(bufs[k]);
 					if (cfg.mode == MODE_MACSWAP) {
 						for (unsigned k = 0; k < n; k++) {
 							uint8_t *d = fsb_buf_data(bufs[k]), t[6];
@@ -410,7 +540,7 @@ static void *peer_main(void *arg)
 					struct seq_hdr h;
 					if (bufs[k]->data_len >= HDR_LEN + sizeof(h)) {
 						memcpy(&h, (uint8_t *)fsb_buf_data(bufs[k]) + HDR_LEN, sizeof(h));
-						if (h.magic != SEQ_MAGIC)
+						if (h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC)
 							cnt_add(&pe->bad, 1);
 					}
 				}
@@ -446,6 +576,30 @@ static void port_stats(struct fwd_port *p, struct fsb_stats *st)
 		fsb_port_stats_get(p->port, st);
 }
 
+/* --check: one line per stream seen, then the totals. */
+static void show_check(void)
+{
+	struct chk_total t;
+	for (unsigned p = 0; p < CHK_PORTS; p++)
+		for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+			struct chk_stream *s = &chk[p][q];
+			uint64_t ok = atomic_load(&s->ok), bad = atomic_load(&s->bad_csum);
+			if (!ok && !bad)
+				continue;
+			out("  Check stream port %u queue %u: ok %" PRIu64 " gaps %" PRIu64
+			    " missing %" PRIu64 " reordered %" PRIu64 " dup %" PRIu64
+			    " bad-csum %" PRIu64 "\n", p, q, ok, atomic_load(&s->gaps),
+			    atomic_load(&s->missing), atomic_load(&s->reordered),
+			    atomic_load(&s->dup), bad);
+		}
+	chk_totals(&t);
+	out("  Check total: rx_checked %" PRIu64 " rx_gaps %" PRIu64 " rx_missing %" PRIu64
+	    " rx_reordered %" PRIu64 " rx_dup %" PRIu64 " rx_bad_csum %" PRIu64
+	    " rx_foreign %" PRIu64 " rx_short %" PRIu64 "\n",
+	    t.ok, t.gaps, t.missing, t.reordered, t.dup, t.bad_csum,
+	    atomic_load(&chk_foreign), atomic_load(&chk_short));
+}
+
 static void show_stats(void)
 {
 	uint64_t t = now_ns();
@@ -477,6 +631,8 @@ static void show_stats(void)
 		    st.rx_nombuf, st.opackets, st.oerrors, st.obytes,
 		    rpps, rbps, tpps, tbps);
 	}
+	if (cfg.check)
+		show_check();
 }
 
 static void show_fwd_stats(void)
@@ -670,6 +826,32 @@ static void print_json(double elapsed, uint64_t sent, uint64_t refused)
 		fprintf(f, "}");
 	}
 	fprintf(f, "]");
+	if (cfg.check) {
+		struct chk_total t;
+		chk_totals(&t);
+		fprintf(f, ",\"check\":{\"rx_checked\":%" PRIu64 ",\"rx_gaps\":%" PRIu64
+			",\"rx_missing\":%" PRIu64 ",\"rx_reordered\":%" PRIu64
+			",\"rx_dup\":%" PRIu64 ",\"rx_bad_csum\":%" PRIu64
+			",\"rx_foreign\":%" PRIu64 ",\"rx_short\":%" PRIu64 ",\"streams\":[",
+			t.ok, t.gaps, t.missing, t.reordered, t.dup, t.bad_csum,
+			atomic_load(&chk_foreign), atomic_load(&chk_short));
+		bool first = true;
+		for (unsigned p = 0; p < CHK_PORTS; p++)
+			for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+				struct chk_stream *s = &chk[p][q];
+				uint64_t ok = atomic_load(&s->ok), bad = atomic_load(&s->bad_csum);
+				if (!ok && !bad)
+					continue;
+				fprintf(f, "%s{\"port\":%u,\"queue\":%u,\"ok\":%" PRIu64
+					",\"gaps\":%" PRIu64 ",\"missing\":%" PRIu64
+					",\"reordered\":%" PRIu64 ",\"dup\":%" PRIu64
+					",\"bad_csum\":%" PRIu64 "}", first ? "" : ",", p, q, ok,
+					atomic_load(&s->gaps), atomic_load(&s->missing),
+					atomic_load(&s->reordered), atomic_load(&s->dup), bad);
+				first = false;
+			}
+		fprintf(f, "]}");
+	}
 	if (cfg.npeers) {
 		struct phase ph[3];
 		unsigned nph = report_phases(ph, elapsed);
@@ -721,9 +903,11 @@ int main(int argc, char **argv)
 		{ "lcore-cpu", required_argument, NULL, 'c' },
 		{ "schedule", required_argument, NULL, 'S' },
 		{ "tx-rate", required_argument, NULL, 'r' },
+		{ "tx-packets", required_argument, NULL, 'N' },
 		{ "rxd", required_argument, NULL, 'R' },
 		{ "txd", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -768,8 +952,10 @@ int main(int argc, char **argv)
 		case 'S': sched_arg = optarg; break;
 		case 'R': cfg.nb_rxd = (unsigned)parse_ulong("--rxd", optarg, 64, 32768); break;
 		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
+		case 'N': cfg.tx_packets = parse_ulong("--tx-packets", optarg, 1, ULONG_MAX); break;
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
 		case 'j': cfg.json = true; break;
+		case 'C': cfg.check = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("fsb-fwd (libfsb) %s\n", fsb_version()); return 0;
 		case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
@@ -782,6 +968,9 @@ int main(int argc, char **argv)
 		die_usage("no --port or --bare given (see --help)");
 	if (sched_arg)
 		parse_schedule(sched_arg);
+	if (cfg.check && cfg.txpkts < CHK_MIN)
+		die_usage("--check: --txpkts %u is too small for the check header (min %zu)",
+			  cfg.txpkts, (size_t)CHK_MIN);
 	if (cfg.lcore_cpu >= 0 && cfg.lcore_cpu >= sysconf(_SC_NPROCESSORS_ONLN))
 		die_usage("--lcore-cpu: CPU %d does not exist (have %ld)",
 			  cfg.lcore_cpu, sysconf(_SC_NPROCESSORS_ONLN));
@@ -931,15 +1120,31 @@ int main(int argc, char **argv)
 	}
 	out("Forwarding mode: %s, burst %u, %u queue(s) per port%s\n",
 	    mode_names[cfg.mode], cfg.burst, cfg.nb_queues,
-	    cfg.mode == MODE_TXONLY ? ", sequence numbers in every frame" : "");
+	    cfg.mode == MODE_TXONLY ? (cfg.check ? ", checked frames (seq per queue, checksum)"
+					 : ", sequence numbers in every frame") : "");
 
 	uint64_t start = now_ns(), next_stats = 0;
 	if (cfg.stats_period > 0)
 		next_stats = start + (uint64_t)(cfg.stats_period * 1e9);
+	uint64_t budget_done = 0;
 	while (!got_sigint) {
 		uint64_t t = now_ns();
 		if (cfg.duration > 0 && t - start >= (uint64_t)(cfg.duration * 1e9))
 			break;
+		if (cfg.tx_packets && cfg.mode == MODE_TXONLY) {
+			/* budget sent: linger 0.5 s, the datapath still
+			 * polling, so what is in flight is completed */
+			bool all = true;
+			for (unsigned i = 0; i < cfg.nports; i++)
+				all &= atomic_load(&cfg.ports[i].tx) >= cfg.tx_packets;
+			if (all && !budget_done) {
+				budget_done = t;
+				out("TX budget of %" PRIu64 " packets per port sent at %.3f s\n",
+				    cfg.tx_packets, (double)(t - t0_ns) / 1e9);
+			}
+			if (budget_done && t - budget_done >= 500000000ull)
+				break;
+		}
 		for (unsigned k = 0; k < cfg.nsched; k++) {
 			struct sched_item *s = &cfg.sched[k];
 			if (s->done || t - start < (uint64_t)(s->at_s * 1e9))

@@ -38,5 +38,5 @@ pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = src/libfsb.pc
 
 bin_PROGRAMS += src/fsb-fwd
-src_fsb_fwd_SOURCES = src/fsb-fwd.c
+src_fsb_fwd_SOURCES = src/fsb-fwd.c src/fsb-check.h
 src_fsb_fwd_LDADD = src/libfsb.la $(PTHREAD_LIBS)

@@ -47,6 +47,26 @@ expect_err "fsb-fwd: unexpected argument 'extra' (see --help)" --port 'a,dev(nul
 expect_err "fsb-fwd: spec error at column 15: duplicate option near 'hold_down=2'" \
 	--port 'a,dev(null)' --port 'b,hold_down=1,hold_down=2,dev(null)'
 
+expect_err "fsb-fwd: --check: --txpkts 60 is too small for the check header (min 62)" \
+	--port 'a,dev(null)' --check --txpkts 60
+expect_err "fsb-fwd: --tx-packets: 0 out of range (1..18446744073709551615)" \
+	--port 'a,dev(null)' --tx-packets 0
+
+# --check through a ring pair: every frame checked, none bad; exactly
+# the --tx-packets budget sent per port
+n=$((n + 1))
+if "$FWD" --port 'a,dev(ring,name=fwdcli_chk)' --port 'b,dev(ring,name=fwdcli_chk)' \
+	--forward-mode txonly --check --tx-packets 100000 --nb-queues 2 --duration 20 \
+	--json >"$tmp/chk" 2>"$tmp/chk.err" &&
+   grep -q '"fwd_tx":100000,' "$tmp/chk" &&
+   grep -q '"check":{"rx_checked":200000,"rx_gaps":0,"rx_missing":0,"rx_reordered":0,"rx_dup":0,"rx_bad_csum":0,"rx_foreign":0,"rx_short":0' "$tmp/chk" &&
+   grep -q '^  Check stream port 1 queue 1: ok [1-9]' "$tmp/chk.err"; then
+	echo "ok: --check over a ring pair: 200000 frames checked, none bad"
+else
+	echo "FAIL: --check over a ring pair"; sed 's/^/  | /' "$tmp/chk" "$tmp/chk.err" | tail -20
+	fails=$((fails + 1))
+fi
+
 n=$((n + 1))
 if "$FWD" --help | grep -q -- '--forward-mode' && "$FWD" --version | grep -q '^fsb-fwd (libfsb) '; then
 	echo "ok: --help/--version"

@@ -12,7 +12,8 @@ AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(top_srcdir)'; top_builddir='$(top_builddir)'; \
 	FSB_FWD='$(abs_top_builddir)/src/fsb-fwd'; \
 	FSB_PEER='$(abs_top_builddir)/tests/tools/fsb-peer'; \
-	export top_srcdir top_builddir FSB_FWD FSB_PEER;
+	VH_HOSTILE='$(abs_top_builddir)/tests/tools/vhost-hostile'; \
+	export top_srcdir top_builddir FSB_FWD FSB_PEER VH_HOSTILE;
 
 EXTRA_DIST += tests/run-one.sh tests/summary.sh tests/helpers.h \
 	tests/bootstrap.sh tests/install-check.sh tests/ext/hello.c \
@@ -94,6 +95,17 @@ EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
 check-summary:
 	@$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir)
 .PHONY: check-summary
+
+# vhost-user interop against DPDK testpmd (net_vhost), and a hostile
+# vhost-user backend of our own for the frontend's error paths.
+check_PROGRAMS += tests/tools/vhost-hostile
+tests_tools_vhost_hostile_SOURCES = tests/tools/vhost-hostile.c
+tests_tools_vhost_hostile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+TESTS += tests/vhost-interop.sh tests/vhost-reconnect.sh \
+	tests/vhost-failover.sh tests/vhost-hostile.sh
+EXTRA_DIST += tests/vhost-lib.sh tests/vhost-interop.sh \
+	tests/vhost-reconnect.sh tests/vhost-failover.sh tests/vhost-hostile.sh \
+	tests/bench/vhost
 
 # Fuzz targets.  The replay driver runs every seed (and any reproducer
 # added to the corpus) through the parsers in every 'make check', with

@@ -1,13 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# netns-demo.sh - the README demo (issue 5): a kernel "VF" is deleted
+# netns-demo.sh - the README demo (issues 5, 6): a kernel "VF" is deleted
 # under traffic and re-created, and the report is counted from outside.
 #
 #   sh tests/netns-demo.sh [FSB-FWD]      (as root; or via bootstrap.sh demo)
 #
 # 1. Two netns, fsb-dut and fsb-peer, with two veth pairs: the "vf"
 #    vfA <-> vfB and the standby sbA <-> sbB (tests/netns-lib.sh).
+#    The standby is vhost-user when DPDK testpmd is installed (as in a
+#    VM: a VF primary, a virtio standby):
+#      fsb0,hold_down=200,dev(af_packet,iface=vfA),dev(virtio_user,path=SOCK)
+#    testpmd runs the net_vhost backend on SOCK and forwards (io) what
+#    it receives to a net_af_packet port on sbA, which is moved to the
+#    root netns for it (as fsbvh<pid>), so the standby's frames still
+#    reach sbB, where fsb-peer counts them with their sequence numbers;
+#    testpmd's own counters are reported too.  Without testpmd (or with
+#    STANDBY=af_packet) the standby is af_packet on sbA.
 # 2. fsb-peer counts in fsb-peer on vfB and sbB (a packet socket, and the
 #    sequence numbers fsb-fwd writes in every frame) and timestamps vfA's
 #    link events with its own rtnetlink listener in fsb-dut.
@@ -27,7 +36,9 @@
 #    sent according to fsb-fwd's JSON.
 #
 # Environment: FSB_FWD, FSB_PEER (tools), RATE (pps, default 200000),
-# NS_SUFFIX (netns name suffix), KEEP_LOGS=1 (keep the raw outputs).
+# NS_SUFFIX (netns name suffix), KEEP_LOGS=1 (keep the raw outputs),
+# STANDBY=vhost|af_packet (default vhost when dpdk-testpmd exists),
+# TESTPMD (default dpdk-testpmd).
 # Exit status: 0 when traffic failed over and came back; 1 otherwise.
 set -u
 LC_ALL=C
@@ -43,7 +54,17 @@ DUR=8
 HOLD=200
 T_DEL=2.5
 T_ADD=5.0
-SPEC="fsb0,hold_down=$HOLD,dev(af_packet,iface=vfA),dev(af_packet,iface=sbA)"
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+if [ -z "${STANDBY:-}" ]; then
+	if command -v "$TESTPMD" >/dev/null 2>&1; then STANDBY=vhost; else STANDBY=af_packet; fi
+fi
+case $STANDBY in
+vhost|af_packet) ;;
+*) echo "netns-demo: STANDBY must be vhost or af_packet, not '$STANDBY'" >&2; exit 2 ;;
+esac
+TP_IF=fsbvh$$                   # sbA in the root netns (<= 15 chars)
+TP_PREFIX=fsbdemo$$
+TP_PID=
 
 ns_find_tools || exit 1
 if [ "$(id -u)" != 0 ]; then
@@ -51,16 +72,65 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+ns_trap
+# the vhost standby's extras: testpmd (by pid), sbA moved to the root
+# netns, testpmd's runtime directory
+trap 'tp_cleanup; ns_cleanup' EXIT
+trap 'tp_cleanup; ns_cleanup; exit 130' INT TERM HUP
+# shellcheck disable=SC2317  # called from the traps
+tp_cleanup() {
+	if [ -n "$TP_PID" ]; then
+		kill -INT "$TP_PID" 2>/dev/null
+		wait "$TP_PID" 2>/dev/null
+		TP_PID=
+	fi
+	ip link del "$TP_IF" 2>/dev/null
+	rm -rf "/var/run/dpdk/$TP_PREFIX"
+	return 0
+}
+if [ "$STANDBY" = vhost ]; then
+	SOCK=$NS_TMP/vhost.sock
+	SPEC="fsb0,hold_down=$HOLD,dev(af_packet,iface=vfA),dev(virtio_user,path=$SOCK)"
+	SB_DESC="vhost-user: fsb-fwd -> testpmd net_vhost -> io -> net_af_packet on $TP_IF -> sbB"
+else
+	SPEC="fsb0,hold_down=$HOLD,dev(af_packet,iface=vfA),dev(af_packet,iface=sbA)"
+	SB_DESC="af_packet on sbA -> sbB"
+fi
+
 echo "libfsb demo: a kernel VF (veth vfA) deleted under traffic, then re-created"
 echo "  netns $DUT_NS:  fsb-fwd --port '$SPEC'"
 echo "                 txonly, $RATE pps, ${DUR} s${NS_LCORE:+, datapath on CPU $DP_CPU}"
+echo "  standby path:  $SB_DESC"
 echo "  netns $PEER_NS: fsb-peer counts on vfB (the vf's peer) and sbB (the standby's)"
 echo "  at ~${T_DEL} s: ip link del vfA;  at ~${T_ADD} s: vfA re-created, same MAC"
 echo
 
-ns_trap
 ns_setup vf || exit 1
-P=$NS_TMP/peer F=$NS_TMP/fwd
+P=$NS_TMP/peer F=$NS_TMP/fwd T=$NS_TMP/testpmd
+if [ "$STANDBY" = vhost ]; then
+	# sbA to the root netns, where testpmd's af_packet port uses it
+	ip link del "$TP_IF" 2>/dev/null
+	if ! { ip -n "$DUT_NS" link set sbA netns 1 &&
+	       ip link set sbA name "$TP_IF" &&
+	       { sysctl -qw "net.ipv6.conf.$TP_IF.disable_ipv6=1" 2>/dev/null || :; } &&
+	       ip link set "$TP_IF" up; }; then
+		echo "netns-demo: cannot move sbA to the root netns as $TP_IF" >&2
+		exit 1
+	fi
+	rm -rf "/var/run/dpdk/$TP_PREFIX" "$SOCK"
+	# shellcheck disable=SC2086
+	timeout -s INT -k 5 $((DUR + 30)) $NS_PIN "$TESTPMD" --lcores "0@$CTL_CPU,1@$CTL_CPU" \
+		--no-huge --no-pci -m 512 --file-prefix="$TP_PREFIX" \
+		--vdev "net_vhost0,iface=$SOCK,queues=1" --vdev "net_af_packet0,iface=$TP_IF" -- \
+		--total-num-mbufs=16384 --stats-period 1 --no-flush-rx --forward-mode=io \
+		</dev/null >"$T.out" 2>"$T.err" &
+	TP_PID=$!
+	if ! wait_line "$T.out" 'packet forwarding - ports=2' 20 "$TP_PID"; then
+		echo "netns-demo: testpmd (net_vhost backend) did not start; it said:" >&2
+		tail -n 15 "$T.out" "$T.err" | sed 's/^/  | /' >&2
+		exit 1
+	fi
+fi
 peer_start "$P" 60 vfA || exit 1
 fwd_start "$F" "$SPEC" "$DUR"
 if ! wait_line "$P.err" '^FIRST .* vfB$' 10 "$FWD_PID"; then
@@ -82,6 +152,16 @@ echo "$(stamp) fsb-fwd exited with status $fwd_rc"
 sleep 0.3
 ns_stop "$PEER_PID"
 peer_rc=$?
+tp_rx='' tp_tx=''
+if [ -n "$TP_PID" ]; then
+	kill -INT "$TP_PID" 2>/dev/null
+	wait "$TP_PID" 2>/dev/null
+	TP_PID=
+	# "Forward statistics for port 0" (net_vhost: RX from us) and
+	# "port 1" (net_af_packet: TX towards sbB)
+	tp_rx=$(awk '/Forward statistics for port 0/ { on = 1 } on && $1 == "RX-packets:" { print $2; exit }' "$T.out")
+	tp_tx=$(awk '/Forward statistics for port 1/ { on = 1 } on && $1 == "TX-packets:" { print $2; exit }' "$T.out")
+fi
 
 sent=$(fwd_json "$F.json" fwd_tx)
 echo
@@ -90,7 +170,12 @@ grep -E '^EVENT .*(active-change|subdev-link|port-link)' "$F.err" | sed 's/^/  /
 [ "$fwd_rc" = 0 ] || { echo "fsb-fwd failed; its output:"; sed 's/^/  | /' "$F.err" | tail -20; }
 [ "$peer_rc" = 0 ] || { echo "fsb-peer failed; its output:"; sed 's/^/  | /' "$P.err" | tail -20; }
 
+if [ "$STANDBY" = vhost ]; then
+	echo
+	echo "testpmd (the vhost-user backend, its own counters): received ${tp_rx:-?} frames from our virtio_user standby, forwarded ${tp_tx:-?} to sbB"
+fi
 awk -v sent="${sent:-}" -v hold="$HOLD" -v rate="$RATE" -v dur="$DUR" \
+    -v standby="$STANDBY" -v tp_rx="${tp_rx:-}" \
     -v spec="$SPEC" -v fwd_rc="$fwd_rc" -v peer_rc="$peer_rc" \
     -v dut="$DUT_NS" -v peerns="$PEER_NS" "$PJ_AWK"'
 function pps(name, a, b,   m, i, s, c, lo, hi) {
@@ -191,7 +276,8 @@ END {
 	printf "path changes seen by the peer: %s; capture drops: %s\n", changes, drops
 
 	ok = (p3 != "null" && p4 != "null" && fwd_rc == 0 && peer_rc == 0)
-	printf "{\"demo\":\"netns-failover\",\"ok\":%s,\"port\":\"%s\",\"tx_rate_pps\":%.0f,\"duration_s\":%.0f,\"hold_down_ms\":%.0f,", ok ? "true" : "false", spec, rate, dur, hold
+	if (standby == "vhost" && !(tp_rx + 0 > 0)) ok = 0
+	printf "{\"demo\":\"netns-failover\",\"ok\":%s,\"standby\":\"%s\",\"testpmd_rx\":%s,\"port\":\"%s\",\"tx_rate_pps\":%.0f,\"duration_s\":%.0f,\"hold_down_ms\":%.0f,", ok ? "true" : "false", standby, tp_rx == "" ? "null" : tp_rx, spec, rate, dur, hold
 	printf "\"sent\":%s,\"received_distinct\":%.0f,\"lost\":%.0f,\"lost_at_removal\":%.0f,\"lost_at_return\":%.0f,\"duplicates\":%.0f,", sent == "" ? "null" : sent, distinct, lost, lost_rm, lost_back, dups
 	printf "\"switchover_us\":%s,\"switchover_from_dellink_us\":%s,\"switchback_us\":%s,\"switchback_from_carrier_up_us\":%s,\"switchover_gap_us\":%s,\"switchback_gap_us\":%s,\"path_changes\":%s,\"capture_drops\":%s,", p3, p3d, p4, p4u, (gap_rm == "" ? "null" : gap_rm), (gap_back == "" ? "null" : gap_back), changes, drops
 	printf "\"phases\":{"

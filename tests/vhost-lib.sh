@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=sh
+#
+# vhost-lib.sh - shell functions shared by the vhost-user interop tests
+# (tests/vhost-*.sh), tests/bench/vhost and the netns demo.  Source it;
+# it runs nothing.
+#
+# The peer is DPDK testpmd with a net_vhost backend (design.md §4, §6):
+#
+#   dpdk-testpmd --lcores 0@0,1@0 --no-huge --no-pci -m 512
+#       --file-prefix=UNIQUE --vdev 'net_vhost0,iface=SOCK,queues=N'
+#       -- --total-num-mbufs=16384 --stats-period 1 --forward-mode=MODE
+#
+# - testpmd needs a main lcore and a forwarding lcore; both go on CPU
+#   $VH_TP_CPU (0), our datapath on $VH_DP_CPU (1) with --lcore-cpu.
+# - --stats-period 1: without it (or -i) testpmd reads stdin, which is
+#   /dev/null here, and quits at once.  It prints NIC statistics every
+#   second: tp_last reads the latest from its output while it runs.
+# - --no-flush-rx: testpmd drains its RX queues when forwarding starts,
+#   uncounted by its forward statistics; a frontend that connects first
+#   (our server mode) has a ring of frames there already.
+# - Every run is bounded by timeout -k and stopped by pid with SIGINT;
+#   its final "Accumulated forward statistics" are printed then
+#   (tp_acc).  tp_kill SIGKILLs testpmd itself (not timeout) for the
+#   reconnect tests.
+# - Each run gets a unique --file-prefix (removed afterwards from
+#   /var/run/dpdk), each socket is removed before a server starts.
+# - Names made here contain "vht" and our pid, so parallel runs and
+#   other helpers' runs do not collide.
+#
+# Skips: only when dpdk-testpmd is not installed (exit 77; CI=true turns
+# it into a failure) or when this tree has no virtio_user kind yet.
+
+VH_TP_CPU=${VH_TP_CPU:-0}
+VH_DP_CPU=${VH_DP_CPU:-1}
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+VH_TAG=vht$$
+VH_TMP=
+VH_PIDS=
+VH_SEQ=0
+VH_CLEANED=0
+if [ "$(id -u)" = 0 ]; then
+	VH_DPDK_RUN=/var/run/dpdk
+else
+	VH_DPDK_RUN=${XDG_RUNTIME_DIR:-/tmp}/dpdk
+fi
+
+vh_say() { echo "$*" >&2; }
+vh_now() { date +%s.%N; }
+
+# vh_find_tools: FSB_FWD, TESTPMD, VH_HOSTILE (optional); exit 77 when
+# testpmd is missing, 1 when our own tools are.
+vh_find_tools() {
+	_here=$(cd "$(dirname "$0")" && pwd)
+	if [ -z "${FSB_FWD:-}" ]; then
+		for _c in "${top_builddir:+$top_builddir/src/fsb-fwd}" \
+			  "$_here/../build/src/fsb-fwd" "$_here/../src/fsb-fwd" \
+			  "$_here/../../src/fsb-fwd"; do
+			[ -n "$_c" ] && [ -x "$_c" ] && [ -f "$_c" ] && { FSB_FWD=$_c; break; }
+		done
+	fi
+	if [ -z "${FSB_FWD:-}" ] || [ ! -x "$FSB_FWD" ]; then
+		vh_say "error: fsb-fwd not found (build it, or set FSB_FWD)"
+		exit 1
+	fi
+	_b=$(cd "$(dirname "$FSB_FWD")/.." && pwd)
+	if [ -z "${VH_HOSTILE:-}" ]; then
+		for _c in "$_b/tests/tools/vhost-hostile" "$_here/tools/vhost-hostile"; do
+			[ -x "$_c" ] && [ -f "$_c" ] && { VH_HOSTILE=$_c; break; }
+		done
+	fi
+	if ! command -v "$TESTPMD" >/dev/null 2>&1; then
+		echo "SKIP: DPDK testpmd ('$TESTPMD') is not installed (Debian: apt-get install dpdk)"
+		exit 77
+	fi
+	for _t in timeout taskset awk; do
+		command -v $_t >/dev/null 2>&1 || { vh_say "error: '$_t' not found"; exit 1; }
+	done
+	if [ "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)" -lt 2 ]; then
+		VH_DP_CPU=0
+	fi
+	# Is the virtio_user kind built in?  A bogus option tells: "unknown
+	# option for virtio_user" when it is, "unknown sub-device kind" when
+	# it is not (nothing is started either way).
+	_e=$("$FSB_FWD" --port "vhtprobe,dev(virtio_user,path=/nonexistent,vht_probe=1)" 2>&1)
+	case $_e in
+	*"unknown sub-device kind"*)
+		echo "SKIP: this tree has no virtio_user sub-device kind yet: $_e"
+		exit 77 ;;
+	esac
+	return 0
+}
+
+# ---- temp dir, background processes, cleanup ----
+
+vh_cleanup() {
+	[ "$VH_CLEANED" = 1 ] && return 0
+	VH_CLEANED=1
+	for _p in $VH_PIDS; do kill -INT "$_p" 2>/dev/null; done
+	for _p in $VH_PIDS; do
+		_i=0
+		while kill -0 "$_p" 2>/dev/null && [ $_i -lt 30 ]; do
+			sleep 0.1; _i=$((_i + 1))
+		done
+		kill -KILL "$_p" 2>/dev/null
+		wait "$_p" 2>/dev/null
+	done
+	VH_PIDS=
+	rm -rf "${VH_DPDK_RUN:?}"/"$VH_TAG"-* 2>/dev/null
+	[ -n "${VH_EXTRA_CLEANUP:-}" ] && eval "$VH_EXTRA_CLEANUP"
+	if [ -n "$VH_TMP" ]; then
+		if [ "${KEEP_LOGS:-0}" = 1 ]; then
+			vh_say "logs kept in $VH_TMP"
+		else
+			rm -rf "$VH_TMP"
+		fi
+	fi
+	return 0
+}
+
+# vh_init: temp dir (sockets live there too) and traps.
+vh_init() {
+	VH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fsb-$VH_TAG.XXXXXX") || exit 1
+	trap 'vh_cleanup' EXIT
+	trap 'vh_cleanup; exit 130' INT TERM HUP
+}
+
+# vh_bg OUT ERR CMD...: background CMD, stdin /dev/null; VH_BG_PID.
+vh_bg() {
+	_o=$1 _e=$2
+	shift 2
+	"$@" </dev/null >"$_o" 2>"$_e" &
+	VH_BG_PID=$!
+	VH_PIDS="$VH_PIDS $VH_BG_PID"
+}
+
+# vh_reap PID: wait, forget; returns its status.
+vh_reap() {
+	wait "$1"
+	_rc=$?
+	_np=
+	for _p in $VH_PIDS; do [ "$_p" = "$1" ] || _np="$_np $_p"; done
+	VH_PIDS=$_np
+	return $_rc
+}
+
+# vh_wait_line FILE REGEX TIMEOUT_S [PID]: a line of FILE matches REGEX
+# (grep -E); fails on timeout or when PID exited without it.
+vh_wait_line() {
+	_end=$(awk -v n="$(vh_now)" -v t="$3" 'BEGIN { printf "%.3f", n + t }')
+	while ! grep -Eq "$2" "$1" 2>/dev/null; do
+		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+			grep -Eq "$2" "$1" 2>/dev/null
+			return
+		fi
+		awk -v e="$_end" -v n="$(vh_now)" 'BEGIN { exit !(n > e) }' && return 1
+		sleep 0.05
+	done
+}
+
+# vh_sleep S: sleep in the background so a trapped signal acts at once.
+vh_sleep() { sleep "$1" & wait $!; }
+
+# ---- testpmd, the net_vhost backend (or a net_virtio_user frontend) ----
+
+# tp_start NAME VDEV MODE CPUS [EXTRA testpmd args after --]: start
+# testpmd with --vdev VDEV in forward mode MODE on lcores 0@CPU,1@CPU
+# (CPUS: one CPU number); output in $VH_TMP/NAME.out/.err; sets
+# TP_PID_NAME (the timeout(1) process).  Waits until forwarding started.
+tp_start() {
+	_n=$1 _vdev=$2 _mode=$3 _cpu=$4
+	shift 4
+	VH_SEQ=$((VH_SEQ + 1))
+	_pfx=$VH_TAG-$_n-$VH_SEQ
+	rm -rf "${VH_DPDK_RUN:?}/$_pfx"
+	vh_bg "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" \
+		timeout -s INT -k 5 "${TP_BOUND:-120}" "$TESTPMD" --lcores "0@$_cpu,1@$_cpu" \
+		--no-huge --no-pci -m 512 --file-prefix="$_pfx" --vdev "$_vdev" -- \
+		--total-num-mbufs=16384 --stats-period 1 --no-flush-rx --forward-mode="$_mode" "$@"
+	eval "TP_PID_$_n=$VH_BG_PID"
+	if ! vh_wait_line "$VH_TMP/$_n.out" 'packet forwarding - ports=' 20 "$VH_BG_PID"; then
+		vh_say "error: testpmd $_n did not start forwarding; it said:"
+		tail -n 15 "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" | sed 's/^/  | /' >&2
+		return 1
+	fi
+}
+
+# tp_pid NAME: the timeout(1) pid of testpmd NAME.
+tp_pid() { eval "echo \${TP_PID_$1:-}"; }
+
+# tp_stop NAME: SIGINT (timeout passes it on), wait; testpmd prints its
+# final statistics.  Returns 0 when it ended by our SIGINT.  Seen here:
+# testpmd 22.11 sometimes hangs in its SIGINT path (no statistics, then
+# timeout's SIGKILL) when the SIGINT lands while it is still handling
+# the frontend's disconnect; callers give that ~1.5 s first (tp_settle).
+tp_stop() {
+	_p=$(tp_pid "$1")
+	[ -n "$_p" ] || return 1
+	kill -INT "$_p" 2>/dev/null
+	vh_reap "$_p"
+	_rc=$?
+	eval "TP_PID_$1="
+	[ $_rc = 0 ] || [ $_rc = 130 ] || [ $_rc = 124 ]
+}
+
+# tp_settle: after our frontend went away, before tp_stop.
+tp_settle() { vh_sleep 1.5; }
+
+# tp_kill NAME: SIGKILL testpmd itself (the child of timeout), as a
+# crashing backend; its socket file stays behind.
+tp_kill() {
+	_p=$(tp_pid "$1")
+	_c=$(pgrep -P "$_p" 2>/dev/null)
+	[ -n "$_c" ] && kill -KILL "$_c"
+	vh_reap "$_p" 2>/dev/null      # no "Killed" from the shell
+	eval "TP_PID_$1="
+}
+
+# tp_acc NAME RX|TX [packets|dropped]: from the final "Accumulated
+# forward statistics" block of testpmd NAME ("" when absent).
+tp_acc() {
+	awk -v k="$2-${3:-packets}:" '
+		/Accumulated forward statistics/ { on = 1; next }
+		on && /\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+\+/ { on = 0 }
+		on { for (i = 1; i < NF; i++) if ($i == k) v = $(i + 1) }
+		END { print v }' "$VH_TMP/$1.out"
+}
+
+# tp_count NAME RX|TX: tp_acc, or when testpmd hung on SIGINT and
+# printed no final statistics, its last periodic NIC statistics (after
+# tp_settle, printed after the traffic ended, so just as final).
+tp_count() {
+	_v=$(tp_acc "$1" "$2")
+	[ -n "$_v" ] || _v=$(tp_last "$1" "$2")
+	echo "$_v"
+}
+
+# tp_last NAME RX|TX: the latest periodic NIC statistics RX-/TX-packets
+# of testpmd NAME while it runs (0 before the first block).
+tp_last() {
+	awk -v k="$2-packets:" '$1 == k { v = $2 } END { print v + 0 }' "$VH_TMP/$1.out"
+}
+
+# tp_pps NAME Rx|Tx: median "Throughput (since last show)" pps over the
+# periodic blocks with a non-zero value, the first one dropped (ramp).
+tp_pps() {
+	awk -v k="$2-pps:" '
+		$1 == k && $2 + 0 > 0 { s[n++] = $2 + 0 }
+		END {
+			m = 0
+			for (i = 1; i < n; i++) v[m++] = s[i]
+			if (m < 1) { print 0; exit }
+			for (i = 1; i < m; i++)
+				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			printf "%.0f\n", (m % 2) ? v[(m - 1) / 2] : (v[m / 2 - 1] + v[m / 2]) / 2
+		}' "$VH_TMP/$1.out"
+}
+
+# ---- fsb-fwd ----
+
+# fwd_run_bg NAME BOUND_S ARGS...: fsb-fwd ARGS with its datapath on
+# $VH_DP_CPU and the rest on $VH_TP_CPU, --json to NAME.json, human
+# output and EVENT lines to NAME.err; FWD_PID.  ${VH_NETNS} runs it in
+# that netns.
+fwd_run_bg() {
+	_n=$1 _b=$2
+	shift 2
+	if [ -n "${VH_NETNS:-}" ]; then
+		vh_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" ip netns exec "$VH_NETNS" \
+			timeout -s INT -k 5 "$_b" taskset -c "$VH_TP_CPU" "$FSB_FWD" \
+			--lcore-cpu "$VH_DP_CPU" --json "$@"
+	else
+		vh_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" \
+			timeout -s INT -k 5 "$_b" taskset -c "$VH_TP_CPU" "$FSB_FWD" \
+			--lcore-cpu "$VH_DP_CPU" --json "$@"
+	fi
+	# shellcheck disable=SC2034  # for the caller
+	FWD_PID=$VH_BG_PID
+}
+
+# fwd_val NAME KEY: the first value of "KEY": in fsb-fwd NAME's JSON.
+fwd_val() {
+	sed -n "s/.*\"$2\":\([0-9.a-z-]*\).*/\1/p" "$VH_TMP/$1.json" | head -n 1
+}
+
+# fwd_monotone NAME: fsb-fwd NAME's periodic NIC statistics never went
+# backwards (RX-packets, TX-packets, per port).  Prints the offender.
+fwd_monotone() {
+	awk '
+		/NIC statistics for port/ { for (i = 1; i < NF; i++) if ($i == "port") p = $(i + 1) }
+		$1 == "RX-packets:" || $1 == "TX-packets:" {
+			k = p "/" $1; v = $2 + 0; n[k]++
+			if ((k in last) && v < last[k]) { printf "%s went back from %d to %d (sample %d)\n", k, last[k], v, n[k]; bad = 1 }
+			last[k] = v
+		}
+		END { exit bad }' "$VH_TMP/$1.err"
+}
+
+# ---- results ----
+
+VH_PASS=0
+VH_FAIL=0
+# vh_check NAME CONDITION-TEXT STATUS: one "ok:"/"FAIL:" line.
+vh_ok() { echo "ok: $*"; VH_PASS=$((VH_PASS + 1)); }
+vh_fail() { echo "FAIL: $*"; VH_FAIL=$((VH_FAIL + 1)); }
+
+# vh_dump NAME...: the tails of logs, for a failure.
+vh_dump() {
+	for _n in "$@"; do
+		for _f in "$VH_TMP/$_n".out "$VH_TMP/$_n".err "$VH_TMP/$_n".json; do
+			[ -s "$_f" ] || continue
+			echo "  --- $(basename "$_f") (last 25 lines)"
+			tail -n 25 "$_f" | sed 's/^/  | /'
+		done
+	done
+}
+
+# vh_finish: summary line; exit status.
+vh_finish() {
+	echo "$0: $VH_PASS checks passed, $VH_FAIL failed"
+	[ "$VH_FAIL" = 0 ]
+}
