@@ -20,10 +20,11 @@ demo|check) ;;
 *) echo "usage: sh tests/bootstrap.sh demo|check" >&2; exit 2 ;;
 esac
 
-# Build dependencies (Debian package names).  dpdk-dev is a test peer and
-# benchmark reference only: libfsb never links it.
+# Build and test dependencies (Debian package names).  dpdk (for
+# dpdk-testpmd) is a test peer only: the vhost-user backend of the interop
+# tests and of the demo's standby.  libfsb never links DPDK.
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
-libnuma-dev libmnl-dev libcmocka-dev iproute2 lcov"
+libnuma-dev libmnl-dev libcmocka-dev iproute2 lcov dpdk"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
