@@ -823,7 +823,7 @@ static void vu_rx_refill(struct vu_rxq *rq)
 			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl;
 			len[i] = (uint32_t)(b->buf_len - FSB_BUF_HEADROOM + hl);
 		}
-		fsb_vq_add_bulk(vq, (void *const *)nb, addr, len, k);
+		fsb_vq_add_bulk(vq, (void **)nb, addr, len, k);
 	}
 	fsb_vq_publish(vq);
 }

@@ -217,10 +217,13 @@ static inline void fsb_vq_add(struct fsb_vq *vq, void *cookie, uint64_t addr,
 /*
  * Queue @n buffers (cookie, address, length each); the caller checked
  * n <= vq->nfree.  The burst paths use this: the ring state stays in
- * registers for the whole batch.
+ * registers for the whole batch.  The arrays are only read; they are not
+ * const because callers fill n <= their size entries, and GCC 12 at -O0
+ * (coverage builds) takes a const array argument as a promise that all
+ * of it is initialised and warns.
  */
-static inline void fsb_vq_add_bulk(struct fsb_vq *vq, void *const *cookies,
-				   const uint64_t *addrs, const uint32_t *lens,
+static inline void fsb_vq_add_bulk(struct fsb_vq *vq, void **cookies,
+				   uint64_t *addrs, uint32_t *lens,
 				   unsigned n)
 {
 	uint16_t ai = vq->avail_idx, nf = vq->nfree, mask = vq->mask;
