@@ -1099,15 +1099,22 @@ static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	return (uint16_t)out;
 }
 
+/*
+ * Free the buffers of completed transmissions: one batch of at most
+ * VU_BURST_MAX per call, not everything the device has finished.  The
+ * caller asks when fewer than a burst's worth of descriptors are free,
+ * so one batch is enough, and freeing a few dozen at a time matches what
+ * the next bursts allocate: the buffers stay in this thread's mempool
+ * cache.  Freeing the whole ring at once (hundreds) overflowed the cache
+ * into the shared ring and back (perf: 8 % of the TX path in ring
+ * put/get at 64 B).
+ */
 static void vu_tx_reclaim(struct vu_txq *tq)
 {
 	void *done[VU_BURST_MAX];
-	unsigned k;
-	do {
-		k = fsb_vq_get_used(&tq->vq, done, NULL, VU_BURST_MAX);
-		if (k)
-			fsb_buf_free_bulk((struct fsb_buf **)done, k);
-	} while (k == VU_BURST_MAX);
+	unsigned k = fsb_vq_get_used(&tq->vq, done, NULL, VU_BURST_MAX);
+	if (k)
+		fsb_buf_free_bulk((struct fsb_buf **)done, k);
 }
 
 /*
