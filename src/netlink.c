@@ -57,10 +57,7 @@
 #include "port.h"
 
 static struct {
-	struct mnl_socket *nl;
-	ev_io io;
-	char *buf;
-	size_t buflen;
+	struct fsb_nlmon sock;
 	_Atomic uint64_t msgs, bad, resyncs;
 } mon;
 
@@ -473,7 +470,7 @@ void fsb_netlink_process(struct fsb_ctx *ctx, const void *buf, size_t len)
 static void drain(struct fsb_ctx *ctx)
 {
 	for (;;) {
-		ssize_t n = recv(mnl_socket_get_fd(mon.nl), mon.buf, mon.buflen,
+		ssize_t n = recv(fsb_nlmon_fd(&mon.sock), mon.sock.buf, mon.sock.buflen,
 				 MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -491,7 +488,7 @@ static void drain(struct fsb_ctx *ctx)
 		}
 		if (n == 0)
 			return;
-		fsb_netlink_process(ctx, mon.buf, (size_t)n);
+		fsb_netlink_process(ctx, mon.sock.buf, (size_t)n);
 	}
 }
 
@@ -503,53 +500,83 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	fsb_ctl_defer(drain);
 }
 
+int fsb_nlmon_open(struct fsb_nlmon *m, struct ev_loop *loop, int bus,
+		   unsigned groups, size_t buflen, int rcvbuf, bool passcred,
+		   void (*cb)(struct ev_loop *, struct ev_io *, int))
+{
+	int e;
+	memset(m, 0, sizeof(*m));
+	m->buflen = buflen;
+	m->buf = malloc(buflen);
+	m->io = malloc(sizeof(*m->io));
+	if (!m->buf || !m->io) {
+		e = ENOMEM;
+		goto fail;
+	}
+	m->nl = mnl_socket_open2(bus, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!m->nl || mnl_socket_bind(m->nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+		e = errno;
+		goto fail;
+	}
+	int fd = mnl_socket_get_fd(m->nl), one = 1;
+	if (passcred &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		e = errno;
+		goto fail;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	ev_io_init(m->io, cb, fd, EV_READ);
+	ev_io_start(loop, m->io);
+	return 0;
+fail:
+	fsb_nlmon_close(m, NULL);
+	return -e;
+}
+
+void fsb_nlmon_close(struct fsb_nlmon *m, struct ev_loop *loop)
+{
+	if (m->nl) {
+		if (loop && m->io && ev_is_active(m->io))
+			ev_io_stop(loop, m->io);
+		mnl_socket_close(m->nl);
+		m->nl = NULL;
+	}
+	free(m->io);
+	m->io = NULL;
+	free(m->buf);
+	m->buf = NULL;
+}
+
+int fsb_nlmon_fd(const struct fsb_nlmon *m)
+{
+	return m->nl ? mnl_socket_get_fd(m->nl) : -1;
+}
+
+int fsb_nlmon_rcvbuf(struct fsb_nlmon *m, int bytes)
+{
+	if (!m->nl)
+		return -ENOTCONN;
+	return setsockopt(mnl_socket_get_fd(m->nl), SOL_SOCKET, SO_RCVBUFFORCE,
+			  &bytes, sizeof(bytes)) < 0 ? -errno : 0;
+}
+
 int fsb_netlink_start(struct fsb_ctx *ctx, struct ev_loop *loop)
 {
-	mon.buflen = NL_BUFLEN;
-	mon.buf = malloc(mon.buflen);
-	if (!mon.buf)
-		return -ENOMEM;
-	mon.nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!mon.nl) {
-		int e = errno;
-		free(mon.buf);
-		mon.buf = NULL;
-		return -e;
-	}
-	if (mnl_socket_bind(mon.nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		fsb_netlink_stop(loop);
-		return -e;
-	}
-	/* A deep receive buffer makes ENOBUFS rare; root may exceed rmem_max. */
-	int fd = mnl_socket_get_fd(mon.nl), sz = 4 << 20;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	(void)ctx;
-	ev_io_init(&mon.io, on_readable, fd, EV_READ);
-	ev_io_start(loop, &mon.io);
-	return 0;
+	return fsb_nlmon_open(&mon.sock, loop, NETLINK_ROUTE, RTMGRP_LINK,
+			      NL_BUFLEN, 4 << 20, false, on_readable);
 }
 
 void fsb_netlink_stop(struct ev_loop *loop)
 {
-	if (mon.nl) {
-		if (loop && ev_is_active(&mon.io))
-			ev_io_stop(loop, &mon.io);
-		mnl_socket_close(mon.nl);
-		mon.nl = NULL;
-	}
-	free(mon.buf);
-	mon.buf = NULL;
+	fsb_nlmon_close(&mon.sock, loop);
 }
 
 int fsb_netlink_test_rcvbuf(int bytes)
 {
-	if (!mon.nl)
-		return -ENOTCONN;
-	int fd = mnl_socket_get_fd(mon.nl);
-	return setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
-			  sizeof(bytes)) < 0 ? -errno : 0;
+	return fsb_nlmon_rcvbuf(&mon.sock, bytes);
 }
 
 void fsb_netlink_counters(uint64_t *msgs, uint64_t *bad, uint64_t *resyncs)

@@ -92,6 +92,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netlink.h"
 #include "port.h"
 #include "uevent.h"
 
@@ -107,9 +108,7 @@
 #define UEV_RCVBUF (4 << 20)
 
 static struct {
-	struct mnl_socket *nl;
-	ev_io io;
-	char *buf;
+	struct fsb_nlmon sock;
 	_Atomic uint64_t msgs, events, foreign, udev, bad, marks, resyncs,
 		seq_gaps;
 	_Atomic uint64_t last_seq;
@@ -450,14 +449,14 @@ int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
 /* Deferred from on_readable: control thread, loop lock released. */
 static void drain(struct fsb_ctx *ctx)
 {
-	int fd = mnl_socket_get_fd(mon.nl);
+	int fd = fsb_nlmon_fd(&mon.sock);
 	for (unsigned i = 0; i < UEV_BUDGET; i++) {
 		struct sockaddr_nl sa;
 		union {
 			char b[CMSG_SPACE(sizeof(struct ucred))];
 			struct cmsghdr align;
 		} cbuf;
-		struct iovec iov = { mon.buf, UEV_BUFLEN };
+		struct iovec iov = { mon.sock.buf, mon.sock.buflen };
 		struct msghdr mh = {
 			.msg_name = &sa, .msg_namelen = sizeof(sa),
 			.msg_iov = &iov, .msg_iovlen = 1,
@@ -501,7 +500,7 @@ static void drain(struct fsb_ctx *ctx)
 				   n);
 			continue;
 		}
-		fsb_uevent_process(ctx, mon.buf, (size_t)n, pid);
+		fsb_uevent_process(ctx, mon.sock.buf, (size_t)n, pid);
 	}
 }
 
@@ -516,57 +515,21 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 int fsb_uevent_start(struct fsb_ctx *ctx, struct ev_loop *loop)
 {
 	(void)ctx;
-	mon.buf = malloc(UEV_BUFLEN);
-	if (!mon.buf)
-		return -ENOMEM;
 	atomic_store(&mon.last_seq, 0);
-	mon.nl = mnl_socket_open2(NETLINK_KOBJECT_UEVENT,
-				  SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!mon.nl) {
-		int e = errno;
-		free(mon.buf);
-		mon.buf = NULL;
-		return -e;
-	}
-	if (mnl_socket_bind(mon.nl, UEV_GROUP_KERNEL, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		fsb_uevent_stop(NULL);
-		return -e;
-	}
-	int fd = mnl_socket_get_fd(mon.nl), one = 1, sz = UEV_RCVBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
-		int e = errno;
-		fsb_uevent_stop(NULL);
-		return -e;
-	}
-	/* A deep receive buffer makes ENOBUFS rare; root may exceed
-	 * rmem_max. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	ev_io_init(&mon.io, on_readable, fd, EV_READ);
-	ev_io_start(loop, &mon.io);
-	return 0;
+	/* credentials on: only the kernel's messages are taken */
+	return fsb_nlmon_open(&mon.sock, loop, NETLINK_KOBJECT_UEVENT,
+			      UEV_GROUP_KERNEL, UEV_BUFLEN, UEV_RCVBUF, true,
+			      on_readable);
 }
 
 void fsb_uevent_stop(struct ev_loop *loop)
 {
-	if (mon.nl) {
-		if (loop && ev_is_active(&mon.io))
-			ev_io_stop(loop, &mon.io);
-		mnl_socket_close(mon.nl);
-		mon.nl = NULL;
-	}
-	free(mon.buf);
-	mon.buf = NULL;
+	fsb_nlmon_close(&mon.sock, loop);
 }
 
 int fsb_uevent_test_rcvbuf(int bytes)
 {
-	if (!mon.nl)
-		return -ENOTCONN;
-	int fd = mnl_socket_get_fd(mon.nl);
-	return setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
-			  sizeof(bytes)) < 0 ? -errno : 0;
+	return fsb_nlmon_rcvbuf(&mon.sock, bytes);
 }
 
 void fsb_uevent_counters(struct fsb_uevent_counters *c)
