@@ -236,14 +236,13 @@ ns_stop() {
 	ns_reap "$1"
 }
 
-ns_cleanup() {
-	[ "$NS_CLEANED" = 1 ] && return 0
-	NS_CLEANED=1
+# ns_kill_all: SIGINT every process ns_bg started, SIGKILL what is still
+# there 3 s later, and reap them all.
+ns_kill_all() {
 	for _p in $NS_PIDS; do
 		kill -INT "$_p" 2>/dev/null
 	done
 	for _p in $NS_PIDS; do
-		# give SIGINT 3 s, then SIGKILL that pid
 		_i=0
 		while kill -0 "$_p" 2>/dev/null && [ $_i -lt 30 ]; do
 			sleep 0.1
@@ -253,6 +252,12 @@ ns_cleanup() {
 		wait "$_p" 2>/dev/null
 	done
 	NS_PIDS=
+}
+
+ns_cleanup() {
+	[ "$NS_CLEANED" = 1 ] && return 0
+	NS_CLEANED=1
+	ns_kill_all
 	ns_del
 	if [ -n "$NS_TMP" ] && [ "${KEEP_LOGS:-0}" != 1 ]; then
 		rm -rf "$NS_TMP"

@@ -26,12 +26,12 @@ set -u
 LC_ALL=C
 export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=tests/vhost-lib.sh
-. "$here/vhost-lib.sh"
 # shellcheck disable=SC2034  # read by netns-lib.sh
 NS_SUFFIX=-vht$$
 # shellcheck source=tests/netns-lib.sh
 . "$here/netns-lib.sh"
+# shellcheck source=tests/vhost-lib.sh
+. "$here/vhost-lib.sh"
 
 vh_find_tools
 ns_find_tools || exit 1
@@ -46,7 +46,7 @@ rm -f "$S"
 tp_start fo_be "net_vhost0,iface=$S,queues=1" rxonly "$VH_TP_CPU" || { vh_fail "backend did not start"; vh_finish; exit 1; }
 peer_start "$VH_TMP/peer" 30 vfA || { vh_fail "fsb-peer did not start"; vh_finish; exit 1; }
 SPEC="fsb0,hold_down=$HOLD,dev(af_packet,iface=vfA),dev(virtio_user,path=$S)"
-t0=$(vh_now)
+t0=$(now_s)
 VH_NETNS=$DUT_NS fwd_run_bg fo_fwd 40 --port "$SPEC" --forward-mode txonly \
 	--tx-rate "$RATE" --duration 8 --stats-period 1
 at() { sleep_until "$(fadd "$t0" "$1")"; }
@@ -54,7 +54,7 @@ why=
 wait_line "$VH_TMP/peer.err" '^FIRST .* vfB$' 10 "$FWD_PID" || why="$why no frame on vfB within 10 s;"
 # the standby's session is up before the deletion (else the test would
 # measure a reconnect, not a failover)
-vh_wait_line "$VH_TMP/fo_fwd.err" 'EVENT .*slot 1.*(started|link up)' 5 "$FWD_PID" ||
+wait_line "$VH_TMP/fo_fwd.err" 'EVENT .*slot 1.*(started|link up)' 5 "$FWD_PID" ||
 	vh_say "note: no 'slot 1 started/link up' EVENT seen before the deletion"
 at 2.5
 rx_before=$(tp_last fo_be RX)
@@ -64,7 +64,7 @@ rx_during=$(tp_last fo_be RX)
 vf_add vfA "$VF_MAC" || why="$why re-creating vfA failed;"
 at 6.5
 rx_back1=$(tp_last fo_be RX)
-vh_reap "$FWD_PID"
+ns_reap "$FWD_PID"
 rc=$?
 rx_back2=$(tp_last fo_be RX)
 vh_sleep 0.3

@@ -35,6 +35,8 @@ set -u
 LC_ALL=C
 export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/netns-lib.sh
+. "$here/netns-lib.sh"
 # shellcheck source=tests/vhost-lib.sh
 . "$here/vhost-lib.sh"
 
@@ -67,17 +69,17 @@ hostile() {
 	S=$VH_TMP/$_m.sock
 	R=vhtR$$
 	rm -f "$S"
-	vh_bg "$VH_TMP/h_$_m.json" "$VH_TMP/h_$_m.err" timeout -s INT -k 5 30 \
+	ns_bg "$VH_TMP/h_$_m.json" "$VH_TMP/h_$_m.err" timeout -s INT -k 5 30 \
 		taskset -c "$VH_TP_CPU" "$VH_HOSTILE" --socket "$S" --mode "$_m" --after 2000 --duration 20
-	hpid=$VH_BG_PID
-	vh_wait_line "$VH_TMP/h_$_m.err" 'ready' 15 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
+	hpid=$NS_BG_PID
+	wait_line "$VH_TMP/h_$_m.err" 'ready' 15 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
 	fwd_run_bg "f_$_m" 30 --port "vht0,hold_down=0,dev(virtio_user,path=$S),dev(ring,name=$R)" \
 		--peer "ring,name=$R" --forward-mode txonly --check --tx-rate 100000 --duration 3 \
 		--stats-period 1
-	vh_reap "$FWD_PID"
+	ns_reap "$FWD_PID"
 	rc=$?
 	kill -INT "$hpid" 2>/dev/null
-	vh_reap "$hpid"
+	ns_reap "$hpid"
 	f=$VH_TMP/f_$_m.err
 	why=
 	# >= 128: killed by a signal (a crash), 124: timeout had to stop it

@@ -31,6 +31,8 @@ set -u
 LC_ALL=C
 export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/netns-lib.sh
+. "$here/netns-lib.sh"
 # shellcheck source=tests/vhost-lib.sh
 . "$here/vhost-lib.sh"
 
@@ -45,7 +47,7 @@ sc_tx() {
 	tp_start tx_be "net_vhost0,iface=$S,queues=1" rxonly "$VH_TP_CPU" || { vh_fail "tx: backend"; return; }
 	fwd_run_bg tx_fwd 90 --port "vht0,dev(virtio_user,path=$S)" \
 		--forward-mode txonly --tx-packets "$N" --duration 60
-	vh_reap "$FWD_PID"
+	ns_reap "$FWD_PID"
 	rc=$?
 	tp_settle
 	tp_stop tx_be
@@ -73,7 +75,7 @@ sc_rx() {
 	tp_stop rx_be
 	vh_sleep 1
 	kill -INT "$FWD_PID" 2>/dev/null
-	vh_reap "$FWD_PID"
+	ns_reap "$FWD_PID"
 	rc=$?
 	sent=$(tp_count rx_be TX) got=$(fwd_val rx_fwd fwd_rx)
 	if [ "$rc" = 0 ] && [ "${sent:-0}" -ge "$N" ] && [ "${got:-x}" = "$sent" ]; then
@@ -99,7 +101,7 @@ loop() {
 	fi
 	fwd_run_bg "${lp}_fwd" 90 --port "$spec" --nb-queues "$_q" --forward-mode txonly \
 		--check --txpkts "$_len" --tx-packets "$_pk" --duration 60
-	vh_reap "$FWD_PID"
+	ns_reap "$FWD_PID"
 	rc=$?
 	tp_settle
 	tp_stop "${lp}_be"
@@ -157,7 +159,7 @@ sc_server() {
 	fi
 	tp_start srv_be "net_vhost0,iface=$S,client=1,queues=1" rxonly "$VH_TP_CPU" ||
 		{ vh_fail "server: backend"; return; }
-	vh_reap "$FWD_PID"
+	ns_reap "$FWD_PID"
 	rc=$?
 	tp_settle
 	tp_stop srv_be

@@ -2,8 +2,9 @@
 # shellcheck shell=sh
 #
 # vhost-lib.sh - shell functions shared by the vhost-user interop tests
-# (tests/vhost-*.sh), tests/bench/vhost and the netns demo.  Source it;
-# it runs nothing.
+# (tests/vhost-*.sh), tests/bench/vhost and the netns demo.  Source it
+# after tests/netns-lib.sh, whose process helpers (ns_bg, ns_reap,
+# ns_kill_all, wait_line, now_s) it uses; it runs nothing.
 #
 # The peer is DPDK testpmd with a net_vhost backend (design.md §4, §6):
 #
@@ -36,7 +37,6 @@ VH_DP_CPU=${VH_DP_CPU:-1}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 VH_TAG=vht$$
 VH_TMP=
-VH_PIDS=
 VH_SEQ=0
 VH_CLEANED=0
 if [ "$(id -u)" = 0 ]; then
@@ -46,7 +46,6 @@ else
 fi
 
 vh_say() { echo "$*" >&2; }
-vh_now() { date +%s.%N; }
 
 # vh_find_tools: FSB_FWD, TESTPMD, VH_HOSTILE (optional); exit 77 when
 # testpmd is missing, 1 when our own tools are.
@@ -96,16 +95,7 @@ vh_find_tools() {
 vh_cleanup() {
 	[ "$VH_CLEANED" = 1 ] && return 0
 	VH_CLEANED=1
-	for _p in $VH_PIDS; do kill -INT "$_p" 2>/dev/null; done
-	for _p in $VH_PIDS; do
-		_i=0
-		while kill -0 "$_p" 2>/dev/null && [ $_i -lt 30 ]; do
-			sleep 0.1; _i=$((_i + 1))
-		done
-		kill -KILL "$_p" 2>/dev/null
-		wait "$_p" 2>/dev/null
-	done
-	VH_PIDS=
+	ns_kill_all
 	rm -rf "${VH_DPDK_RUN:?}"/"$VH_TAG"-* 2>/dev/null
 	[ -n "${VH_EXTRA_CLEANUP:-}" ] && eval "$VH_EXTRA_CLEANUP"
 	if [ -n "$VH_TMP" ]; then
@@ -125,39 +115,6 @@ vh_init() {
 	trap 'vh_cleanup; exit 130' INT TERM HUP
 }
 
-# vh_bg OUT ERR CMD...: background CMD, stdin /dev/null; VH_BG_PID.
-vh_bg() {
-	_o=$1 _e=$2
-	shift 2
-	"$@" </dev/null >"$_o" 2>"$_e" &
-	VH_BG_PID=$!
-	VH_PIDS="$VH_PIDS $VH_BG_PID"
-}
-
-# vh_reap PID: wait, forget; returns its status.
-vh_reap() {
-	wait "$1"
-	_rc=$?
-	_np=
-	for _p in $VH_PIDS; do [ "$_p" = "$1" ] || _np="$_np $_p"; done
-	VH_PIDS=$_np
-	return $_rc
-}
-
-# vh_wait_line FILE REGEX TIMEOUT_S [PID]: a line of FILE matches REGEX
-# (grep -E); fails on timeout or when PID exited without it.
-vh_wait_line() {
-	_end=$(awk -v n="$(vh_now)" -v t="$3" 'BEGIN { printf "%.3f", n + t }')
-	while ! grep -Eq "$2" "$1" 2>/dev/null; do
-		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
-			grep -Eq "$2" "$1" 2>/dev/null
-			return
-		fi
-		awk -v e="$_end" -v n="$(vh_now)" 'BEGIN { exit !(n > e) }' && return 1
-		sleep 0.05
-	done
-}
-
 # vh_sleep S: sleep in the background so a trapped signal acts at once.
 vh_sleep() { sleep "$1" & wait $!; }
 
@@ -173,12 +130,12 @@ tp_start() {
 	VH_SEQ=$((VH_SEQ + 1))
 	_pfx=$VH_TAG-$_n-$VH_SEQ
 	rm -rf "${VH_DPDK_RUN:?}/$_pfx"
-	vh_bg "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" \
+	ns_bg "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" \
 		timeout -s INT -k 5 "${TP_BOUND:-120}" "$TESTPMD" --lcores "0@$_cpu,1@$_cpu" \
 		--no-huge --no-pci -m 512 --file-prefix="$_pfx" --vdev "$_vdev" -- \
 		--total-num-mbufs=16384 --stats-period 1 --no-flush-rx --forward-mode="$_mode" "$@"
-	eval "TP_PID_$_n=$VH_BG_PID"
-	if ! vh_wait_line "$VH_TMP/$_n.out" 'packet forwarding - ports=' 20 "$VH_BG_PID"; then
+	eval "TP_PID_$_n=$NS_BG_PID"
+	if ! wait_line "$VH_TMP/$_n.out" 'packet forwarding - ports=' 20 "$NS_BG_PID"; then
 		vh_say "error: testpmd $_n did not start forwarding; it said:"
 		tail -n 15 "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" | sed 's/^/  | /' >&2
 		return 1
@@ -197,7 +154,7 @@ tp_stop() {
 	_p=$(tp_pid "$1")
 	[ -n "$_p" ] || return 1
 	kill -INT "$_p" 2>/dev/null
-	vh_reap "$_p"
+	ns_reap "$_p"
 	_rc=$?
 	eval "TP_PID_$1="
 	[ $_rc = 0 ] || [ $_rc = 130 ] || [ $_rc = 124 ]
@@ -212,7 +169,7 @@ tp_kill() {
 	_p=$(tp_pid "$1")
 	_c=$(pgrep -P "$_p" 2>/dev/null)
 	[ -n "$_c" ] && kill -KILL "$_c"
-	vh_reap "$_p" 2>/dev/null      # no "Killed" from the shell
+	ns_reap "$_p" 2>/dev/null      # no "Killed" from the shell
 	eval "TP_PID_$1="
 }
 
@@ -266,16 +223,16 @@ fwd_run_bg() {
 	_n=$1 _b=$2
 	shift 2
 	if [ -n "${VH_NETNS:-}" ]; then
-		vh_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" ip netns exec "$VH_NETNS" \
+		ns_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" ip netns exec "$VH_NETNS" \
 			timeout -s INT -k 5 "$_b" taskset -c "$VH_TP_CPU" "$FSB_FWD" \
 			--lcore-cpu "$VH_DP_CPU" --json "$@"
 	else
-		vh_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" \
+		ns_bg "$VH_TMP/$_n.json" "$VH_TMP/$_n.err" \
 			timeout -s INT -k 5 "$_b" taskset -c "$VH_TP_CPU" "$FSB_FWD" \
 			--lcore-cpu "$VH_DP_CPU" --json "$@"
 	fi
 	# shellcheck disable=SC2034  # for the caller
-	FWD_PID=$VH_BG_PID
+	FWD_PID=$NS_BG_PID
 }
 
 # fwd_val NAME KEY: the first value of "KEY": in fsb-fwd NAME's JSON.

@@ -22,6 +22,8 @@ set -u
 LC_ALL=C
 export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/netns-lib.sh
+. "$here/netns-lib.sh"
 # shellcheck source=tests/vhost-lib.sh
 . "$here/vhost-lib.sh"
 
@@ -56,7 +58,7 @@ reconnect() {
 	rx1=$(tp_last "${rn}_be1" RX)
 	[ "$rx1" -gt 0 ] || why="$why the first testpmd received nothing in 10 s;"
 	tp_kill "${rn}_be1"
-	t_kill=$(vh_now)
+	t_kill=$(now_s)
 	vh_sleep 1
 	[ "$_srv" = 1 ] || rm -f "$S"           # a restarted server removes it too
 	tp_start "${rn}_be2" "$vdev" rxonly "$VH_TP_CPU" || why="$why the second testpmd did not start;"
@@ -64,8 +66,8 @@ reconnect() {
 	while [ "$(tp_last "${rn}_be2" RX)" = 0 ] && [ $i -lt 100 ] && kill -0 "$FWD_PID" 2>/dev/null; do
 		vh_sleep 0.1; i=$((i + 1))
 	done
-	t_back=$(vh_now)
-	vh_reap "$FWD_PID"
+	t_back=$(now_s)
+	ns_reap "$FWD_PID"
 	rc=$?
 	tp_settle
 	tp_stop "${rn}_be2"
