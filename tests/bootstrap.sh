@@ -20,11 +20,13 @@ demo|check) ;;
 *) echo "usage: sh tests/bootstrap.sh demo|check" >&2; exit 2 ;;
 esac
 
-# Build and test dependencies (Debian package names).  dpdk (for
-# dpdk-testpmd) is a test peer only: the vhost-user backend of the interop
-# tests and of the demo's standby.  libfsb never links DPDK.
+# Build and test dependencies (Debian package names).  DPDK is a test
+# peer only, never linked: dpdk-dev ships dpdk-testpmd (the vhost-user
+# backend of the interop tests and of the demo's standby), dpdk ships
+# dpdk-telemetry.py.  procps: pgrep and sysctl in the test scripts.
+# CI proves this list in a fresh Debian chroot (.ci/fresh-chroot).
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
-libnuma-dev libmnl-dev libcmocka-dev iproute2 lcov dpdk"
+libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

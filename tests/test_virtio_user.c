@@ -393,7 +393,7 @@ static void test_spec_errors(void **state)
 int main(void)
 {
 	if (access(TESTPMD, X_OK) != 0) {
-		fprintf(stderr, "skip: %s not installed\n", TESTPMD);
+		fprintf(stderr, "skip: %s not installed (Debian: apt-get install dpdk-dev)\n", TESTPMD);
 		return 77;
 	}
 	snprintf(sock_path, sizeof(sock_path), "/tmp/fsb-vq-%d.sock", (int)getpid());

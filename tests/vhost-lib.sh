@@ -69,7 +69,7 @@ vh_find_tools() {
 		done
 	fi
 	if ! command -v "$TESTPMD" >/dev/null 2>&1; then
-		echo "SKIP: DPDK testpmd ('$TESTPMD') is not installed (Debian: apt-get install dpdk)"
+		echo "SKIP: DPDK testpmd ('$TESTPMD') is not installed (Debian: apt-get install dpdk-dev)"
 		exit 77
 	fi
 	for _t in timeout taskset awk; do
