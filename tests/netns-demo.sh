@@ -109,11 +109,7 @@ ns_setup vf || exit 1
 P=$NS_TMP/peer F=$NS_TMP/fwd T=$NS_TMP/testpmd
 if [ "$STANDBY" = vhost ]; then
 	# sbA to the root netns, where testpmd's af_packet port uses it
-	ip link del "$TP_IF" 2>/dev/null
-	if ! { ip -n "$DUT_NS" link set sbA netns 1 &&
-	       ip link set sbA name "$TP_IF" &&
-	       { sysctl -qw "net.ipv6.conf.$TP_IF.disable_ipv6=1" 2>/dev/null || :; } &&
-	       ip link set "$TP_IF" up; }; then
+	if ! sb_to_root "$TP_IF"; then
 		echo "netns-demo: cannot move sbA to the root netns as $TP_IF" >&2
 		exit 1
 	fi

@@ -208,6 +208,21 @@ vf_rename() {
 	ip -n "$DUT_NS" link set "$2" up
 }
 
+# sb_to_root NAME: move the standby's near end sbA from the DUT netns to
+# the root netns as NAME (<= 15 characters), IPv6 off (no router
+# solicitations among the counted frames), up.  There a DPDK testpmd
+# net_af_packet port sends the frames its net_vhost port received from
+# our virtio_user standby on to sbB, where fsb-peer counts them: the
+# vhost-user standby path seen from outside.  Delete NAME to undo (sbB
+# goes with it).
+sb_to_root() {
+	ip link del "$1" 2>/dev/null
+	ip -n "$DUT_NS" link set sbA netns 1 &&
+	ip link set sbA name "$1" &&
+	{ sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || :; } &&
+	ip link set "$1" up
+}
+
 # ---- background processes and cleanup ----
 
 # ns_bg OUT ERR CMD...: run CMD in the background with stdin from

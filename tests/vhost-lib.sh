@@ -124,15 +124,17 @@ vh_sleep() { sleep "$1" & wait $!; }
 # testpmd with --vdev VDEV in forward mode MODE on lcores 0@CPU,1@CPU
 # (CPUS: one CPU number); output in $VH_TMP/NAME.out/.err; sets
 # TP_PID_NAME (the timeout(1) process).  Waits until forwarding started.
+# TP_EAL: more EAL arguments (split on blanks), e.g. a second --vdev.
 tp_start() {
 	_n=$1 _vdev=$2 _mode=$3 _cpu=$4
 	shift 4
 	VH_SEQ=$((VH_SEQ + 1))
 	_pfx=$VH_TAG-$_n-$VH_SEQ
 	rm -rf "${VH_DPDK_RUN:?}/$_pfx"
+	# shellcheck disable=SC2086  # TP_EAL is a list of arguments
 	ns_bg "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" \
 		timeout -s INT -k 5 "${TP_BOUND:-120}" "$TESTPMD" --lcores "0@$_cpu,1@$_cpu" \
-		--no-huge --no-pci -m 512 --file-prefix="$_pfx" --vdev "$_vdev" -- \
+		--no-huge --no-pci -m 512 --file-prefix="$_pfx" --vdev "$_vdev" ${TP_EAL:-} -- \
 		--total-num-mbufs=16384 --stats-period 1 --no-flush-rx --forward-mode="$_mode" "$@"
 	eval "TP_PID_$_n=$NS_BG_PID"
 	if ! wait_line "$VH_TMP/$_n.out" 'packet forwarding - ports=' 20 "$NS_BG_PID"; then
@@ -183,6 +185,16 @@ tp_acc() {
 		END { print v }' "$VH_TMP/$1.out"
 }
 
+# tp_port NAME PORT RX|TX: RX-/TX-packets of port PORT in the final
+# "Forward statistics for port PORT" block of testpmd NAME ("" when
+# absent: testpmd hung on SIGINT).
+tp_port() {
+	awk -v p="$2" -v k="$3-packets:" '
+		/Forward statistics for port/ { for (i = 1; i < NF; i++) if ($i == "port") on = ($(i + 1) == p) }
+		/Accumulated forward statistics/ { on = 0 }
+		on && $1 == k { print $2; exit }' "$VH_TMP/$1.out"
+}
+
 # tp_count NAME RX|TX: tp_acc, or when testpmd hung on SIGINT and
 # printed no final statistics, its last periodic NIC statistics (after
 # tp_settle, printed after the traffic ended, so just as final).
@@ -211,6 +223,91 @@ tp_pps() {
 				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
 			printf "%.0f\n", (m % 2) ? v[(m - 1) / 2] : (v[m / 2 - 1] + v[m / 2]) / 2
 		}' "$VH_TMP/$1.out"
+}
+
+# ---- testpmd in interactive mode: counters read at times we choose ----
+#
+# For the benches.  testpmd's --stats-period print comes every ~2 s
+# instead of every second on this VM, later still under load, so a bench
+# that counted those prints failed for want of samples.  Instead testpmd
+# runs with -i and reads commands from a FIFO; we send "show port stats
+# P" at the start and at the end of the window we measure, and testpmd
+# itself computes "Throughput (since last show)" from its own counters
+# and its own clock between the two.  Nothing is read from its output
+# until it has exited (its stdout to a file is block-buffered), so
+# nothing depends on when a print lands either.
+
+# tpi_start NAME LCORES EAL APP-ARGS...: (NAME: letters, digits, _)
+# testpmd -i with --lcores
+# LCORES, --no-huge --no-pci -m 512, a unique --file-prefix and the EAL
+# arguments EAL (one string, split on blanks: e.g. a --vdev), then
+# APP-ARGS after "-- -i --total-num-mbufs=16384"; output in
+# $VH_TMP/NAME.out/.err.  Waits for its first prompt.
+tpi_start() {
+	_n=$1 _lc=$2 _e=$3
+	shift 3
+	VH_SEQ=$((VH_SEQ + 1))
+	_pfx=$VH_TAG-$_n-$VH_SEQ
+	rm -rf "${VH_DPDK_RUN:?}/$_pfx"
+	rm -f "$VH_TMP/$_n.in"
+	mkfifo "$VH_TMP/$_n.in" || return 1
+	# a writer that holds the FIFO open between our commands, so testpmd
+	# never reads an end of file
+	sleep "${TP_BOUND:-120}" >"$VH_TMP/$_n.in" &
+	eval "TPI_HOLD_$_n=$!"
+	NS_PIDS="$NS_PIDS $!"
+	# shellcheck disable=SC2086  # EAL is a list of arguments
+	timeout -s INT -k 5 "${TP_BOUND:-120}" "$TESTPMD" --lcores "$_lc" --no-huge --no-pci -m 512 \
+		--file-prefix="$_pfx" $_e -- -i --total-num-mbufs=16384 "$@" \
+		<"$VH_TMP/$_n.in" >"$VH_TMP/$_n.out" 2>"$VH_TMP/$_n.err" &
+	eval "TP_PID_$_n=$!"
+	eval "TPI_PFX_$_n=$_pfx"
+	NS_PIDS="$NS_PIDS $!"
+	if ! wait_line "$VH_TMP/$_n.out" '^testpmd> ' 30 "$!"; then
+		vh_say "error: testpmd $_n did not come up; it said:"
+		tail -n 15 "$VH_TMP/$_n.out" "$VH_TMP/$_n.err" | sed 's/^/  | /' >&2
+		return 1
+	fi
+}
+
+# tpi_cmd NAME COMMAND: one command line to testpmd NAME; fails when it
+# is no longer running (the write is bounded: a FIFO without a reader
+# would block it).
+tpi_cmd() {
+	_p=$(tp_pid "$1")
+	[ -n "$_p" ] && kill -0 "$_p" 2>/dev/null || return 1
+	timeout 5 sh -c 'printf "%s\n" "$2" >"$1"' tpi "$VH_TMP/$1.in" "$2"
+}
+
+# tpi_stop NAME: "stop" (final forward statistics), "quit", then wait
+# for it.  Returns 0 when it quit by itself.
+tpi_stop() {
+	tpi_cmd "$1" stop
+	tpi_cmd "$1" quit
+	_p=$(tp_pid "$1")
+	_h=$(eval "echo \${TPI_HOLD_$1:-}")
+	_st=1
+	if [ -n "$_p" ]; then
+		_i=0
+		while kill -0 "$_p" 2>/dev/null && [ $_i -lt 100 ]; do vh_sleep 0.1; _i=$((_i + 1)); done
+		kill -INT "$_p" 2>/dev/null
+		ns_reap "$_p"
+		_st=$?
+	fi
+	[ -n "$_h" ] && { kill "$_h" 2>/dev/null; ns_reap "$_h" 2>/dev/null; }
+	rm -rf "${VH_DPDK_RUN:?}/$(eval "echo \${TPI_PFX_$1:-none}")" "$VH_TMP/$1.in"
+	eval "TP_PID_$1= TPI_HOLD_$1="
+	return $_st
+}
+
+# tpi_pps NAME PORT Rx|Tx: the "Throughput (since last show)" pps of
+# the last "show port stats PORT" of testpmd NAME, over the time since
+# the show before it; "" when there were fewer than two.
+tpi_pps() {
+	awk -v p="$2" -v k="$3-pps:" '
+		/NIC statistics for port/ { on = 0; for (i = 1; i < NF; i++) if ($i == "port" && $(i + 1) == p) { on = 1; n++ } }
+		on && $1 == k { v = $2 }
+		END { if (n >= 2) print v + 0 }' "$VH_TMP/$1.out"
 }
 
 # ---- fsb-fwd ----
