@@ -121,6 +121,18 @@ static void slot_set_link(struct fsb_port *port, struct fsb_slot *s, bool up,
 	event_emit(port, &ev);
 }
 
+/*
+ * When a slot whose link reads up became usable, for hold-down: the
+ * last signal that said it may be (a link-up, an appearance), but never
+ * before the first signal of the last batch (a link-down after that
+ * link-up, say).  The batch's first signal alone is too early when an
+ * appearance and the carrier-up that follows it are consumed together.
+ */
+static uint64_t slot_up_since(const struct fsb_slot *s)
+{
+	return s->up_signal_ns > s->signal_ns ? s->up_signal_ns : s->signal_ns;
+}
+
 /* ------------------------------------------------------------------ */
 /* Signals                                                             */
 /* ------------------------------------------------------------------ */
@@ -133,8 +145,14 @@ void fsb_port_mark(uint16_t port_id, int slot, enum fsb_mark m,
 		return;
 	struct fsb_slot *s = &port->slot[slot];
 	int none = -1;
+	uint64_t now = fsb_now_ns();
 	if (atomic_compare_exchange_strong(&s->mark_reason, &none, (int)reason))
-		atomic_store(&s->mark_ns, fsb_now_ns());
+		atomic_store(&s->mark_ns, now);
+	/* The last "usable" signal, not the batch's first: an appearance
+	 * and the carrier-up that follows it can land in one batch, and
+	 * hold-down must count from the carrier-up. */
+	if (m == FSB_MARK_LINK_UP || m == FSB_MARK_APPEARED)
+		atomic_store(&s->up_mark_ns, now);
 	unsigned old = atomic_fetch_or(&s->marks, FSB_MARKBIT(m));
 	if (old & FSB_MARKBIT(m))
 		atomic_fetch_add(&port->dup_signals, 1);
@@ -249,7 +267,8 @@ static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
 			bool up = sd->ops->link_get(sd, &l) == 0 && l.up;
 			s->link_up = false;
 			slot_set_link(port, s, up, up ? FSB_REASON_LINK_UP :
-				      FSB_REASON_LINK_DOWN, s->signal_ns);
+				      FSB_REASON_LINK_DOWN,
+				      slot_up_since(s));
 			atomic_fetch_or_explicit(&port->rx_mask, 1u << sd->slot,
 						 memory_order_seq_cst);
 		}
@@ -483,6 +502,9 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 	if (reason >= 0 && reason < FSB_REASON_COUNT)
 		s->last_reason = (enum fsb_reason)reason;
 	s->signal_ns = t ? t : now;
+	uint64_t up_t = atomic_exchange(&s->up_mark_ns, 0);
+	if (up_t)
+		s->up_signal_ns = up_t;
 
 	if (m & FSB_MARKBIT(FSB_MARK_GONE)) {
 		s->gone = true;
@@ -527,7 +549,7 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		}
 		slot_set_link(port, s, up,
 			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN,
-			      s->signal_ns);
+			      slot_up_since(s));
 	}
 }
 

@@ -40,7 +40,11 @@ struct fsb_slot {
 					 * was alive) */
 	bool close_pending;             /* stopped; close awaits a grace */
 	uint64_t usable_since_ns;       /* link up since (0 = at start) */
-	uint64_t signal_ns;             /* receipt of the last consumed signal */
+	uint64_t signal_ns;             /* receipt of the first signal of the
+					 * last consumed batch (downtime) */
+	uint64_t up_signal_ns;          /* receipt of the last signal that the
+					 * device may be usable (link-up,
+					 * appearance): hold-down starts here */
 	enum fsb_reason last_reason;
 	int last_err;                   /* last failed step's -errno */
 
@@ -49,6 +53,8 @@ struct fsb_slot {
 	_Atomic unsigned marks;
 	_Atomic int mark_reason;
 	_Atomic uint64_t mark_ns;       /* receipt of the first signal */
+	_Atomic uint64_t up_mark_ns;    /* receipt of the last LINK_UP or
+					 * APPEARED mark (0 = none pending) */
 
 	/* Stats fold (stats.c), under port->lock. */
 	struct fsb_subdev_stats base;   /* folded from earlier lives */

@@ -403,6 +403,46 @@ static void test_gone_and_back_in_one_pass(void **state)
 	fsb_bare_close(pb);
 }
 
+/* Hold-down counts from the signal that said the device is usable (its
+ * link-up), not from an earlier signal of the same batch (the netdev's
+ * appearance).  Seen under load: `ip link add` then, 24 ms later, the
+ * carrier-up reached the port in one batch, and TX returned 180 ms
+ * after the carrier came up with hold_down=200. */
+static void test_hold_down_from_link_up(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "hd1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "hd2", e->mp);
+	e->log.n = 0;
+	struct fsb_port *p = port_up(e->ctx,
+		"hd,hold_down=200,dev(ring,name=hd1),dev(ring,name=hd2)", e->mp,
+		&e->log);
+	assert_int_equal(active_slot(p), 0);
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, true);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	/* the appearance, 60 ms later the link-up, consumed in one pass */
+	pthread_mutex_lock(&p->lock);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	t_sleep_ms(60);
+	uint64_t t_up = fsb_now_ns();
+	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
+	pthread_mutex_unlock(&p->lock);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	uint64_t t_back = 0;
+	pthread_mutex_lock(&e->log.lock);
+	for (unsigned k = 0; k < e->log.n; k++)
+		if (e->log.ev[k].type == FSB_EVENT_ACTIVE_CHANGE &&
+		    e->log.ev[k].to_slot == 0)
+			t_back = e->log.ev[k].time_ns;
+	pthread_mutex_unlock(&e->log.lock);
+	print_message("back on slot 0 %.1f ms after the link-up mark (hold_down 200)\n",
+		      ((double)t_back - (double)t_up) / 1e6);
+	assert_true(t_back >= t_up + 200 * 1000000ull);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* Counters never go backwards: not across a sub-device's own counter
  * reset, not across its removal and return. */
 static void test_stats_fold(void **state)
@@ -684,6 +724,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flaps, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_first_mark_wins, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_gone_and_back_in_one_pass, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_hold_down_from_link_up, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_fold, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_replay_enotsup, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
