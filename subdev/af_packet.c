@@ -1232,7 +1232,9 @@ int fsb_af_packet_test_corrupt(struct fsb_subdev *sd, uint16_t qid, int how);
  *   1: its first frame's snaplen runs past the block;
  *   2: num_pkts larger than the block can hold;
  *   3: offset_to_first_pkt outside the block;
- *   4: its first frame's next offset is misaligned.
+ *   4: its first frame's next offset is misaligned (and the block says
+ *      it holds at least two frames, so that the offset is followed:
+ *      under load the kernel retires blocks holding a single frame).
  * Call it from the thread that polls @qid, between bursts.  Returns 0,
  * -EAGAIN when no block is handed over yet, -EINVAL otherwise.
  */
@@ -1262,6 +1264,8 @@ int fsb_af_packet_test_corrupt(struct fsb_subdev *sd, uint16_t qid, int how)
 		break;
 	case 4:
 		h->tp_next_offset = 3;
+		if (bd->hdr.bh1.num_pkts < 2)
+			bd->hdr.bh1.num_pkts = 2;
 		break;
 	default:
 		return -EINVAL;

@@ -83,12 +83,14 @@ sc_traffic() {
 	_st_nv=vf
 	if [ "${1:-}" = novf ]; then _st_nv=novf; shift; fi
 	ns_setup $_st_nv || { bad "cannot set up the namespaces"; return 1; }
-	peer_start "$SC_DIR/peer" "$((${_st_dur%.*} + 30))" "$@" || { bad "fsb-peer did not start"; return 1; }
-	# fsb-fwd gets 15 s of headroom and is stopped by sc_stop (SIGINT:
+	peer_start "$SC_DIR/peer" "$((${_st_dur%.*} + 100))" "$@" || { bad "fsb-peer did not start"; return 1; }
+	# fsb-fwd gets 90 s of headroom and is stopped by sc_stop (SIGINT:
 	# final stats, exit 0) at the planned end, or later when the kernel
-	# was slow to carry out an action (see at())
+	# was slow to carry out an action (see at(); an `ip link del` took
+	# 17 s once, with busy loops on both CPUs and another test's netns
+	# teardown in parallel)
 	SC_DUR=$_st_dur SC_LAST_DONE=0
-	fwd_start "$SC_DIR/fwd" "$_st_spec" "$(fadd "$_st_dur" 15)"
+	fwd_start "$SC_DIR/fwd" "$_st_spec" "$(fadd "$_st_dur" 90)"
 	if ! wait_line "$PE" '^FIRST ' 10 "$FWD_PID"; then
 		bad "no frame from fsb-fwd on vfB or sbB within 10 s"
 		return 1

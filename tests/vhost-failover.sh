@@ -11,7 +11,8 @@
 # testpmd forwards (io) what its net_vhost port receives to a
 # net_af_packet port on the standby veth's near end (moved to the root
 # netns, as in the README demo), so the standby's frames reach sbB.
-# fsb-fwd runs txonly at $RATE pps for 8 s in netns fsb-dut-vht<pid>;
+# fsb-fwd runs txonly at $RATE pps for 8 s (longer when the kernel is
+# slow to carry out an action) in netns fsb-dut-vht<pid>;
 # fsb-peer counts on vfB (the primary's peer) and sbB (the standby's) in
 # fsb-peer-vht<pid>; at ~2.5 s vfA is deleted, at ~5 s re-created.
 #
@@ -60,11 +61,14 @@ rm -f "$S"
 TP_EAL="--vdev net_af_packet0,iface=$TP_IF" \
 	tp_start fo_be "net_vhost0,iface=$S,queues=1" io "$VH_TP_CPU" ||
 	{ vh_fail "backend did not start"; vh_finish; exit 1; }
-peer_start "$VH_TMP/peer" 30 vfA || { vh_fail "fsb-peer did not start"; vh_finish; exit 1; }
+peer_start "$VH_TMP/peer" 120 vfA || { vh_fail "fsb-peer did not start"; vh_finish; exit 1; }
 SPEC="fsb0,hold_down=$HOLD,dev(af_packet,iface=vfA),dev(virtio_user,path=$S)"
 t0=$(now_s)
-VH_NETNS=$DUT_NS fwd_run_bg fo_fwd 40 --port "$SPEC" --forward-mode txonly \
-	--tx-rate "$RATE" --duration 8 --stats-period 1
+# fsb-fwd runs until we stop it: at 8 s, or 1.5 s after the last action
+# finished when the kernel was slow to carry it out (an `ip link add`
+# took 3.8 s while other tests tore namespaces down)
+VH_NETNS=$DUT_NS fwd_run_bg fo_fwd 90 --port "$SPEC" --forward-mode txonly \
+	--tx-rate "$RATE" --stats-period 1
 at() { sleep_until "$(fadd "$t0" "$1")"; }
 why=
 wait_line "$VH_TMP/peer.err" '^FIRST .* vfB$' 10 "$FWD_PID" || why="$why no frame on vfB within 10 s;"
@@ -76,6 +80,11 @@ at 2.5
 vf_del vfA || why="$why ip link del vfA failed;"
 at 5.0
 vf_add vfA "$VF_MAC" || why="$why re-creating vfA failed;"
+t_done=$(now_s)
+t_end=$(fadd "$t0" 8)
+awk -v a="$t_end" -v b="$(fadd "$t_done" 1.5)" 'BEGIN { exit !(b > a) }' && t_end=$(fadd "$t_done" 1.5)
+sleep_until "$t_end"
+kill -INT "$FWD_PID" 2>/dev/null
 ns_reap "$FWD_PID"
 rc=$?
 vh_sleep 0.3
