@@ -100,10 +100,10 @@ static void slot_set_state(struct fsb_port *port, struct fsb_slot *s,
 
 /*
  * @since: when the device was known usable: the receipt of the signal
- * that said so (a carrier-up, an appearance), not the end of our own
- * bring-up, which can take milliseconds (sockets, rings) and is not the
- * device's doing.  A flap meanwhile arrives as its own link-down mark
- * and resets this.
+ * that said so (a carrier-up), or, for a slot found up when it starts,
+ * that start.  Hold-down may come out a little long (our bring-up), but
+ * never short.  A flap meanwhile arrives as its own link-down mark and
+ * resets this.
  */
 static void slot_set_link(struct fsb_port *port, struct fsb_slot *s, bool up,
 			  enum fsb_reason why, uint64_t since)
@@ -266,9 +266,16 @@ static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
 			struct fsb_link l = { 0 };
 			bool up = sd->ops->link_get(sd, &l) == 0 && l.up;
 			s->link_up = false;
+			/* Found up by asking, not told: it is usable from now
+			 * on as far as we know.  The appearance that made us
+			 * probe said nothing of its link (a netdev comes back
+			 * admin down; its carrier-up can still be queued
+			 * behind this pass), so it cannot start hold-down. */
+			uint64_t since = fsb_now_ns();
+			if (slot_up_since(s) > since)
+				since = slot_up_since(s);
 			slot_set_link(port, s, up, up ? FSB_REASON_LINK_UP :
-				      FSB_REASON_LINK_DOWN,
-				      slot_up_since(s));
+				      FSB_REASON_LINK_DOWN, since);
 			atomic_fetch_or_explicit(&port->rx_mask, 1u << sd->slot,
 						 memory_order_seq_cst);
 		}

@@ -443,6 +443,47 @@ static void test_hold_down_from_link_up(void **state)
 	fsb_bare_close(pb);
 }
 
+/* A slot that comes back by appearing is found up when it starts, and
+ * hold-down counts from then, not from the appearance: a netdev
+ * re-created admin down reported its carrier 19 ms after its NEWLINK,
+ * and the port, which had read the link up while starting the slot,
+ * returned 180 ms after the carrier with hold_down=200. */
+static void test_hold_down_from_start(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "hs1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "hs2", e->mp);
+	e->log.n = 0;
+	struct fsb_port *p = port_up(e->ctx,
+		"hs,hold_down=200,dev(ring,name=hs1),dev(ring,name=hs2)", e->mp,
+		&e->log);
+	assert_int_equal(active_slot(p), 0);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_NETDEV_REMOVED);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1 &&
+			       atomic_load(&p->slot[0].state) < FSB_SUBDEV_STARTED, 2000));
+	/* the appearance is marked; the pass that starts the slot runs
+	 * 60 ms later */
+	pthread_mutex_lock(&p->lock);
+	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	t_sleep_ms(60);
+	uint64_t t_start = fsb_now_ns();
+	pthread_mutex_unlock(&p->lock);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	uint64_t t_back = 0;
+	pthread_mutex_lock(&e->log.lock);
+	for (unsigned k = 0; k < e->log.n; k++)
+		if (e->log.ev[k].type == FSB_EVENT_ACTIVE_CHANGE &&
+		    e->log.ev[k].to_slot == 0)
+			t_back = e->log.ev[k].time_ns;
+	pthread_mutex_unlock(&e->log.lock);
+	print_message("back on slot 0 %.1f ms after the pass that could start it (hold_down 200)\n",
+		      ((double)t_back - (double)t_start) / 1e6);
+	assert_true(t_back >= t_start + 200 * 1000000ull);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* Counters never go backwards: not across a sub-device's own counter
  * reset, not across its removal and return. */
 static void test_stats_fold(void **state)
@@ -725,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_mark_wins, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_gone_and_back_in_one_pass, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_hold_down_from_link_up, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_hold_down_from_start, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_fold, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_replay_enotsup, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
