@@ -403,6 +403,19 @@ static void test_gone_and_back_in_one_pass(void **state)
 	fsb_bare_close(pb);
 }
 
+/* The time of the last move of TX to @slot in @l (0 = none). */
+static uint64_t last_move_to(struct ev_log *l, int slot)
+{
+	uint64_t t = 0;
+	pthread_mutex_lock(&l->lock);
+	for (unsigned k = 0; k < l->n; k++)
+		if (l->ev[k].type == FSB_EVENT_ACTIVE_CHANGE &&
+		    l->ev[k].to_slot == slot)
+			t = l->ev[k].time_ns;
+	pthread_mutex_unlock(&l->lock);
+	return t;
+}
+
 /* Hold-down counts from the signal that said the device is usable (its
  * link-up), not from an earlier signal of the same batch (the netdev's
  * appearance).  Seen under load: `ip link add` then, 24 ms later, the
@@ -428,13 +441,7 @@ static void test_hold_down_from_link_up(void **state)
 	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
 	pthread_mutex_unlock(&p->lock);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
-	uint64_t t_back = 0;
-	pthread_mutex_lock(&e->log.lock);
-	for (unsigned k = 0; k < e->log.n; k++)
-		if (e->log.ev[k].type == FSB_EVENT_ACTIVE_CHANGE &&
-		    e->log.ev[k].to_slot == 0)
-			t_back = e->log.ev[k].time_ns;
-	pthread_mutex_unlock(&e->log.lock);
+	uint64_t t_back = last_move_to(&e->log, 0);
 	print_message("back on slot 0 %.1f ms after the link-up mark (hold_down 200)\n",
 		      ((double)t_back - (double)t_up) / 1e6);
 	assert_true(t_back >= t_up + 200 * 1000000ull);
@@ -469,13 +476,7 @@ static void test_hold_down_from_start(void **state)
 	uint64_t t_start = fsb_now_ns();
 	pthread_mutex_unlock(&p->lock);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
-	uint64_t t_back = 0;
-	pthread_mutex_lock(&e->log.lock);
-	for (unsigned k = 0; k < e->log.n; k++)
-		if (e->log.ev[k].type == FSB_EVENT_ACTIVE_CHANGE &&
-		    e->log.ev[k].to_slot == 0)
-			t_back = e->log.ev[k].time_ns;
-	pthread_mutex_unlock(&e->log.lock);
+	uint64_t t_back = last_move_to(&e->log, 0);
 	print_message("back on slot 0 %.1f ms after the pass that could start it (hold_down 200)\n",
 		      ((double)t_back - (double)t_start) / 1e6);
 	assert_true(t_back >= t_start + 200 * 1000000ull);
