@@ -28,6 +28,26 @@ extern char **environ;
 
 static char sock_path[64];
 
+/* Is a unix socket listening on @path?  /proc/net/unix shows the
+ * __SO_ACCEPTCON flag (0x10000) once listen() was called: testpmd
+ * creates the socket file at bind() and listens later, and a connect in
+ * between is refused (seen under load). */
+static bool unix_listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512], sp[256];
+	unsigned long flags;
+	bool yes = false;
+	if (!f)
+		return false;
+	while (!yes && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags, sp) == 2 &&
+		    strcmp(sp, path) == 0 && (flags & 0x10000))
+			yes = true;
+	fclose(f);
+	return yes;
+}
+
 /* Start testpmd with net_vhost on sock_path: the vhost-user server
  * (we connect), or with @client the client (it connects to us). */
 static pid_t testpmd_start_q(unsigned n, bool client, unsigned nq)
@@ -64,8 +84,9 @@ static pid_t testpmd_start_q(unsigned n, bool client, unsigned nq)
 	posix_spawnattr_destroy(&at);
 	assert_int_equal(rc, 0);
 	struct stat st;
-	if (!client && !WAIT_UNTIL(stat(sock_path, &st) == 0, 20000))
-		fail_msg("testpmd did not create %s (see %s)", sock_path, log);
+	if (!client && !WAIT_UNTIL(stat(sock_path, &st) == 0 &&
+				   unix_listening(sock_path), 20000))
+		fail_msg("testpmd did not listen on %s (see %s)", sock_path, log);
 	return pid;
 }
 
