@@ -2,8 +2,8 @@
 /*
  * ctx.c - the process's library context, logging and name tables.
  *
- * One context per process (design.md §2b): the ports, pools and, from
- * Foundation II on, the control thread hang off it.  A second
+ * One context per process: the ports, the pools and the control thread
+ * hang off it.  A second
  * fsb_ctx_new() fails with EEXIST rather than silently sharing, so that
  * two libraries in one process notice each other.
  */
@@ -148,6 +148,14 @@ void fsb_log_ratelimited(struct fsb_ratelimit *rl, unsigned burst,
 	va_start(ap, fmt);
 	vlog(level, fmt, ap);
 	va_end(ap);
+}
+
+void fsb_assert_fail(const char *cond, const char *func)
+{
+	fsb_log(FSB_LOG_ERR, "%s: API misuse: %s is false", func, cond);
+	/* the sink may be the application's and buffered: say it here too */
+	fprintf(stderr, "fsb: %s: API misuse: %s is false\n", func, cond);
+	abort();
 }
 
 /* ---- name tables ---- */

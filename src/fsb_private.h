@@ -20,7 +20,21 @@
 
 #include "fsb/fsb.h"
 
-#define FSB_HIDDEN __attribute__((visibility("hidden")))
+/*
+ * Misuse of the API (a NULL handle, a queue id beyond the configured
+ * count) is the caller's bug, not an error to return: with
+ * --enable-debug (and in sanitizer builds) it aborts with one line that
+ * names the call and the check; otherwise it costs nothing.
+ */
+#ifdef FSB_DEBUG
+#define FSB_ASSERT(cond)                                                 \
+	(FSB_LIKELY(cond) ? (void)0 : fsb_assert_fail(#cond, __func__))
+#else
+#define FSB_ASSERT(cond) ((void)0)
+#endif
+void fsb_assert_fail(const char *cond, const char *func)
+	__attribute__((noreturn, cold));
+
 #define FSB_LIKELY(x) __builtin_expect(!!(x), 1)
 #define FSB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define FSB_CACHE_LINE 64

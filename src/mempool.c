@@ -288,12 +288,6 @@ static void fsb_mempool_put(struct fsb_mempool *mp, struct fsb_buf *const *bufs,
 /* Datapath API                                                        */
 /* ------------------------------------------------------------------ */
 
-/*
- * Take one buffer, reset to headroom FSB_BUF_HEADROOM and length 0.
- * Returns NULL with errno ENOBUFS when neither the calling thread's
- * cache nor the pool's ring has one (other threads' caches may).
- * Thread-safe; no lock and no syscall.
- */
 struct fsb_buf *fsb_buf_alloc(struct fsb_mempool *mp)
 {
 	struct fsb_mcache *c = fsb_mcache_get(mp);
@@ -323,10 +317,6 @@ struct fsb_buf *fsb_buf_alloc(struct fsb_mempool *mp)
 	return b;
 }
 
-/*
- * Take exactly @n buffers into @bufs, or none: returns 0, or -ENOBUFS
- * with whatever was taken given back.  Thread-safe; no lock.
- */
 int fsb_buf_alloc_bulk(struct fsb_mempool *mp, struct fsb_buf **bufs,
 		       unsigned n)
 {
@@ -363,10 +353,6 @@ int fsb_buf_alloc_bulk(struct fsb_mempool *mp, struct fsb_buf **bufs,
 	return 0;
 }
 
-/*
- * Return @b and every segment chained after it (b->next) to their
- * pools.  NULL is a no-op.  Thread-safe; no lock.
- */
 void fsb_buf_free(struct fsb_buf *b)
 {
 	while (b) {
@@ -378,11 +364,7 @@ void fsb_buf_free(struct fsb_buf *b)
 	}
 }
 
-/*
- * Free @n buffers, from any pools, each with its chain.  NULL entries
- * are skipped.  Runs of unchained buffers from one pool go back in one
- * put.  Thread-safe; no lock.
- */
+/* Runs of unchained buffers from one pool go back in one put. */
 void fsb_buf_free_bulk(struct fsb_buf **bufs, unsigned n)
 {
 	unsigned i = 0;
@@ -423,11 +405,6 @@ static uint64_t fsb_mempool_count(const struct fsb_mempool *mp)
 	return sum;
 }
 
-/*
- * Buffers in the pool's ring and in every thread's cache.  Exact when
- * no thread is allocating or freeing; approximate (never above n)
- * otherwise.  Takes the caches lock: not for the datapath.
- */
 unsigned fsb_mempool_avail(const struct fsb_mempool *mp)
 {
 	uint64_t sum = fsb_mempool_count(mp);
@@ -436,7 +413,6 @@ unsigned fsb_mempool_avail(const struct fsb_mempool *mp)
 	return sum > mp->n ? mp->n : (unsigned)sum;
 }
 
-/* Copy up to @max regions into @r; returns the region count. */
 int fsb_mempool_regions(const struct fsb_mempool *mp, struct fsb_mem_region *r,
 			unsigned max)
 {
@@ -709,22 +685,6 @@ static void fsb_mempool_destroy(struct fsb_mempool *mp)
 	free(mp);
 }
 
-/*
- * Create pool @name of @n buffers of @data_room bytes each (headroom
- * included) in @ctx, with per-thread caches of @cache_size and memory
- * bound to @numa_node (-1: no binding).
- *
- * Returns the pool, or NULL with errno:
- *   EINVAL - NULL ctx, name not 1..31 chars, n not in 1..2^24,
- *            data_room <= FSB_BUF_HEADROOM, cache_size above
- *            FSB_MEMPOOL_CACHE_MAX, or no such NUMA node;
- *   EEXIST - a live pool has that name;
- *   ENOSPC - FSB_MAX_POOLS pools exist;
- *   ENOMEM - more than FSB_MEMPOOL_MAX_REGIONS regions would be needed,
- *            or out of memory;
- *   the errno of memfd_create/ftruncate/mmap (logged).
- * Thread-safe.
- */
 struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 				       unsigned n, uint16_t data_room,
 				       unsigned cache_size, int numa_node)
@@ -801,13 +761,8 @@ fail:
 	return NULL;
 }
 
-/*
- * Free @mp.  Every buffer must be back, in the ring or in some thread's
- * cache; otherwise returns -EBUSY and frees nothing.  Returns 0 (also
- * for NULL).  No thread may use @mp concurrently or afterwards; threads
- * that merely hold a cache of it need not be told (their stale table
- * entries are recognised by gen).
- */
+/* Threads that keep a cache of @mp need not be told: their stale
+ * table entries are recognised by gen. */
 int fsb_mempool_free(struct fsb_mempool *mp)
 {
 	struct fsb_ctx *ctx = fsb_global_ctx;

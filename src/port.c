@@ -183,6 +183,8 @@ static void replay_item(struct fsb_port *port, struct fsb_slot *s,
  * failsafe aborts its whole re-sync there).  The admin link state is
  * deliberately not replayed: it is not operational state.
  */
+static int apply_mc_list(struct fsb_port *p, struct fsb_slot *s);
+
 static void config_replay(struct fsb_port *port, struct fsb_slot *s)
 {
 	const struct fsb_subdev_ops *o = s->sd.ops;
@@ -199,10 +201,7 @@ static void config_replay(struct fsb_port *port, struct fsb_slot *s)
 		replay_item(port, s, "allmulti", o->allmulti_set ?
 			    o->allmulti_set(&s->sd, true) : -ENOTSUP);
 	if (port->mc_count)
-		replay_item(port, s, "mc list", o->mc_list_set ?
-			    o->mc_list_set(&s->sd,
-					   (const uint8_t (*)[6])port->mc_list,
-					   port->mc_count) : -ENOTSUP);
+		replay_item(port, s, "mc list", apply_mc_list(port, s));
 }
 
 /* Adopt a MAC for the port when the spec gave none: the primary's,
@@ -229,7 +228,7 @@ static void port_mac_adopt(struct fsb_port *port)
  * caller of fsb_port_configure must hear about.
  */
 static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
-			enum fsb_reason why, uint64_t now)
+			enum fsb_reason why)
 {
 	struct fsb_subdev *sd = &s->sd;
 	int st = slot_state(s), rc = 0;
@@ -693,7 +692,7 @@ static void port_sync_locked(struct fsb_port *port, int *cfg_err)
 			continue;
 		while (slot_state(s) < (int)slot_target(port, s)) {
 			int st = slot_state(s);
-			int rc = slot_step_up(port, s, s->last_reason, now);
+			int rc = slot_step_up(port, s, s->last_reason);
 			if (rc < 0) {
 				s->last_err = rc;
 				if (rc == -EINVAL && st == FSB_SUBDEV_PROBED &&
@@ -848,7 +847,6 @@ void fsb_port_close(struct fsb_port *port)
 			       FSB_REASON_ADMIN);
 	pthread_mutex_unlock(&port->lock);
 	pthread_mutex_destroy(&port->lock);
-	free(port->mc_list);
 	free(port->xstats_zero);
 	free(port);
 }
@@ -865,6 +863,7 @@ const char *fsb_port_name(const struct fsb_port *port)
 
 void fsb_port_set_event_cb(struct fsb_port *port, fsb_event_fn fn, void *arg)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	port->ev_fn = fn;
 	port->ev_arg = arg;
@@ -873,6 +872,7 @@ void fsb_port_set_event_cb(struct fsb_port *port, fsb_event_fn fn, void *arg)
 
 int fsb_port_configure(struct fsb_port *port, const struct fsb_port_conf *conf)
 {
+	FSB_ASSERT(port != NULL);
 	if (!conf || conf->nb_rxq < 1 || conf->nb_rxq > FSB_MAX_QUEUES ||
 	    conf->nb_txq < 1 || conf->nb_txq > FSB_MAX_QUEUES) {
 		fsb_log(FSB_LOG_ERR, "%s: queue counts must be 1..%d",
@@ -916,6 +916,7 @@ int fsb_port_configure(struct fsb_port *port, const struct fsb_port_conf *conf)
 int fsb_rx_queue_setup(struct fsb_port *port, uint16_t qid,
 		       struct fsb_mempool *mp)
 {
+	FSB_ASSERT(port != NULL);
 	if (!mp)
 		return -EINVAL;
 	pthread_mutex_lock(&port->lock);
@@ -932,6 +933,7 @@ int fsb_rx_queue_setup(struct fsb_port *port, uint16_t qid,
 
 int fsb_port_start(struct fsb_port *port)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	int rc = 0;
 	if (port->started) {
@@ -981,6 +983,7 @@ out:
 
 int fsb_port_stop(struct fsb_port *port)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	if (!port->started) {
 		pthread_mutex_unlock(&port->lock);
@@ -1011,6 +1014,7 @@ int fsb_port_stop(struct fsb_port *port)
 
 int fsb_queue_offline(struct fsb_port *port, uint16_t qid)
 {
+	FSB_ASSERT(port != NULL);
 	if (qid >= FSB_MAX_QUEUES)
 		return -EINVAL;
 	atomic_store_explicit(&port->txq[qid].qs, FSB_QSBR_OFFLINE,
@@ -1022,6 +1026,7 @@ int fsb_queue_offline(struct fsb_port *port, uint16_t qid)
 
 int fsb_queue_online(struct fsb_port *port, uint16_t qid)
 {
+	FSB_ASSERT(port != NULL);
 	if (qid >= FSB_MAX_QUEUES)
 		return -EINVAL;
 	uint64_t e = atomic_load_explicit(&port->qsbr_epoch,
@@ -1041,6 +1046,7 @@ int fsb_queue_online(struct fsb_port *port, uint16_t qid)
 
 int fsb_port_detach(struct fsb_port *port, unsigned slot)
 {
+	FSB_ASSERT(port != NULL);
 	if (slot >= port->nslots)
 		return -ENOENT;
 	pthread_mutex_lock(&port->lock);
@@ -1060,6 +1066,7 @@ int fsb_port_detach(struct fsb_port *port, unsigned slot)
 
 int fsb_port_attach(struct fsb_port *port, unsigned slot)
 {
+	FSB_ASSERT(port != NULL);
 	if (slot >= port->nslots)
 		return -ENOENT;
 	pthread_mutex_lock(&port->lock);
@@ -1087,11 +1094,10 @@ int fsb_port_attach(struct fsb_port *port, unsigned slot)
 }
 
 /* Apply @fn to every started slot; -ENOTSUP from a slot is tolerated. */
-static int config_apply(struct fsb_port *port, unsigned op_bit,
+static int config_apply(struct fsb_port *port,
 			int (*apply)(struct fsb_port *, struct fsb_slot *))
 {
 	int err = 0;
-	(void)op_bit;
 	for (unsigned i = 0; i < port->nslots; i++) {
 		struct fsb_slot *s = &port->slot[i];
 		if (slot_state(s) < FSB_SUBDEV_STARTED)
@@ -1127,49 +1133,76 @@ static int apply_allmulti(struct fsb_port *p, struct fsb_slot *s)
 		s->sd.ops->allmulti_set(&s->sd, p->allmulti) : -ENOTSUP;
 }
 
-/*
- * The shadow is updated first and is what every returning sub-device
- * gets.  A started sub-device that refuses with an error other than
- * -ENOTSUP makes the call fail (and the shadow keeps the new value, as
- * it will be retried on the next restart of that sub-device).
- */
+static int apply_mc_list(struct fsb_port *p, struct fsb_slot *s)
+{
+	return s->sd.ops->mc_list_set ?
+		s->sd.ops->mc_list_set(&s->sd,
+				       (const uint8_t (*)[FSB_ETHER_ADDR_LEN])p->mc_list,
+				       p->mc_count) : -ENOTSUP;
+}
+
+/* The shadow is updated first: it is what every returning sub-device
+ * gets, whatever the started ones answer now. */
 int fsb_port_mac_set(struct fsb_port *port, const uint8_t mac[6])
 {
+	FSB_ASSERT(port != NULL);
 	if (!mac || (mac[0] & 1))
 		return -EINVAL;     /* multicast/NULL is not a port address */
 	pthread_mutex_lock(&port->lock);
 	memcpy(port->mac, mac, 6);
 	port->mac_set = true;
-	int rc = config_apply(port, FSB_OP_MAC_SET, apply_mac);
+	int rc = config_apply(port, apply_mac);
 	pthread_mutex_unlock(&port->lock);
 	return rc;
 }
 
 int fsb_port_mtu_set(struct fsb_port *port, uint16_t mtu)
 {
+	FSB_ASSERT(port != NULL);
 	if (mtu < 68)
 		return -EINVAL;
 	pthread_mutex_lock(&port->lock);
 	port->mtu = mtu;
-	int rc = config_apply(port, FSB_OP_MTU_SET, apply_mtu);
+	int rc = config_apply(port, apply_mtu);
 	pthread_mutex_unlock(&port->lock);
 	return rc;
 }
 
 int fsb_port_promisc_set(struct fsb_port *port, bool on)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	port->promisc = on;
-	int rc = config_apply(port, FSB_OP_PROMISC_SET, apply_promisc);
+	int rc = config_apply(port, apply_promisc);
 	pthread_mutex_unlock(&port->lock);
 	return rc;
 }
 
 int fsb_port_allmulti_set(struct fsb_port *port, bool on)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	port->allmulti = on;
-	int rc = config_apply(port, FSB_OP_ALLMULTI_SET, apply_allmulti);
+	int rc = config_apply(port, apply_allmulti);
+	pthread_mutex_unlock(&port->lock);
+	return rc;
+}
+
+int fsb_port_mc_addr_list_set(struct fsb_port *port,
+			      const uint8_t (*macs)[FSB_ETHER_ADDR_LEN],
+			      unsigned n)
+{
+	FSB_ASSERT(port != NULL);
+	if (n > FSB_MC_ADDR_MAX || (n && !macs))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (!(macs[i][0] & 1))
+			return -EINVAL;     /* a unicast address */
+	pthread_mutex_lock(&port->lock);
+	if (n)
+		memcpy(port->mc_list, macs, (size_t)n * FSB_ETHER_ADDR_LEN);
+	port->mc_count = n;
+	int rc = config_apply(port, apply_mc_list);
 	pthread_mutex_unlock(&port->lock);
 	return rc;
 }
@@ -1180,6 +1213,7 @@ int fsb_port_allmulti_set(struct fsb_port *port, bool on)
 
 int fsb_port_link_get(struct fsb_port *port, struct fsb_link *l)
 {
+	FSB_ASSERT(port != NULL);
 	memset(l, 0, sizeof(*l));
 	int a = atomic_load(&port->active_slot);
 	l->up = a >= 0;
@@ -1199,6 +1233,7 @@ int fsb_port_link_get(struct fsb_port *port, struct fsb_link *l)
 
 int fsb_port_info_get(struct fsb_port *port, struct fsb_port_info *info)
 {
+	FSB_ASSERT(port != NULL);
 	memset(info, 0, sizeof(*info));
 	pthread_mutex_lock(&port->lock);
 	snprintf(info->name, sizeof(info->name), "%s", port->spec.name);
@@ -1220,6 +1255,7 @@ int fsb_port_info_get(struct fsb_port *port, struct fsb_port_info *info)
 int fsb_port_slot_info(struct fsb_port *port, unsigned slot,
 		       struct fsb_slot_info *info)
 {
+	FSB_ASSERT(port != NULL);
 	if (slot >= port->nslots)
 		return -ENOENT;
 	memset(info, 0, sizeof(*info));
@@ -1242,6 +1278,7 @@ int fsb_port_slot_info(struct fsb_port *port, unsigned slot,
 uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 		      struct fsb_buf **bufs, uint16_t n)
 {
+	FSB_ASSERT(port != NULL && qid < port->conf.nb_txq);
 	if (FSB_UNLIKELY(qid >= FSB_MAX_QUEUES))
 		return 0;
 	struct fsb_txq *q = &port->txq[qid];
@@ -1260,6 +1297,7 @@ uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 uint16_t fsb_rx_burst(struct fsb_port *port, uint16_t qid,
 		      struct fsb_buf **bufs, uint16_t n)
 {
+	FSB_ASSERT(port != NULL && qid < port->conf.nb_rxq);
 	if (FSB_UNLIKELY(qid >= FSB_MAX_QUEUES))
 		return 0;
 	struct fsb_rxq *q = &port->rxq[qid];

@@ -85,7 +85,7 @@ struct fsb_port {
 	bool mac_set;                   /* given by spec or admin */
 	uint16_t mtu;                   /* 0 = leave the sub-device's */
 	bool promisc, allmulti;
-	uint8_t (*mc_list)[FSB_ETHER_ADDR_LEN];
+	uint8_t mc_list[FSB_MC_ADDR_MAX][FSB_ETHER_ADDR_LEN];
 	unsigned mc_count;
 
 	/* Events. */

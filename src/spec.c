@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * spec.c - the port-spec parser (design.md §2).
+ * spec.c - the port-spec parser (grammar: docs/guide.md).
  *
  * Grammar (bytes are taken as they are; no blank is ever skipped):
  *
@@ -709,7 +709,7 @@ uint64_t fsb_devspec_get_u64(const struct fsb_devspec *d, const char *key,
 	return x;
 }
 
-/* See fsb.h.  Needs no context: kinds are compiled in. */
+/* Needs no context: kinds are compiled in. */
 int fsb_spec_check(const char *spec, char *err, size_t errlen)
 {
 	return fsb_spec_parse(spec, NULL, err, errlen) < 0 ? -EINVAL : 0;

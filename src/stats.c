@@ -89,6 +89,7 @@ static void stats_raw(struct fsb_port *port, struct fsb_stats *st)
 
 int fsb_port_stats_get(struct fsb_port *port, struct fsb_stats *st)
 {
+	FSB_ASSERT(port != NULL);
 	if (!st)
 		return -EINVAL;
 	pthread_mutex_lock(&port->lock);
@@ -130,6 +131,7 @@ unsigned fsb_xstats_count(const struct fsb_port *port)
 int fsb_port_xstats_names(struct fsb_port *port, struct fsb_xstat_name *names,
 			  unsigned max)
 {
+	FSB_ASSERT(port != NULL);
 	unsigned n = fsb_xstats_count(port);
 	for (unsigned i = 0; names && i < n && i < max; i++) {
 		char *o = names[i].name;
@@ -187,6 +189,7 @@ static void xstats_raw(struct fsb_port *port, uint64_t *v)
 
 int fsb_port_xstats_get(struct fsb_port *port, uint64_t *values, unsigned max)
 {
+	FSB_ASSERT(port != NULL);
 	unsigned n = fsb_xstats_count(port);
 	if (!values || max == 0)
 		return (int)n;
@@ -208,6 +211,7 @@ int fsb_port_xstats_get(struct fsb_port *port, uint64_t *values, unsigned max)
 
 int fsb_port_stats_reset(struct fsb_port *port)
 {
+	FSB_ASSERT(port != NULL);
 	pthread_mutex_lock(&port->lock);
 	stats_raw(port, &port->stats_zero);
 	if (!port->xstats_zero)

@@ -182,9 +182,21 @@ static int null_mac_set(struct fsb_subdev *sd, const uint8_t mac[6])
 	return 0;
 }
 
-/* null accepts any MTU/promisc/allmulti: there is nothing to filter. */
-static int null_mtu_set(struct fsb_subdev *sd, uint16_t mtu) { return 0; }
-static int null_flag_set(struct fsb_subdev *sd, bool on) { return 0; }
+/* null accepts any MTU/promisc/allmulti: there is nothing to filter, so
+ * the value has nowhere to go. */
+static int null_mtu_set(struct fsb_subdev *sd, uint16_t mtu)
+{
+	(void)sd;
+	(void)mtu;
+	return 0;
+}
+
+static int null_flag_set(struct fsb_subdev *sd, bool on)
+{
+	(void)sd;
+	(void)on;
+	return 0;
+}
 
 const struct fsb_subdev_ops fsb_subdev_null_ops = {
 	.kind = "null",

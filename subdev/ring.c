@@ -555,6 +555,9 @@ static int ring_mc_list_set(struct fsb_subdev *sd,
 	if (hooked(sd, FSB_OP_MC_LIST_SET))
 		return -ENOTSUP;
 	priv->cfg.mc_count = n;
+	memset(priv->cfg.mc_first, 0, sizeof(priv->cfg.mc_first));
+	if (n)
+		memcpy(priv->cfg.mc_first, macs[0], sizeof(priv->cfg.mc_first));
 	priv->cfg.applied |= FSB_OP_MC_LIST_SET;
 	return 0;
 }

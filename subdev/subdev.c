@@ -8,8 +8,8 @@
 
 #include "subdev.h"
 
-/* Every compiled-in kind.  Later kinds (virtio_user, af_xdp,
- * virtio_pci) add a line here and a file in subdev/. */
+/* Every compiled-in kind.  A new kind adds a line here and a file in
+ * subdev/. */
 static const struct fsb_subdev_ops *const kinds[] = {
 	&fsb_subdev_null_ops,
 	&fsb_subdev_ring_ops,

@@ -232,6 +232,7 @@ struct fsb_ring_config {
 	uint16_t mtu;
 	bool promisc, allmulti;
 	unsigned mc_count;
+	uint8_t mc_first[FSB_ETHER_ADDR_LEN]; /* the list's first address */
 	unsigned applied;      /* ops that succeeded, FSB_OP_* bits */
 };
 int fsb_ring_config_get(struct fsb_subdev *sd, struct fsb_ring_config *c);

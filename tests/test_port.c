@@ -10,8 +10,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -550,6 +553,17 @@ static void test_replay_enotsup(void **state)
 	assert_int_equal(fsb_port_mtu_set(p, 10), -EINVAL);
 	static const uint8_t mc[6] = { 1, 0, 0x5e, 0, 0, 1 };
 	assert_int_equal(fsb_port_mac_set(p, mc), -EINVAL);
+	/* the multicast list: unicast entries and too many are refused,
+	 * and nothing of a refused list is kept */
+	static const uint8_t mcs[2][6] = { { 1, 0, 0x5e, 0, 0, 9 },
+					   { 0x33, 0x33, 0, 0, 0, 1 } };
+	static const uint8_t bad[2][6] = { { 1, 0, 0x5e, 0, 0, 7 },
+					   { 2, 0, 0, 0, 0, 1 } };
+	assert_int_equal(fsb_port_mc_addr_list_set(p, mcs, 2), 0);
+	assert_int_equal(fsb_port_mc_addr_list_set(p, bad, 2), -EINVAL);
+	assert_int_equal(fsb_port_mc_addr_list_set(p, mcs, FSB_MC_ADDR_MAX + 1),
+			 -EINVAL);
+	assert_int_equal(fsb_port_mc_addr_list_set(p, NULL, 1), -EINVAL);
 	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
 	/* promisc is refused by slot 0 from now on */
 	fsb_ring_test_hook(sd, FSB_OP_PROMISC_SET, false);
@@ -566,6 +580,10 @@ static void test_replay_enotsup(void **state)
 	assert_false(c.promisc);
 	assert_true(c.applied & FSB_OP_MAC_SET);
 	assert_false(c.applied & FSB_OP_PROMISC_SET);
+	/* the list was replayed onto the returning slot */
+	assert_true(c.applied & FSB_OP_MC_LIST_SET);
+	assert_int_equal(c.mc_count, 2);
+	assert_int_equal(c.mc_first[5], 9);
 	assert_int_equal(xstat(p, "replay_enotsup"), 2);
 	/* slot 1 got everything */
 	assert_int_equal(fsb_ring_config_get(fsb_port_subdev(p, 1), &c), 0);
@@ -751,6 +769,61 @@ static void test_names(void **state)
 	assert_non_null(fsb_version());
 }
 
+#ifdef FSB_DEBUG
+/* Run @fn in a child: it must die of SIGABRT (FSB_ASSERT), and say why
+ * on stderr. */
+static void expect_abort(void (*fn)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);               /* no abort: the test fails */
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+}
+
+static void tx_bad_queue(void *arg)
+{
+	struct fsb_buf *b[1];
+	fsb_tx_burst(arg, 1, b, 0);     /* one tx queue configured */
+}
+
+static void rx_bad_queue(void *arg)
+{
+	struct fsb_buf *b[1];
+	fsb_rx_burst(arg, 2, b, 1);
+}
+
+static void start_null(void *arg)
+{
+	(void)arg;
+	fsb_port_start(NULL);
+}
+
+/* Misuse aborts in debug builds (FSB_ASSERT): a queue id beyond the
+ * configured count, a NULL handle.  Valid calls next to them do not. */
+static void test_misuse_asserts(void **state)
+{
+	struct env *e = *state;
+	struct fsb_port *p = fsb_port_open(e->ctx, "mis,dev(null)", NULL, 0);
+	assert_non_null(p);
+	struct fsb_port_conf c = { .nb_rxq = 2, .nb_txq = 1 };
+	assert_int_equal(fsb_port_configure(p, &c), 0);
+	struct fsb_buf *b[1];
+	assert_int_equal(fsb_tx_burst(p, 0, b, 0), 0);
+	assert_int_equal(fsb_rx_burst(p, 1, b, 1), 0);
+	expect_abort(tx_bad_queue, p);
+	expect_abort(rx_bad_queue, p);
+	expect_abort(start_null, NULL);
+	fsb_port_close(p);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +846,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_grace_offline, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rx_all_paths, t_setup, t_teardown),
+#ifdef FSB_DEBUG
+		cmocka_unit_test_setup_teardown(test_misuse_asserts, t_setup, t_teardown),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

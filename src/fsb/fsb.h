@@ -7,10 +7,22 @@
  * traffic meanwhile.  The API is shaped like a DPDK PMD: bursts of packet
  * buffers taken from a mempool.
  *
- * Return conventions (as in libmnl):
+ * Return conventions (the kernel's and systemd's sd-* libraries'; not
+ * libmnl's, which returns -1 and sets errno):
  *   - functions returning int return 0 (or a count) on success and a
  *     negative errno value on failure; errno is left alone;
  *   - functions returning a pointer return NULL on failure and set errno.
+ *
+ * Errors are of three classes, as in libev:
+ *   - the environment (a device, memory, a peer) -> the return code;
+ *   - misuse (a NULL handle, a queue id not configured, a port used
+ *     after close) -> undefined; builds configured with --enable-debug
+ *     (and the sanitizer builds) abort with a message naming the call;
+ *   - a sub-device failing or vanishing -> not an error at all: the
+ *     port fails over and says so in its events and xstats.
+ *
+ * Each function is documented here, once; the .c files only explain
+ * how.
  *
  * Threading:
  *   - fsb_rx_burst()/fsb_tx_burst() on one queue must be called by one
@@ -52,6 +64,7 @@ FSB_API const char *fsb_version(void);
 #define FSB_ERRMSG_MAX       256  /**< room for any error line */
 #define FSB_BUF_HEADROOM     128  /**< default headroom, bytes */
 #define FSB_ETHER_ADDR_LEN   6
+#define FSB_MC_ADDR_MAX      128  /**< multicast addresses per port */
 
 /* ------------------------------------------------------------------ */
 /* Library context (one per process)                                   */
@@ -162,11 +175,14 @@ struct fsb_mem_region {
  *
  * Memory comes from memfd (hugetlb memfd when the system has free huge
  * pages, plain memfd otherwise) in at most a few large regions.
- * Returns NULL with errno:
- *   EINVAL - name not 1..31 bytes, n not 1..2^24, data_room not above
- *            FSB_BUF_HEADROOM, cache_size above 512, or no such NUMA node;
- *   EEXIST - a live pool has that name;  ENOSPC - too many pools;
- *   ENOMEM, or the errno of memfd_create/ftruncate/mmap.
+ * Thread-safe.  Returns the pool, or NULL with errno:
+ *   EINVAL - NULL @ctx, name not 1..31 bytes, n not 1..2^24, data_room
+ *            not above FSB_BUF_HEADROOM, cache_size above 512, or no
+ *            such NUMA node;
+ *   EEXIST - a live pool has that name;
+ *   ENOSPC - 64 pools exist already;
+ *   ENOMEM - out of memory, or more than 4 regions would be needed;
+ *   the errno of memfd_create/ftruncate/mmap (logged).
  */
 FSB_API struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx,
 					       const char *name, unsigned n,
@@ -175,27 +191,34 @@ FSB_API struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx,
 					       int numa_node);
 
 /**
- * Free the pool.  Every buffer must have been returned; returns -EBUSY
- * (and frees nothing) when some are still out.
+ * Free the pool.  Every buffer must be back, in the pool or in some
+ * thread's cache; otherwise returns -EBUSY and frees nothing.  Returns 0
+ * (also for NULL).  No thread may use @mp concurrently or afterwards;
+ * threads that merely keep a cache of it need not be told.
  */
 FSB_API int fsb_mempool_free(struct fsb_mempool *mp);
 
 /** A buffer reset to headroom FSB_BUF_HEADROOM, length 0; NULL with
- *  errno ENOBUFS when the pool (and this thread's cache) is empty. */
+ *  errno ENOBUFS when the pool and this thread's cache are empty (other
+ *  threads' caches may still hold some).  No lock, no syscall. */
 FSB_API struct fsb_buf *fsb_buf_alloc(struct fsb_mempool *mp);
 
-/** Allocate exactly @n buffers or none: returns 0 or -ENOBUFS. */
+/** Allocate exactly @n buffers or none: returns 0 or -ENOBUFS (with
+ *  whatever was taken given back).  No lock. */
 FSB_API int fsb_buf_alloc_bulk(struct fsb_mempool *mp, struct fsb_buf **bufs,
 			       unsigned n);
 
-/** Return @b (and any chained segments) to its pool.  NULL is a no-op. */
+/** Return @b and every segment chained after it to their pools.  NULL
+ *  is a no-op.  No lock. */
 FSB_API void fsb_buf_free(struct fsb_buf *b);
 
 /** Free @n buffers, which may belong to different pools; chains are
  *  followed and NULL entries skipped. */
 FSB_API void fsb_buf_free_bulk(struct fsb_buf **bufs, unsigned n);
 
-/** Buffers currently in the pool and in all thread caches. */
+/** Buffers in the pool and in every thread's cache: exact when no
+ *  thread allocates or frees meanwhile, otherwise approximate (never
+ *  above n).  Takes a lock: not for the datapath. */
 FSB_API unsigned fsb_mempool_avail(const struct fsb_mempool *mp);
 
 /**
@@ -288,7 +311,8 @@ FSB_API int fsb_event_format(const struct fsb_event *ev, char *buf,
 struct fsb_port;
 
 /**
- * Open a port from a spec string (grammar in fsb(7)/the user guide):
+ * Open a port from a spec string (grammar in the user guide,
+ * docs/guide.md, and libfsb(3)):
  *
  *   fsb0,hold_down=200,dev(ring,name=a),dev(null)
  *
@@ -457,13 +481,27 @@ struct fsb_slot_info {
 FSB_API int fsb_port_slot_info(struct fsb_port *port, unsigned slot,
 			       struct fsb_slot_info *info);
 
-/* Admin calls.  The port keeps the value and replays it onto every
- * sub-device that (re)starts; a sub-device's -ENOTSUP is tolerated. */
+/**
+ * Admin calls.  The port keeps the value (its config shadow) and
+ * replays it onto every sub-device that (re)starts, item by item; a
+ * sub-device's -ENOTSUP is tolerated (counted in replay_enotsup).  A
+ * started sub-device that refuses with another error makes the call
+ * return that error; the shadow keeps the new value all the same, and
+ * the sub-device gets it again on its next restart.
+ *
+ * mac_set: -EINVAL for a multicast address; mtu_set: -EINVAL below 68.
+ * mc_addr_list_set: the multicast addresses to receive (at most
+ * FSB_MC_ADDR_MAX; @n == 0 clears the list), -EINVAL for a unicast one
+ * or too many.
+ */
 FSB_API int fsb_port_mac_set(struct fsb_port *port,
 			     const uint8_t mac[FSB_ETHER_ADDR_LEN]);
 FSB_API int fsb_port_mtu_set(struct fsb_port *port, uint16_t mtu);
 FSB_API int fsb_port_promisc_set(struct fsb_port *port, bool on);
 FSB_API int fsb_port_allmulti_set(struct fsb_port *port, bool on);
+FSB_API int fsb_port_mc_addr_list_set(struct fsb_port *port,
+				      const uint8_t (*macs)[FSB_ETHER_ADDR_LEN],
+				      unsigned n);
 
 /**
  * Planned removal of slot @slot: TX moves off it first, nothing sent is
