@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * ctx.c - the process's library context, logging and name tables.
+ * ctx.c - the process's library context and the name tables.
  *
  * One context per process: the ports, the pools and the control thread
  * hang off it.  A second
@@ -26,20 +26,6 @@ const char *fsb_version(void)
 	return PACKAGE_VERSION;
 }
 
-static const char *const level_names[] = {
-	[FSB_LOG_ERR] = "error", [FSB_LOG_WARNING] = "warning",
-	[FSB_LOG_NOTICE] = "notice", [FSB_LOG_INFO] = "info",
-	[FSB_LOG_DEBUG] = "debug",
-};
-
-static void log_default(void *arg, enum fsb_log_level level, const char *msg)
-{
-	(void)arg;
-	const char *ln = (level >= FSB_LOG_ERR && level <= FSB_LOG_DEBUG)
-		? level_names[level] : "log";
-	fprintf(stderr, "fsb: %s: %s\n", ln, msg);
-}
-
 struct fsb_ctx *fsb_ctx_new(void)
 {
 	pthread_mutex_lock(&ctx_create_lock);
@@ -54,7 +40,7 @@ struct fsb_ctx *fsb_ctx_new(void)
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
-	ctx->log_fn = log_default;
+	ctx->log_fn = fsb_log_default;
 	atomic_init(&ctx->log_level, FSB_LOG_NOTICE);
 	int rc = fsb_ctl_start(ctx);
 	if (rc < 0) {
@@ -93,69 +79,10 @@ void fsb_ctx_set_log(struct fsb_ctx *ctx, fsb_log_fn fn, void *arg,
 		     enum fsb_log_level max_level)
 {
 	pthread_mutex_lock(&ctx->lock);
-	ctx->log_fn = fn ? fn : log_default;
+	ctx->log_fn = fn ? fn : fsb_log_default;
 	ctx->log_arg = fn ? arg : NULL;
 	pthread_mutex_unlock(&ctx->lock);
 	atomic_store(&ctx->log_level, max_level);
-}
-
-static void vlog(enum fsb_log_level level, const char *fmt, va_list ap)
-{
-	struct fsb_ctx *ctx = fsb_global_ctx;
-	char buf[512];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (!ctx) {
-		log_default(NULL, level, buf);
-		return;
-	}
-	ctx->log_fn(ctx->log_arg, level, buf);
-}
-
-void fsb_log(enum fsb_log_level level, const char *fmt, ...)
-{
-	struct fsb_ctx *ctx = fsb_global_ctx;
-	if (ctx && (int)level > atomic_load_explicit(&ctx->log_level,
-						    memory_order_relaxed))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vlog(level, fmt, ap);
-	va_end(ap);
-}
-
-void fsb_log_ratelimited(struct fsb_ratelimit *rl, unsigned burst,
-			 unsigned interval_ms, enum fsb_log_level level,
-			 const char *fmt, ...)
-{
-	struct fsb_ctx *ctx = fsb_global_ctx;
-	if (ctx && (int)level > atomic_load_explicit(&ctx->log_level,
-						    memory_order_relaxed))
-		return;
-	uint64_t now = fsb_now_ns();
-	uint64_t start = atomic_load(&rl->window_start_ns);
-	if (now - start > (uint64_t)interval_ms * 1000000ull &&
-	    atomic_compare_exchange_strong(&rl->window_start_ns, &start, now)) {
-		unsigned sup = atomic_exchange(&rl->suppressed, 0);
-		atomic_store(&rl->printed, 0);
-		if (sup)
-			fsb_log(level, "%u similar messages suppressed", sup);
-	}
-	if (atomic_fetch_add(&rl->printed, 1) >= burst) {
-		atomic_fetch_add(&rl->suppressed, 1);
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vlog(level, fmt, ap);
-	va_end(ap);
-}
-
-void fsb_assert_fail(const char *cond, const char *func)
-{
-	fsb_log(FSB_LOG_ERR, "%s: API misuse: %s is false", func, cond);
-	/* the sink may be the application's and buffered: say it here too */
-	fprintf(stderr, "fsb: %s: API misuse: %s is false\n", func, cond);
-	abort();
 }
 
 /* ---- name tables ---- */

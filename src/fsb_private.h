@@ -2,12 +2,23 @@
 /*
  * fsb_private.h - internals shared by src/, subdev/ and the tests.
  *
- * Sections, one per file of src/:
- *   ctx.c      process context, logging, name tables
+ * Sections:
+ *   log.c      logging, rate limits, FSB_ASSERT
+ *   ctx.c      process context, name tables
  *   spec.c     port-spec parser
  *   mempool.c  memfd-backed pools with per-thread caches
- *   port.c     the port: lifecycle, sync routine, TX choice, bursts
- *   stats.c    stats fold and xstats
+ *   the port's per-queue state (the port itself: port.h)
+ *
+ * The other internal headers, by layer (each includes only headers of
+ * the layers before it; "make check" builds every header on its own):
+ *   fsb_private.h, ring.h     this file; the MPMC ring under the pools
+ *   loop.h                    the control thread's event loop
+ *   devsignal.h               what a signal source reports
+ *   nlmon.h, netlink.h,       the sources: netlink sockets, rtnetlink,
+ *   uevent.h, sigbus.h,       kobject uevents, BAR faults, VFIO
+ *   vfio.h                    device requests
+ *   subdev.h (subdev/)        the sub-device ops table and the kinds
+ *   port.h, qsbr.h, route.h   the port, its grace periods, the router
  */
 #ifndef FSB_PRIVATE_H
 #define FSB_PRIVATE_H
@@ -60,6 +71,13 @@ struct fsb_ctx {
 
 /* The process's context, or NULL.  Set by fsb_ctx_new. */
 extern struct fsb_ctx *fsb_global_ctx;
+
+/* ================================================================== */
+/* log.c                                                               */
+/* ================================================================== */
+
+/* The default sink: "fsb: LEVEL: msg" on stderr. */
+void fsb_log_default(void *arg, enum fsb_log_level level, const char *msg);
 
 /* Log through the context's sink; a no-op without a context or when
  * @level is above the threshold. */
@@ -126,6 +144,23 @@ struct fsb_kv {
 	unsigned col;                   /* column of the key, from 1 */
 };
 
+enum fsb_opt_type {
+	FSB_OPT_STR = 0,    /* any non-empty string */
+	FSB_OPT_UINT,       /* decimal, within [min, max] */
+	FSB_OPT_BOOL,       /* 0 or 1 */
+	FSB_OPT_MAC,        /* xx:xx:xx:xx:xx:xx */
+	FSB_OPT_IFNAME,     /* a Linux interface name */
+	FSB_OPT_PATH,       /* a filesystem path */
+	FSB_OPT_NAME,       /* [A-Za-z0-9_]{1,31} */
+};
+
+/* One option a kind accepts, for the spec parser. */
+struct fsb_opt_desc {
+	const char *name;
+	enum fsb_opt_type type;
+	uint64_t min, max;  /* FSB_OPT_UINT */
+};
+
 /* One dev(...) group: the kind and its options, validated. */
 struct fsb_devspec {
 	char kind[FSB_KIND_MAX];
@@ -134,6 +169,20 @@ struct fsb_devspec {
 	char text[FSB_SPEC_MAX];        /* "KIND,opt=v" as written */
 	unsigned col;
 };
+
+/* What the spec parser knows of a sub-device kind. */
+struct fsb_kind_spec {
+	const char *kind;
+	const struct fsb_opt_desc *opts;  /* terminated by name == NULL */
+	/* Cross-option checks after each option was validated; NULL ok.
+	 * Returns 0 or -EINVAL with a message in @msg. */
+	int (*validate)(const struct fsb_devspec *d, char *msg, size_t len);
+};
+
+/* Every compiled-in kind's, NULL-terminated.  Defined by the layer that
+ * owns the kinds (subdev/subdev.c); the parser only reads it, so it
+ * includes nothing of that layer. */
+extern const struct fsb_kind_spec *const fsb_kind_specs[];
 
 struct fsb_spec {
 	char name[FSB_NAME_MAX];
@@ -224,19 +273,8 @@ static inline void fsb_buf_reset(struct fsb_buf *b)
 }
 
 /* ================================================================== */
-/* port.c                                                              */
+/* The port's queues (the rest of the port is in port.h)               */
 /* ================================================================== */
-
-/* Marks set by signal sources; the sync routine acts on them. */
-enum fsb_mark {
-	FSB_MARK_NONE = 0,
-	FSB_MARK_GONE,      /* the device went away */
-	FSB_MARK_LINK_DOWN,
-	FSB_MARK_LINK_UP,
-	FSB_MARK_APPEARED,  /* the device came (back) */
-	FSB_MARK_RELEASE,   /* let the device go, the planned way (VFIO
-			     * request): TX first, drain, then close */
-};
 
 struct fsb_slot;
 

@@ -9,18 +9,26 @@ src_libfsb_internal_la_LIBADD = $(LIBEV_LIBS) $(NUMA_LIBS) $(MNL_LIBS) $(PTHREAD
 src_libfsb_internal_la_SOURCES = \
 	src/fsb/fsb.h \
 	src/fsb_private.h \
-	src/ring.h src/ring.c \
+	src/log.c \
 	src/ctx.c \
 	src/spec.c \
+	src/ring.h src/ring.c \
 	src/mempool.c \
-	src/port.h src/port.c \
-	src/qsbr.h \
-	src/ctl.c \
+	src/loop.h src/loop.c \
+	src/devsignal.h \
+	src/nlmon.h src/nlmon.c \
 	src/netlink.h src/netlink.c \
-	src/vfio.h src/vfio.c \
-	src/sigbus.h src/sigbus.c \
 	src/uevent.h src/uevent.c \
+	src/sigbus.h src/sigbus.c \
+	src/vfio.h src/vfio.c \
+	src/port.h src/port.c \
+	src/sync.c \
+	src/qsbr.h src/qsbr.c \
+	src/burst.c \
+	src/replay.c \
 	src/stats.c \
+	src/route.h src/route.c \
+	src/ctl.c \
 	src/bare.c
 
 lib_LTLIBRARIES += src/libfsb.la

@@ -8,25 +8,47 @@
  *
  * Who writes what:
  *   - signal sources (any thread, signal handlers included) only set
- *     slot->marks / slot->mark_reason and wake the control loop;
- *   - the sync routine (fsb_port_sync, under port->lock, on the control
- *     thread or inside an admin call) reads the marks and does all the
- *     work: probe, configure, start, stop, close, TX choice, publish;
- *   - the datapath reads txq[].active and rx_mask (acquire) and writes
- *     only its queue's qs and counters.
+ *     slot->marks / slot->mark_reason and wake the control loop, through
+ *     fsb_port_mark(): the router (route.c) for system-wide sources, the
+ *     slot's notifier for the sub-device's own;
+ *   - the sync routine (sync.c, under port->lock, on the control thread
+ *     or inside an admin call) reads the marks and does all the work:
+ *     probe, configure, start, stop, close, TX choice, publish;
+ *   - the datapath (burst.c) reads txq[].active and rx_mask (acquire)
+ *     and writes only its queue's qs and counters.
+ *
+ * The port, file by file (one banner each below):
+ *   port.c     lifecycle and admin calls: open, configure, start, stop,
+ *              close, attach, detach, queue online/offline, getters
+ *   sync.c     marks, the sync routine, TX choice and publication, events
+ *   qsbr.c     grace periods (qsbr.h has the datapath's half)
+ *   burst.c    fsb_rx_burst, fsb_tx_burst
+ *   replay.c   the config shadow: admin setters, replay on (re)start
+ *   stats.c    stats fold and xstats
+ *   route.c    device signals to slots (route.h)
+ *
+ * Locks, outermost first: ctx->lock (the ports table; the control
+ * thread holds it for a whole pass), port->lock, the loop lock
+ * (loop.h).  port->lock is recursive for one reason only: event
+ * callbacks run under it and may call the getters, which take it.
  */
 #ifndef FSB_PORT_H
 #define FSB_PORT_H
 
 
+#include "devsignal.h"
 #include "fsb_private.h"
 #include "subdev.h"
 
-/* Mark bits (slot->marks). */
+/* Mark bits (slot->marks): one per enum fsb_devsig_what below
+ * FSB_DEVSIG_MARKS. */
 #define FSB_MARKBIT(m) (1u << (m))
+
+struct fsb_port;
 
 struct fsb_slot {
 	struct fsb_subdev sd;
+	struct fsb_port *port;          /* owner, for the notifier */
 
 	/* Written by sync only; read by getters under port->lock, and
 	 * atomically by anyone. */
@@ -39,6 +61,7 @@ struct fsb_slot {
 					 * RELEASE mark (planned; the device
 					 * was alive) */
 	bool close_pending;             /* stopped; close awaits a grace */
+	bool leaving;                   /* during a sync pass: stops in it */
 	uint64_t usable_since_ns;       /* link up since (0 = at start) */
 	uint64_t signal_ns;             /* receipt of the first signal of the
 					 * last consumed batch (downtime) */
@@ -80,7 +103,8 @@ struct fsb_port {
 	struct fsb_txq txq[FSB_MAX_QUEUES];
 	struct fsb_rxq rxq[FSB_MAX_QUEUES];
 
-	/* Config shadow, replayed onto every (re)started sub-device. */
+	/* Config shadow (replay.c), replayed onto every (re)started
+	 * sub-device. */
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	bool mac_set;                   /* given by spec or admin */
 	uint16_t mtu;                   /* 0 = leave the sub-device's */
@@ -103,7 +127,7 @@ struct fsb_port {
 	_Atomic uint64_t grace_timeouts;
 	_Atomic uint64_t replay_enotsup;
 	/* µs from a VFIO device request's receipt to the close of the
-	 * device fd, last time (vfio.c writes it). */
+	 * device fd, last time (from the sub-device's release_us). */
 	_Atomic uint64_t last_release_us;
 	uint64_t max_grace_wait_ns;
 
@@ -117,57 +141,85 @@ struct fsb_port {
 	_Atomic bool sync_pending;
 };
 
+/* Every slot of @port, in priority order: struct fsb_slot *@s. */
+#define FSB_FOREACH_SLOT(port, s)                                        \
+	for (struct fsb_slot *s = (port)->slot;                          \
+	     s < (port)->slot + (port)->nslots; s++)
+
+/* The slot's index (its priority; 0 is the primary). */
+static inline unsigned fsb_slot_index(const struct fsb_port *port,
+				      const struct fsb_slot *s)
+{
+	return (unsigned)(s - port->slot);
+}
+
+/* The slot's state; written by sync only, readable by anyone. */
+static inline int fsb_slot_state(const struct fsb_slot *s)
+{
+	return atomic_load_explicit(&((struct fsb_slot *)s)->state,
+				    memory_order_relaxed);
+}
+
+/* ================================================================== */
+/* port.c                                                              */
+/* ================================================================== */
+
+/* The sub-device of slot @slot, or NULL (tests). */
+struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot);
+
+/* ================================================================== */
+/* sync.c                                                              */
+/* ================================================================== */
+
 /* Run the sync routine: consume marks, bring slots to target, choose
  * and publish TX, tear down what must go.  Takes port->lock. */
 void fsb_port_sync(struct fsb_port *port);
 
-/*
- * Signal entry point: set mark @m with @reason on slot @slot of port
- * @port_id and wake the control loop.  Async-signal-safe (atomics and
- * ev_async_send only).  First mark wins the reason; a later mark
- * before sync consumed the first counts as dup_signals.
- */
-void fsb_port_mark(uint16_t port_id, int slot, enum fsb_mark m,
-		   enum fsb_reason reason);
-
-/* The port with id @id, or NULL (no lock: ports are published once). */
-struct fsb_port *fsb_port_by_id(uint16_t id);
-
-/* The sub-device of slot @slot (tests). */
-struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot);
+/* The same with port->lock held.  @cfg_err (may be NULL) gets -EINVAL
+ * when a sub-device refused the configured queues. */
+void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err);
 
 /*
- * Call @fn for every slot of every open port, with that port's lock
- * held: how OS monitors (netlink.c, uevent.c) route an event to the
- * slots it concerns.  The caller holds ctx->lock; control thread (or a
- * test), never a libev callback (see fsb_ctl_defer).
+ * Signal entry point: set mark @m (below FSB_DEVSIG_MARKS) with @reason
+ * on slot @slot and wake the control loop.  Async-signal-safe (atomics
+ * and the loop's wake only).  The first mark wins the reason; a later
+ * mark before sync consumed the first counts as dup_signals.  An
+ * out-of-range slot or mark is ignored.
  */
-typedef void (*fsb_slot_fn)(struct fsb_port *port, unsigned k, void *arg);
-void fsb_port_slots_each(struct fsb_ctx *ctx, fsb_slot_fn fn, void *arg);
+void fsb_port_mark(struct fsb_port *port, unsigned slot,
+		   enum fsb_devsig_what m, enum fsb_reason reason);
 
-/* ---- ctl.c: the control thread ---- */
-int fsb_ctl_start(struct fsb_ctx *ctx);
-void fsb_ctl_stop(struct fsb_ctx *ctx);
-/* Wake the control loop to run sync on every port with pending marks.
- * Async-signal-safe. */
-void fsb_ctl_wake(void);
-/*
- * The control loop, for sources that watch fds or run timers in it.
- * Start and stop watchers only while holding the loop lock (recursive;
- * taken after any ctx/port lock, never before), then fsb_ctl_wake() so
- * the loop sees the change.  Watcher callbacks run with the loop lock
- * held: they may set marks, never take ctx->lock or a port lock; work
- * that needs those is passed to fsb_ctl_defer(), which only the loop's
- * callbacks call.  Deferred functions run once per loop turn, loop lock
- * released, and a sync pass follows them.
- */
-struct ev_loop;
-struct ev_loop *fsb_ctl_loop(void);
-void fsb_ctl_lock(void);
-void fsb_ctl_unlock(void);
-void fsb_ctl_defer(void (*fn)(struct fsb_ctx *ctx));
+/* The slot notifier the port installs in each sub-device (@arg is the
+ * struct fsb_slot): fsb_port_mark() for that slot. */
+void fsb_slot_notify(void *arg, enum fsb_devsig_what what,
+		     enum fsb_reason why);
 
-/* ---- stats.c ---- */
+/* Publish @to (-1: none) as the TX sub-device of every queue. */
+void fsb_port_tx_publish(struct fsb_port *port, int to);
+
+/* Step @s down to @target (TX already moved off it, grace passed). */
+void fsb_slot_step_down(struct fsb_port *port, struct fsb_slot *s,
+			enum fsb_subdev_state target, enum fsb_reason why);
+
+/* Stamp @ev with the port and the time, log it, call the app's
+ * callback (port->lock held). */
+void fsb_port_event_emit(struct fsb_port *port, struct fsb_event *ev);
+
+/* ================================================================== */
+/* replay.c                                                            */
+/* ================================================================== */
+
+/* Replay the config shadow onto @s, which just started (lock held). */
+void fsb_port_config_replay(struct fsb_port *port, struct fsb_slot *s);
+
+/* Adopt a MAC for the port when the spec gave none: the first probed
+ * slot's that can tell (lock held). */
+void fsb_port_mac_adopt(struct fsb_port *port);
+
+/* ================================================================== */
+/* stats.c                                                             */
+/* ================================================================== */
+
 /* Fold a fresh reading of slot @s into its totals (port->lock held). */
 void fsb_stats_fold(struct fsb_port *port, struct fsb_slot *s);
 /* Fold the final reading before a slot closes. */
@@ -177,10 +229,21 @@ void fsb_stats_slot_total(const struct fsb_slot *s,
 			  struct fsb_subdev_stats *out);
 unsigned fsb_xstats_count(const struct fsb_port *port);
 
-/* ---- test knobs (port.c) ---- */
+/* ================================================================== */
+/* qsbr.c: test knobs (the wait itself is in qsbr.h)                   */
+/* ================================================================== */
+
 /* Skip QSBR grace waits (to prove the stress test catches it). */
 extern _Atomic bool fsb_test_skip_grace;
 /* Bound of one grace wait, ns (default 1 s). */
 extern _Atomic uint64_t fsb_grace_timeout_ns;
+
+/* ================================================================== */
+/* ctl.c: the control thread                                           */
+/* ================================================================== */
+
+/* Start the loop, the sources and the thread; 0 or -errno. */
+int fsb_ctl_start(struct fsb_ctx *ctx);
+void fsb_ctl_stop(struct fsb_ctx *ctx);
 
 #endif /* FSB_PORT_H */

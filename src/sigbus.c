@@ -32,8 +32,9 @@
  *      what PCIe gives for a read to a device that is not there, so the
  *      driver's own checks (a status register reading 0xffffffff) see
  *      a dead device rather than zeroes;
- *   2. marks the owning sub-device gone (reason "sigbus") and wakes the
- *      control loop: fsb_port_mark() is atomics plus an eventfd write;
+ *   2. tells the owning sub-device's slot it is gone (reason "sigbus")
+ *      through the notifier the port installed, which is atomics plus
+ *      an eventfd write to wake the control loop;
  *   3. returns, and the access re-executes on the new memory.
  * The control thread then does the real work (TX moves, the sub-device
  * closes after a grace period, which unmaps the range) and logs the
@@ -107,7 +108,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "port.h"
+#include "fsb_private.h"
+#include "loop.h"
 #include "sigbus.h"
 
 /* The state of a slot, in the low bits of its word; the generation is
@@ -137,7 +139,9 @@ struct bar {
 	_Atomic uint64_t word;          /* generation << 3 | state */
 	_Atomic uintptr_t base;
 	_Atomic size_t len;
-	_Atomic uint32_t owner;         /* port_id << 8 | (slot + 1) */
+	/* the owner's notifier (devsignal.h); fn 0 = a bare sub-device */
+	_Atomic uintptr_t notify_fn;
+	_Atomic uintptr_t notify_arg;
 	_Atomic uintptr_t fault_addr;
 	_Atomic uint64_t fault_ns;
 	_Atomic int remap_err;          /* 0, or the errno of a failed remap */
@@ -268,15 +272,20 @@ static void bar_remap(struct bar *b, uint64_t w, uintptr_t base, size_t len,
 	atomic_store_explicit(&stats.last_fault_ns, t, memory_order_release);
 	atomic_fetch_add_explicit(&stats.remapped, 1, memory_order_relaxed);
 	atomic_store_explicit(&log_pending, true, memory_order_release);
-	uint32_t owner = atomic_load_explicit(&b->owner, memory_order_relaxed);
-	int slot = (int)(owner & 0xff) - 1;
-	/* Wakes the control loop (eventfd write); a bare sub-device
-	 * (slot -1) has no port to mark, but the loop still logs. */
-	if (slot >= 0)
-		fsb_port_mark((uint16_t)(owner >> 8), slot, FSB_MARK_GONE,
-			      FSB_REASON_SIGBUS);
+	typedef void (*notify_fn)(void *, enum fsb_devsig_what, enum fsb_reason);
+	struct fsb_slot_notify n = {
+		.fn = (notify_fn)atomic_load_explicit(&b->notify_fn,
+						      memory_order_relaxed),
+		.arg = (void *)atomic_load_explicit(&b->notify_arg,
+						    memory_order_relaxed),
+	};
+	/* The owner's notifier is async-signal-safe by contract (atomics
+	 * and the loop's eventfd).  A bare sub-device has none, but the
+	 * loop still logs the fault. */
+	if (n.fn)
+		fsb_slot_notify_call(&n, FSB_DEVSIG_GONE, FSB_REASON_SIGBUS);
 	else
-		fsb_ctl_wake();
+		fsb_loop_wake();
 }
 
 /*
@@ -436,13 +445,13 @@ int fsb_sigbus_test_reinstall(void)
 	return rc;
 }
 
-int fsb_sigbus_register(void *addr, size_t len, uint16_t port_id, int slot,
-			const char *name)
+int fsb_sigbus_register(void *addr, size_t len,
+			const struct fsb_slot_notify *notify, const char *name)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)addr;
-	if (!addr || !len || (a & (uintptr_t)(pg - 1)) || slot < -1 ||
-	    slot >= 255 || len > SIZE_MAX - (size_t)pg)
+	if (!addr || !len || (a & (uintptr_t)(pg - 1)) ||
+	    len > SIZE_MAX - (size_t)pg)
 		return -EINVAL;
 	len = (len + (size_t)pg - 1) & ~(size_t)(pg - 1);
 	if (a + len < a)
@@ -486,9 +495,12 @@ int fsb_sigbus_register(void *addr, size_t len, uint16_t port_id, int slot,
 	/* release: a handler that reads these sees the SETUP word too */
 	atomic_store_explicit(&b->base, a, memory_order_release);
 	atomic_store_explicit(&b->len, len, memory_order_release);
-	atomic_store_explicit(&b->owner,
-			      ((uint32_t)port_id << 8) | (uint32_t)(slot + 1),
-			      memory_order_release);
+	atomic_store_explicit(&b->notify_fn,
+			      notify ? (uintptr_t)notify->fn : 0,
+			      memory_order_relaxed);
+	atomic_store_explicit(&b->notify_arg,
+			      notify ? (uintptr_t)notify->arg : 0,
+			      memory_order_relaxed);
 	atomic_store(&b->fault_addr, 0);
 	atomic_store(&b->fault_ns, 0);
 	atomic_store(&b->remap_err, 0);

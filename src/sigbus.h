@@ -6,8 +6,8 @@
  * A kind that maps device memory registers each mapping *before* its
  * first access to it (probe included) and unregisters it at close,
  * before it unmaps it.  A fault inside a registered range is answered by
- * replacing the whole range with memory that reads all-ones, marking the
- * owning sub-device gone (reason "sigbus") and waking the control loop;
+ * replacing the whole range with memory that reads all-ones, telling the
+ * owning slot it is gone (reason "sigbus") through its notifier;
  * the faulting load then re-executes and reads 0xFF...  Every other
  * SIGBUS goes to the action that was installed before ours.  See the
  * essay atop sigbus.c.
@@ -21,20 +21,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devsignal.h"
+
 /* Slots in the registry: BARs of all ports together. */
 #define FSB_SIGBUS_MAX_RANGES 64
 
 /*
- * Register [@addr, @addr + @len) as a BAR of sub-device @name (slot
- * @slot of port @port_id; slot -1 = a bare sub-device: remapped, but
- * nobody to mark).  @addr must be page-aligned; @len is rounded up to
- * whole pages.  Installs the handler on the first registration.
- * Returns a handle >= 0, or -EINVAL (unaligned, empty), -EEXIST
- * (overlaps a registered range), -ENOSPC (registry full), or the
- * -errno of sigaction().
+ * Register [@addr, @addr + @len) as a BAR of sub-device @name, whose
+ * slot is told through @notify (copied; its fn is called from the
+ * signal handler, so it must be async-signal-safe; NULL or fn == NULL:
+ * a bare sub-device, remapped but nobody to tell).  @addr must be
+ * page-aligned; @len is rounded up to whole pages.  Installs the
+ * handler on the first registration.  Returns a handle >= 0, or
+ * -EINVAL (unaligned, empty), -EEXIST (overlaps a registered range),
+ * -ENOSPC (registry full), or the -errno of sigaction().
  */
-int fsb_sigbus_register(void *addr, size_t len, uint16_t port_id, int slot,
-			const char *name);
+int fsb_sigbus_register(void *addr, size_t len,
+			const struct fsb_slot_notify *notify, const char *name);
 
 /*
  * Forget handle @h (a no-op for h < 0).  Logs a fault the control loop

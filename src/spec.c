@@ -44,13 +44,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "subdev.h"
+#include "fsb_private.h"
 
 #define SPEC_TOKEN_MAX	40		/* bytes of TOKEN shown */
 #define SPEC_REST	SIZE_MAX	/* token: the rest of the string */
@@ -344,9 +345,38 @@ static int spec_value_scan(const struct spec_parser *ps, size_t item,
 	return 0;
 }
 
+/* The kind named @kind, or NULL. */
+static const struct fsb_kind_spec *spec_kind_find(const char *kind)
+{
+	for (const struct fsb_kind_spec *const *k = fsb_kind_specs; *k; k++)
+		if (strcmp((*k)->kind, kind) == 0)
+			return *k;
+	return NULL;
+}
+
+static char kinds_list[128];
+static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
+
+static void kinds_list_build(void)
+{
+	size_t off = 0;
+	for (const struct fsb_kind_spec *const *k = fsb_kind_specs; *k; k++)
+		off += (size_t)snprintf(kinds_list + off, sizeof(kinds_list) - off,
+					"%s%s", k == fsb_kind_specs ? "" : ", ",
+					(*k)->kind);
+}
+
+/* "null, ring, ...", for messages.  Built once (pthread_once): spec
+ * errors may be formatted by several threads at a time. */
+static const char *spec_kinds(void)
+{
+	pthread_once(&kinds_once, kinds_list_build);
+	return kinds_list;
+}
+
 /* The descriptor of option @key (@n bytes) of @ops, or NULL. */
 static const struct fsb_opt_desc *
-spec_opt_find(const struct fsb_subdev_ops *ops, const char *key, size_t n)
+spec_opt_find(const struct fsb_kind_spec *ops, const char *key, size_t n)
 {
 	if (!ops->opts || n >= FSB_KEY_MAX)
 		return NULL;
@@ -361,7 +391,7 @@ spec_opt_find(const struct fsb_subdev_ops *ops, const char *key, size_t n)
  * Sets *@end to the index of the byte after it.
  */
 static int spec_devopt_parse(const struct spec_parser *ps,
-			     const struct fsb_subdev_ops *ops,
+			     const struct fsb_kind_spec *ops,
 			     struct fsb_devspec *d, size_t p, size_t *end)
 {
 	const char *s = ps->s;
@@ -425,7 +455,7 @@ static int spec_devopt_parse(const struct spec_parser *ps,
 static int spec_devbody_parse(const struct spec_parser *ps, size_t p,
 			      struct fsb_devspec *d, size_t *end)
 {
-	const struct fsb_subdev_ops *ops = NULL;
+	const struct fsb_kind_spec *ops = NULL;
 	const char *s = ps->s;
 	char vmsg[SPEC_VMSG_MAX];
 	size_t k, n;
@@ -442,12 +472,12 @@ static int spec_devbody_parse(const struct spec_parser *ps, size_t p,
 	if (n > 0 && n < FSB_KIND_MAX) {
 		memcpy(d->kind, s + p, n);
 		d->kind[n] = '\0';
-		ops = fsb_subdev_kind_find(d->kind);
+		ops = spec_kind_find(d->kind);
 	}
 	if (!ops)
 		return spec_fail(ps, p, n,
 				 "unknown sub-device kind (known: %s)",
-				 fsb_subdev_kinds());
+				 spec_kinds());
 	d->col = (unsigned)(p + 1);
 
 	while (k < ps->len && s[k] == ',') {

@@ -72,8 +72,7 @@ void fsb_stats_slot_total(const struct fsb_slot *s,
 static void stats_raw(struct fsb_port *port, struct fsb_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	for (unsigned i = 0; i < port->nslots; i++) {
-		struct fsb_slot *s = &port->slot[i];
+	FSB_FOREACH_SLOT(port, s) {
 		struct fsb_subdev_stats t;
 		fsb_stats_fold(port, s);
 		fsb_stats_slot_total(s, &t);
@@ -179,11 +178,10 @@ static void xstats_raw(struct fsb_port *port, uint64_t *v)
 	v[X_GRACE_TIMEOUTS] = atomic_load(&port->grace_timeouts);
 	v[X_REPLAY_ENOTSUP] = atomic_load(&port->replay_enotsup);
 	v[X_LAST_RELEASE] = atomic_load(&port->last_release_us);
-	for (unsigned i = 0; i < port->nslots; i++) {
-		struct fsb_slot *s = &port->slot[i];
+	FSB_FOREACH_SLOT(port, s) {
 		fsb_stats_fold(port, s);
 		fsb_stats_slot_total(s, (struct fsb_subdev_stats *)
-				     &v[X_FIXED + i * NFIELDS]);
+				     &v[X_FIXED + fsb_slot_index(port, s) * NFIELDS]);
 	}
 }
 

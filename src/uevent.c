@@ -14,20 +14,19 @@
  * netdev and no rtnetlink message at all: this is the kernel's only
  * word on it besides the VFIO request (vfio.c).
  *
- * One socket per process, read by the control thread's libev loop.
- * Like every signal source it only marks slots:
+ * One socket per process, read by the control thread's loop.  Like
+ * every source it only tells: an add or a remove becomes a signal for
+ * the router (route.c), which knows the slots:
  *
- *   remove, net, INTERFACE = the slot's interface -> gone     (uevent-remove)
- *   add,    net, INTERFACE = the wanted name       -> appeared (uevent-add)
- *   remove, pci, PCI_SLOT_NAME = the slot's pci_addr -> gone
- *   add,    pci, PCI_SLOT_NAME = the slot's pci_addr -> appeared
+ *   remove, net, INTERFACE (and IFINDEX)  -> GONE     (uevent-remove)
+ *   add,    net, INTERFACE (and IFINDEX)  -> APPEARED (uevent-add)
+ *   remove, pci, PCI_SLOT_NAME            -> GONE
+ *   add,    pci, PCI_SLOT_NAME            -> APPEARED
+ *   ENOBUFS                               -> LOST (uevent-remove)
  *
- * For a netdev the rtnetlink monitor (netlink.c) usually reports the
- * same removal: the first mark wins and the later one is counted as
- * dup_signals by fsb_port_mark().  So a remove also matches a slot that
- * rtnetlink has just unbound (same name, ifindex already cleared), and
- * never one since bound to another ifindex under that name (a stale
- * event must not retire the device that replaced it).
+ * For a netdev the rtnetlink source usually reports the same removal;
+ * the router lets both reach the slot, the first mark wins and the
+ * later one is counted as dup_signals.
  *
  * What the kernel does, and what we do about it:
  *   - Multicast group 1 carries the kernel's own messages; group 2 is
@@ -54,15 +53,11 @@
  *     netns sees only some of them, so gaps are normal and tell nothing;
  *     they are counted for diagnosis only.  Loss shows as ENOBUFS.
  *   - Multicast netlink overflows (ENOBUFS) under a burst of events,
- *     e.g. a udevadm trigger or a flood of "change" events.  Then we
- *     resync from what the kernel says now and keep listening: PCI
- *     functions from sysfs (/sys/bus/pci/devices/<addr>), netdevs by
- *     name in our netns (if_nametoindex: /sys/class/net would show the
- *     netns sysfs was mounted in, not necessarily ours).  A bound slot
- *     whose interface is missing or has another ifindex is gone; an
- *     unbound one whose wanted name exists has appeared; a PCI slot we
- *     retired whose function is back has appeared.  A deep receive
- *     buffer makes all this rare.
+ *     e.g. a udevadm trigger or a flood of "change" events.  Then we say
+ *     so (LOST) and keep listening; the router resyncs from what the
+ *     kernel says now: netdevs from an rtnetlink dump, PCI functions
+ *     from sysfs (fsb_uevent_pci_present).  A deep receive buffer makes
+ *     all this rare.
  *   - Messages are at most a few KiB (the kernel builds them in 2 KiB
  *     of environment); a datagram larger than our buffer comes back
  *     with MSG_TRUNC and is counted and skipped, never half-parsed.
@@ -72,10 +67,10 @@
  *     with what was wrong, and skipped.
  *
  * "change", "move", "bind", "unbind", "online" and "offline" are parsed
- * and counted but mark nothing: a rename (move) is followed by
- * rtnetlink, and driver (un)binding of a VFIO device is the VFIO
- * request's business.  Nothing on this path takes a lock unless the
- * event is an add or remove, so a flood of change events stays cheap.
+ * and counted but say nothing to the router: a rename (move) is
+ * followed by rtnetlink, and driver (un)binding of a VFIO device is the
+ * VFIO request's business.  So a flood of change events stays cheap: it
+ * never reaches a lock.
  */
 #include "config.h"
 
@@ -84,7 +79,6 @@
 #include <libmnl/libmnl.h>
 #include <limits.h>
 #include <linux/netlink.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +86,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netlink.h"
-#include "port.h"
+#include "fsb_private.h"
+#include "nlmon.h"
 #include "uevent.h"
 
 /* Group 1: the kernel's messages (group 2 is udevd's). */
@@ -109,8 +103,9 @@
 
 static struct {
 	struct fsb_nlmon sock;
-	_Atomic uint64_t msgs, events, foreign, udev, bad, marks, resyncs,
-		seq_gaps;
+	fsb_devsignal_fn fn;
+	void *arg;
+	_Atomic uint64_t msgs, events, foreign, udev, bad, lost, seq_gaps;
 	_Atomic uint64_t last_seq;
 } mon;
 
@@ -262,26 +257,7 @@ static bool component_ok(const char *s)
 	       strcmp(s, "..");
 }
 
-/*
- * The ifindex of @ifname in our netns, or -errno.  Asked of the kernel
- * (SIOCGIFINDEX on a socket of this thread's netns) rather than read
- * from /sys/class/net: that directory lists the netdevs of the netns
- * that mounted sysfs, which is not ours in a process that entered its
- * netns with a bare setns(), and a wrong answer here would retire a
- * live device.  Same information, without the trap.
- */
-static int netns_ifindex(const char *ifname)
-{
-	if (!component_ok(ifname))
-		return -EINVAL;
-	unsigned idx = if_nametoindex(ifname);
-	if (!idx)
-		return -errno;
-	return idx > INT_MAX ? -EOVERFLOW : (int)idx;
-}
-
-/* Is PCI function @addr there?  1, 0, or -errno. */
-static int sysfs_pci_present(const char *addr)
+int fsb_uevent_pci_present(const char *addr)
 {
 	char path[64];
 	if (!component_ok(addr))
@@ -293,124 +269,38 @@ static int sysfs_pci_present(const char *addr)
 }
 
 /* ------------------------------------------------------------------ */
-/* Dispatch to slots                                                   */
+/* Signals                                                             */
 /* ------------------------------------------------------------------ */
 
-static void slot_mark(struct fsb_port *port, unsigned k, enum fsb_mark m,
-		      enum fsb_reason why, const char *what)
+/* An add or remove of a netdev or a PCI function -> one signal. */
+static void event_signal(const struct fsb_uevent *ev, fsb_devsignal_fn fn,
+			 void *arg)
 {
-	atomic_fetch_add(&mon.marks, 1);
-	/* rate-limited: a udevadm trigger is a storm of adds */
-	FSB_LOG_RL(FSB_LOG_INFO, "%s: uevent: %s %s", port->slot[k].sd.name,
-		   what, m == FSB_MARK_GONE ? "removed" : "added");
-	fsb_port_mark(port->id, (int)k, m, why);
-}
-
-struct route_arg {
-	const struct fsb_uevent *ev;
-	const char *pci;                /* the event's PCI address, or NULL */
-};
-
-/* Route one add/remove to slot @k (port->lock held). */
-static void event_slot(struct fsb_port *port, unsigned k, void *arg)
-{
-	const struct route_arg *ra = arg;
-	const struct fsb_uevent *ev = ra->ev;
-	struct fsb_subdev *sd = &port->slot[k].sd;
-	const struct fsb_netdev_bind *b = &sd->nd;
 	bool rm = ev->action == FSB_UEVENT_REMOVE;
-
-	if (ev->interface && b->used) {
-		if (rm) {
-			/* Ours (or ours until rtnetlink unbound it a
-			 * moment ago), unless a new device took the name. */
-			if (!b->ifname[0] || strcmp(b->ifname, ev->interface) ||
-			    (b->ifindex && ev->ifindex &&
-			     b->ifindex != ev->ifindex))
-				return;
-			slot_mark(port, k, FSB_MARK_GONE,
-				  FSB_REASON_UEVENT_REMOVE, ev->interface);
-		} else if (!b->ifindex && !b->by_mac &&
-			   strcmp(b->want_ifname, ev->interface) == 0 &&
-			   !(ev->ifindex && fsb_netdev_claimed(ev->ifindex))) {
-			/* mac= slots are adopted by rtnetlink, which sees
-			 * the permanent address; a uevent does not carry it */
-			slot_mark(port, k, FSB_MARK_APPEARED,
-				  FSB_REASON_UEVENT_ADD, ev->interface);
-		}
-	}
-	if (ra->pci && sd->pci_addr[0] && strcasecmp(sd->pci_addr, ra->pci) == 0)
-		slot_mark(port, k, rm ? FSB_MARK_GONE : FSB_MARK_APPEARED,
-			  rm ? FSB_REASON_UEVENT_REMOVE : FSB_REASON_UEVENT_ADD,
-			  ra->pci);
-}
-
-static void route(struct fsb_ctx *ctx, const struct fsb_uevent *ev)
-{
-	struct route_arg ra = { ev, NULL };
-	bool net = strcmp(ev->subsystem, "net") == 0 && ev->interface;
+	struct fsb_devsignal sig = {
+		.what = rm ? FSB_DEVSIG_GONE : FSB_DEVSIG_APPEARED,
+		.why = rm ? FSB_REASON_UEVENT_REMOVE : FSB_REASON_UEVENT_ADD,
+		.source = FSB_DEVSIG_SRC_UEVENT, .when_ns = fsb_now_ns(),
+	};
 	if (strcmp(ev->subsystem, "pci") == 0) {
 		/* PCI_SLOT_NAME, else the last DEVPATH component */
 		const char *slash = strrchr(ev->devpath, '/');
-		ra.pci = ev->pci_slot ? ev->pci_slot : slash + 1;
-		if (!component_ok(ra.pci))
+		const char *pci = ev->pci_slot ? ev->pci_slot : slash + 1;
+		if (!component_ok(pci))
 			return;
-	} else if (!net) {
+		snprintf(sig.id.pci_addr, sizeof(sig.id.pci_addr), "%s", pci);
+	} else if (strcmp(ev->subsystem, "net") == 0 && ev->interface) {
+		snprintf(sig.id.ifname, sizeof(sig.id.ifname), "%s",
+			 ev->interface);
+		sig.id.ifindex = ev->ifindex;
+	} else {
 		return;
 	}
-	pthread_mutex_lock(&ctx->lock);
-	fsb_port_slots_each(ctx, event_slot, &ra);
-	pthread_mutex_unlock(&ctx->lock);
+	fn(arg, &sig);
 }
 
-/* After ENOBUFS: what the kernel says now, slot by slot (port->lock
- * held). */
-static void resync_slot(struct fsb_port *port, unsigned k, void *arg)
-{
-	(void)arg;
-	struct fsb_slot *s = &port->slot[k];
-	struct fsb_subdev *sd = &s->sd;
-	const struct fsb_netdev_bind *b = &sd->nd;
-
-	if (b->used && b->ifindex) {
-		int idx = netns_ifindex(b->ifname);
-		if (idx != b->ifindex)          /* gone, or another device */
-			slot_mark(port, k, FSB_MARK_GONE,
-				  FSB_REASON_UEVENT_REMOVE, b->ifname);
-	} else if (b->used && !b->by_mac && b->want_ifname[0]) {
-		int idx = netns_ifindex(b->want_ifname);
-		if (idx > 0 && !fsb_netdev_claimed(idx))
-			slot_mark(port, k, FSB_MARK_APPEARED,
-				  FSB_REASON_UEVENT_ADD, b->want_ifname);
-	}
-	if (sd->pci_addr[0]) {
-		int present = sysfs_pci_present(sd->pci_addr);
-		if (present == 0 && !s->gone)
-			slot_mark(port, k, FSB_MARK_GONE,
-				  FSB_REASON_UEVENT_REMOVE, sd->pci_addr);
-		/* Only what we took away: a slot gone for another reason
-		 * (a VFIO request, a SIGBUS) while the function is still
-		 * there must stay gone. */
-		else if (present == 1 && s->gone &&
-			 s->last_reason == FSB_REASON_UEVENT_REMOVE)
-			slot_mark(port, k, FSB_MARK_APPEARED,
-				  FSB_REASON_UEVENT_ADD, sd->pci_addr);
-	}
-}
-
-static void resync(struct fsb_ctx *ctx)
-{
-	atomic_fetch_add(&mon.resyncs, 1);
-	atomic_store(&mon.last_seq, 0);
-	FSB_LOG_RL(FSB_LOG_WARNING,
-		   "uevent: events were lost (ENOBUFS); resyncing from the kernel's current state");
-	pthread_mutex_lock(&ctx->lock);
-	fsb_port_slots_each(ctx, resync_slot, NULL);
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
-		       uint32_t sender_pid)
+int fsb_uevent_process(const void *buf, size_t len, uint32_t sender_pid,
+		       fsb_devsignal_fn fn, void *arg)
 {
 	atomic_fetch_add(&mon.msgs, 1);
 	if (sender_pid != 0) {
@@ -438,7 +328,7 @@ int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
 	if (prev && ev.seqnum != prev + 1)
 		atomic_fetch_add(&mon.seq_gaps, 1);
 	if (ev.action == FSB_UEVENT_ADD || ev.action == FSB_UEVENT_REMOVE)
-		route(ctx, &ev);
+		event_signal(&ev, fn, arg);
 	return 0;
 }
 
@@ -446,9 +336,24 @@ int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
 /* The socket                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Deferred from on_readable: control thread, loop lock released. */
-static void drain(struct fsb_ctx *ctx)
+/* ENOBUFS: say so; the router asks the kernel what is there now. */
+static void events_lost(void)
 {
+	atomic_fetch_add(&mon.lost, 1);
+	atomic_store(&mon.last_seq, 0);
+	FSB_LOG_RL(FSB_LOG_WARNING,
+		   "uevent: events were lost (ENOBUFS); resyncing from the kernel's current state");
+	struct fsb_devsignal sig = {
+		.what = FSB_DEVSIG_LOST, .why = FSB_REASON_UEVENT_REMOVE,
+		.source = FSB_DEVSIG_SRC_UEVENT, .when_ns = fsb_now_ns(),
+	};
+	mon.fn(mon.arg, &sig);
+}
+
+/* Deferred from the watcher: control thread, loop lock released. */
+static void drain(void *arg)
+{
+	(void)arg;
 	int fd = fsb_nlmon_fd(&mon.sock);
 	for (unsigned i = 0; i < UEV_BUDGET; i++) {
 		struct sockaddr_nl sa;
@@ -467,7 +372,7 @@ static void drain(struct fsb_ctx *ctx)
 			if (errno == EINTR)
 				continue;
 			if (errno == ENOBUFS) {
-				resync(ctx);
+				events_lost();
 				continue;
 			}
 			if (errno != EAGAIN)
@@ -500,31 +405,24 @@ static void drain(struct fsb_ctx *ctx)
 				   n);
 			continue;
 		}
-		fsb_uevent_process(ctx, mon.sock.buf, (size_t)n, pid);
+		fsb_uevent_process(mon.sock.buf, (size_t)n, pid, mon.fn, mon.arg);
 	}
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+int fsb_uevent_start(fsb_devsignal_fn fn, void *arg)
 {
-	(void)loop;
-	(void)w;
-	(void)revents;
-	fsb_ctl_defer(drain);
-}
-
-int fsb_uevent_start(struct fsb_ctx *ctx, struct ev_loop *loop)
-{
-	(void)ctx;
+	mon.fn = fn;
+	mon.arg = arg;
 	atomic_store(&mon.last_seq, 0);
 	/* credentials on: only the kernel's messages are taken */
-	return fsb_nlmon_open(&mon.sock, loop, NETLINK_KOBJECT_UEVENT,
+	return fsb_nlmon_open(&mon.sock, NETLINK_KOBJECT_UEVENT,
 			      UEV_GROUP_KERNEL, UEV_BUFLEN, UEV_RCVBUF, true,
-			      on_readable);
+			      drain, NULL);
 }
 
-void fsb_uevent_stop(struct ev_loop *loop)
+void fsb_uevent_stop(void)
 {
-	fsb_nlmon_close(&mon.sock, loop);
+	fsb_nlmon_close(&mon.sock);
 }
 
 int fsb_uevent_test_rcvbuf(int bytes)
@@ -539,7 +437,6 @@ void fsb_uevent_counters(struct fsb_uevent_counters *c)
 	c->foreign = atomic_load(&mon.foreign);
 	c->udev = atomic_load(&mon.udev);
 	c->bad = atomic_load(&mon.bad);
-	c->marks = atomic_load(&mon.marks);
-	c->resyncs = atomic_load(&mon.resyncs);
+	c->lost = atomic_load(&mon.lost);
 	c->seq_gaps = atomic_load(&mon.seq_gaps);
 }

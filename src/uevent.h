@@ -7,9 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fsb_private.h"
-
-struct ev_loop;
+#include "devsignal.h"
 
 enum fsb_uevent_action {
 	FSB_UEVENT_OTHER = 0,           /* online, offline, bind, ... */
@@ -48,19 +46,24 @@ int fsb_uevent_parse(const void *buf, size_t len, struct fsb_uevent *ev);
 /*
  * Handle one datagram as the monitor does: @sender_pid is the source
  * address's nl_pid (0 = the kernel; anything else is dropped and
- * counted).  Takes ctx->lock and the port locks for add/remove events,
- * so never call it from a libev callback.  Returns 0 (used or not
+ * counted).  An add or remove of a netdev or a PCI function goes to @fn
+ * as a signal.  Needs no context and no thread.  Returns 0 (used or not
  * ours), -EPERM (sent from user space), -ENOMSG (libudev format) or
  * -EBADMSG (malformed).
  */
-int fsb_uevent_process(struct fsb_ctx *ctx, const void *buf, size_t len,
-		       uint32_t sender_pid);
+int fsb_uevent_process(const void *buf, size_t len, uint32_t sender_pid,
+		       fsb_devsignal_fn fn, void *arg);
+
+/* Is PCI function @addr there (/sys/bus/pci/devices)?  1, 0, or -errno
+ * (-EINVAL for a name that is not one path component). */
+int fsb_uevent_pci_present(const char *addr);
 
 /* Open the socket (group 1, kernel events) in the current netns and
- * watch it from @loop (control thread).  0 or -errno; the library runs
+ * watch it from the loop: signals to @fn; ENOBUFS becomes one LOST
+ * signal (reason uevent-remove).  0 or -errno; the library runs
  * without it (logged) on error. */
-int fsb_uevent_start(struct fsb_ctx *ctx, struct ev_loop *loop);
-void fsb_uevent_stop(struct ev_loop *loop);
+int fsb_uevent_start(fsb_devsignal_fn fn, void *arg);
+void fsb_uevent_stop(void);
 
 /* Test knob: set the socket's receive buffer (to force ENOBUFS). */
 int fsb_uevent_test_rcvbuf(int bytes);
@@ -71,8 +74,7 @@ struct fsb_uevent_counters {
 	uint64_t foreign;       /* dropped: sent from user space */
 	uint64_t udev;          /* dropped: libudev format */
 	uint64_t bad;           /* dropped: malformed or truncated */
-	uint64_t marks;         /* slot marks set (events and resyncs) */
-	uint64_t resyncs;       /* sysfs resyncs after ENOBUFS */
+	uint64_t lost;          /* ENOBUFS, each one a LOST signal */
 	uint64_t seq_gaps;      /* SEQNUM jumps (normal, see uevent.c) */
 };
 void fsb_uevent_counters(struct fsb_uevent_counters *c);

@@ -53,15 +53,16 @@
  * so the device stays held and the kernel keeps asking.
  *
  * Here the request is a *planned* removal, like an admin detach: the
- * callback only reads the eventfd and marks the slot FSB_MARK_RELEASE
+ * callback only reads the eventfd and tells the slot RELEASE
  * (reason vfio-request); the sync routine moves TX to the standby first,
  * waits out a QSBR grace period, stops the device, drains what it had
  * received, waits again, and closes, which lands in fsb_vfio_req_close()
  * and closes the device fd.  Nothing is refused and nothing dropped.
- * The time from the eventfd read to the close is logged and kept as the
- * port's last_release_us.  Grace waits are bounded (an idle queue never
+ * The time from the eventfd read to the close is logged and returned by
+ * fsb_vfio_req_close(); the kind hands it to the port, which keeps it as
+ * its last_release_us.  Grace waits are bounded (an idle queue never
  * holds the release); if one times out the close is retried and the
- * kernel keeps waiting for it: port.c says so in the log.
+ * kernel keeps waiting for it: the sync routine says so in the log.
  *
  * Repeated requests before the release are one removal: the mark is
  * already set (dup_signals).  After the release the eventfd is closed,
@@ -82,7 +83,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "port.h"
+#include "fsb_private.h"
+#include "loop.h"
 #include "vfio.h"
 
 struct fsb_vfio_req {
@@ -90,8 +92,7 @@ struct fsb_vfio_req {
 	int devfd;                      /* -1 once released */
 	int efd;                        /* request eventfd */
 	bool watching;
-	uint16_t port_id;
-	int slot;
+	struct fsb_slot_notify notify;  /* the owning slot's */
 	char name[FSB_NAME_MAX + 8];    /* the sub-device's, for logs */
 	/* Written by the loop's callback, read at close. */
 	_Atomic uint64_t req_ns;        /* receipt of the first request */
@@ -192,17 +193,18 @@ static void on_request(struct ev_loop *loop, ev_io *w, int revents)
 			   "%s: the kernel asks again for the VFIO device "
 			   "(request #%llu); its release is still pending",
 			   r->name, (unsigned long long)(before + n));
-	fsb_port_mark(r->port_id, r->slot, FSB_MARK_RELEASE,
-		      FSB_REASON_VFIO_REQUEST);
+	fsb_slot_notify_call(&r->notify, FSB_DEVSIG_RELEASE,
+			     FSB_REASON_VFIO_REQUEST);
 }
 
-struct fsb_vfio_req *fsb_vfio_req_open(int devfd, struct fsb_subdev *sd)
+struct fsb_vfio_req *fsb_vfio_req_open(int devfd, const char *name,
+				       const struct fsb_slot_notify *notify)
 {
-	if (devfd < 0 || !sd) {
+	if (devfd < 0 || !name) {
 		errno = EINVAL;
 		return NULL;
 	}
-	struct ev_loop *loop = fsb_ctl_loop();
+	struct ev_loop *loop = fsb_loop();
 	if (!loop) {
 		errno = ENOTCONN;       /* no control thread: no context */
 		return NULL;
@@ -211,9 +213,9 @@ struct fsb_vfio_req *fsb_vfio_req_open(int devfd, struct fsb_subdev *sd)
 	if (!r)
 		return NULL;
 	r->devfd = devfd;
-	r->port_id = sd->port_id;
-	r->slot = sd->slot;
-	snprintf(r->name, sizeof(r->name), "%s", sd->name);
+	if (notify)
+		r->notify = *notify;
+	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->efd < 0) {
 		int e = errno;
@@ -231,27 +233,27 @@ struct fsb_vfio_req *fsb_vfio_req_open(int devfd, struct fsb_subdev *sd)
 		return NULL;
 	}
 	ev_io_init(&r->io, on_request, r->efd, EV_READ);
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	ev_io_start(loop, &r->io);
 	r->watching = true;
-	fsb_ctl_unlock();
-	fsb_ctl_wake();
+	fsb_loop_unlock();
+	fsb_loop_wake();
 	return r;
 }
 
-void fsb_vfio_req_close(struct fsb_vfio_req *r)
+uint64_t fsb_vfio_req_close(struct fsb_vfio_req *r)
 {
 	if (!r)
-		return;
-	struct ev_loop *loop = fsb_ctl_loop();
+		return 0;
+	struct ev_loop *loop = fsb_loop();
 	/* Under the loop lock the callback is not running and, once
 	 * stopped, will not run again: r may go after this. */
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	if (r->watching && loop)
 		ev_io_stop(loop, &r->io);
 	r->watching = false;
-	fsb_ctl_unlock();
-	fsb_ctl_wake();
+	fsb_loop_unlock();
+	fsb_loop_wake();
 
 	/* Disarm before the eventfd goes, so the kernel holds no
 	 * reference to an eventfd nobody reads; a failure here (device
@@ -270,19 +272,18 @@ void fsb_vfio_req_close(struct fsb_vfio_req *r)
 		fsb_log(FSB_LOG_WARNING, "%s: closing the VFIO device fd: %s",
 			r->name, strerror(-rc));
 
-	uint64_t t = atomic_load(&r->req_ns);
+	uint64_t t = atomic_load(&r->req_ns), us = 0;
 	if (t) {
-		uint64_t us = done > t ? (done - t) / 1000 : 0;
+		us = done > t ? (done - t) / 1000 : 0;
 		fsb_log(FSB_LOG_NOTICE, "%s: released the VFIO device %llu.%02llu "
 			"ms after the kernel's request", r->name,
 			(unsigned long long)(us / 1000),
 			(unsigned long long)(us % 1000 / 10));
-		struct fsb_port *port = r->slot >= 0 ?
-			fsb_port_by_id(r->port_id) : NULL;
-		if (port)
-			atomic_store(&port->last_release_us, us);
+		if (us == 0)
+			us = 1;         /* 0 says "no request" */
 	}
 	free(r);
+	return us;
 }
 
 int fsb_vfio_req_devfd(const struct fsb_vfio_req *r)

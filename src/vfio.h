@@ -5,8 +5,8 @@
  * A sub-device kind that drives a device through VFIO hands its device
  * fd to fsb_vfio_req_open() once it has it (probe) and calls
  * fsb_vfio_req_close() when it lets the device go (close).  In between,
- * a kernel request to release the device marks the kind's slot
- * FSB_MARK_RELEASE (reason vfio-request); the port's sync routine then
+ * a kernel request to release the device tells the kind's slot RELEASE
+ * (reason vfio-request); the port's sync routine then
  * retires the slot the planned way, and its close releases the device.
  *
  * The two kernel operations go through a seam (struct fsb_vfio_ops), so
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "subdev.h"
+#include "devsignal.h"
 
 /*
  * The kernel as this file sees it.  Both return 0 or -errno.
@@ -55,20 +55,24 @@ int fsb_vfio_req_build(void *buf, size_t len, int efd);
 struct fsb_vfio_req;
 
 /*
- * Take the device fd @devfd of sub-device @sd and arm its request IRQ:
- * a fresh eventfd, handed to the kernel through the seam and watched by
- * the control loop.  Returns a handle, or NULL with errno set (@devfd
- * is then still the caller's; nothing else is left behind).
+ * Take the device fd @devfd of sub-device @name and arm its request
+ * IRQ: a fresh eventfd, handed to the kernel through the seam and
+ * watched by the control loop.  A request becomes a RELEASE through
+ * @notify (copied; NULL: nobody to tell).  Returns a handle, or NULL
+ * with errno set (@devfd is then still the caller's; nothing else is
+ * left behind).
  */
-struct fsb_vfio_req *fsb_vfio_req_open(int devfd, struct fsb_subdev *sd);
+struct fsb_vfio_req *fsb_vfio_req_open(int devfd, const char *name,
+				       const struct fsb_slot_notify *notify);
 
 /*
  * Release the device: stop watching, disarm, close the eventfd and the
- * device fd (through the seam).  When a request had arrived, logs how
- * long the release took and records it as the port's last_release_us.
- * NULL is a no-op.  Never blocks on the control loop beyond its lock.
+ * device fd (through the seam).  Returns 0, or when a request had
+ * arrived, the microseconds from its receipt to the release (at least
+ * 1; also logged).  NULL is a no-op.  Never blocks on the control loop
+ * beyond its lock.
  */
-void fsb_vfio_req_close(struct fsb_vfio_req *r);
+uint64_t fsb_vfio_req_close(struct fsb_vfio_req *r);
 
 /* The device fd (-1 after close), and kernel requests seen so far. */
 int fsb_vfio_req_devfd(const struct fsb_vfio_req *r);

@@ -259,7 +259,7 @@ static int afp_probe(struct fsb_subdev *sd)
 	const char *iface = fsb_devspec_get(&sd->spec, "iface");
 	const char *mac = fsb_devspec_get(&sd->spec, "mac");
 
-	/* Filled before the lookup: the rtnetlink monitor needs to know
+	/* Filled before the lookup: the router needs to know
 	 * what we wait for even while the device is absent. */
 	nd->used = true;
 	nd->by_mac = mac != NULL;
@@ -272,7 +272,7 @@ static int afp_probe(struct fsb_subdev *sd)
 	}
 	nd->ifindex = 0;
 
-	struct fsb_netdev_info info;
+	struct fsb_devid info;
 	memset(&info, 0, sizeof(info));
 	int rc = fsb_netdev_find(nd, &info);
 	if (rc < 0) {
@@ -301,8 +301,7 @@ static int afp_probe(struct fsb_subdev *sd)
 
 	nd->ifindex = info.ifindex;
 	snprintf(nd->ifname, sizeof(nd->ifname), "%s", info.ifname);
-	nd->running = (info.flags & (IFF_UP | IFF_RUNNING)) ==
-		(IFF_UP | IFF_RUNNING);
+	nd->running = fsb_netdev_running(&info);
 	fsb_log(FSB_LOG_INFO, "%s: af_packet on %s (ifindex %d)%s", sd->name,
 		info.ifname, info.ifindex, nd->running ? "" : ", link down");
 	return 0;
@@ -683,7 +682,7 @@ static void afp_close(struct fsb_subdev *sd)
 	free(p->mc);
 	free(p);
 	sd->priv = NULL;
-	/* No longer bound; want_* stay for the monitor. */
+	/* No longer bound; want_* stay for the router. */
 	sd->nd.ifindex = 0;
 	sd->nd.running = false;
 }
@@ -1014,7 +1013,7 @@ static int afp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 {
 	struct afp_priv *p = sd->priv;
 	memset(l, 0, sizeof(*l));
-	/* The monitor clears nd.ifindex when our device goes. */
+	/* The router clears nd.ifindex when our device goes. */
 	if (!p || sd->nd.ifindex != p->ifindex)
 		return 0;
 	struct ifreq ifr;
@@ -1274,9 +1273,7 @@ int fsb_af_packet_test_corrupt(struct fsb_subdev *sd, uint16_t qid, int how)
 }
 
 const struct fsb_subdev_ops fsb_subdev_af_packet_ops = {
-	.kind = "af_packet",
-	.opts = afp_opts,
-	.validate = afp_validate,
+	.desc = { .kind = "af_packet", .opts = afp_opts, .validate = afp_validate },
 	.probe = afp_probe,
 	.configure = afp_configure,
 	.start = afp_start,

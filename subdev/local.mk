@@ -3,6 +3,7 @@
 src_libfsb_internal_la_SOURCES += \
 	subdev/subdev.h \
 	subdev/subdev.c \
+	subdev/netdev.c \
 	subdev/null.c \
 	subdev/ring.c \
 	subdev/af_packet.c \

@@ -199,8 +199,7 @@ static int null_flag_set(struct fsb_subdev *sd, bool on)
 }
 
 const struct fsb_subdev_ops fsb_subdev_null_ops = {
-	.kind = "null",
-	.opts = null_opts,
+	.desc = { .kind = "null", .opts = null_opts },
 	.probe = null_probe,
 	.configure = null_configure,
 	.start = null_start,

@@ -58,7 +58,6 @@
 
 #include "ring.h"
 #include "subdev.h"
-#include "port.h"
 #include "sigbus.h"
 #include "vfio.h"
 
@@ -131,10 +130,10 @@ static bool hooked(struct fsb_subdev *sd, unsigned op)
 static void peer_signal(struct ring_pair *p, int end, bool up)
 {
 	struct fsb_subdev *peer = p->end[1 - end];
-	if (peer && peer->slot >= 0)
-		fsb_port_mark(peer->port_id, peer->slot,
-			      up ? FSB_MARK_LINK_UP : FSB_MARK_LINK_DOWN,
-			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
+	if (peer)
+		fsb_subdev_notify(peer,
+				  up ? FSB_DEVSIG_LINK_UP : FSB_DEVSIG_LINK_DOWN,
+				  up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN);
 }
 
 static void ring_close(struct fsb_subdev *sd);
@@ -145,7 +144,7 @@ static int ring_fake_vfio_open(struct fsb_subdev *sd, struct ring_priv *priv)
 	int fd = memfd_create("fsb-fake-vfio", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	priv->vfio = fsb_vfio_req_open(fd, sd);
+	priv->vfio = fsb_vfio_req_open(fd, sd->name, &sd->notify);
 	if (!priv->vfio) {
 		int rc = -errno;
 		close(fd);
@@ -189,8 +188,7 @@ static int ring_bar_open(struct fsb_subdev *sd, struct ring_priv *priv)
 		close(fd);
 		return rc;
 	}
-	int h = fsb_sigbus_register(m, priv->bar_len, sd->port_id, sd->slot,
-				    sd->name);
+	int h = fsb_sigbus_register(m, priv->bar_len, &sd->notify, sd->name);
 	if (h < 0) {
 		munmap(m, priv->bar_len);
 		close(fd);
@@ -386,7 +384,8 @@ static void ring_close(struct fsb_subdev *sd)
 	}
 	pthread_mutex_unlock(&pairs_lock);
 	ring_bar_close(priv);
-	fsb_vfio_req_close(priv->vfio);        /* releases the device */
+	/* releases the device; the time since a request goes to the port */
+	sd->release_us = fsb_vfio_req_close(priv->vfio);
 	free(priv);
 	sd->priv = NULL;
 }
@@ -567,10 +566,10 @@ void fsb_ring_test_hook(struct fsb_subdev *sd, unsigned enotsup_mask,
 {
 	atomic_store(&sd->test_enotsup, enotsup_mask);
 	bool was = atomic_exchange(&sd->test_link_down, link_down);
-	if (was != link_down && sd->slot >= 0)
-		fsb_port_mark(sd->port_id, sd->slot,
-			      link_down ? FSB_MARK_LINK_DOWN : FSB_MARK_LINK_UP,
-			      link_down ? FSB_REASON_LINK_DOWN : FSB_REASON_LINK_UP);
+	if (was != link_down)
+		fsb_subdev_notify(sd, link_down ? FSB_DEVSIG_LINK_DOWN :
+				  FSB_DEVSIG_LINK_UP, link_down ?
+				  FSB_REASON_LINK_DOWN : FSB_REASON_LINK_UP);
 }
 
 int fsb_ring_test_bar_fd(struct fsb_subdev *sd)
@@ -591,9 +590,7 @@ int fsb_ring_config_get(struct fsb_subdev *sd, struct fsb_ring_config *c)
 }
 
 const struct fsb_subdev_ops fsb_subdev_ring_ops = {
-	.kind = "ring",
-	.opts = ring_opts,
-	.validate = ring_validate,
+	.desc = { .kind = "ring", .opts = ring_opts, .validate = ring_validate },
 	.probe = ring_probe,
 	.configure = ring_configure,
 	.start = ring_start,

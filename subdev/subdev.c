@@ -2,7 +2,6 @@
 /* subdev.c - the registry of sub-device kinds and common helpers. */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,31 +16,23 @@ static const struct fsb_subdev_ops *const kinds[] = {
 	&fsb_subdev_virtio_user_ops,
 };
 
+/* The spec parser's view of the same kinds (fsb_private.h). */
+const struct fsb_kind_spec *const fsb_kind_specs[] = {
+	&fsb_subdev_null_ops.desc,
+	&fsb_subdev_ring_ops.desc,
+	&fsb_subdev_af_packet_ops.desc,
+	&fsb_subdev_virtio_user_ops.desc,
+	NULL,
+};
+_Static_assert(FSB_ARRAY_SIZE(fsb_kind_specs) == FSB_ARRAY_SIZE(kinds) + 1,
+	       "every kind is known to the spec parser");
+
 const struct fsb_subdev_ops *fsb_subdev_kind_find(const char *kind)
 {
 	for (size_t i = 0; i < FSB_ARRAY_SIZE(kinds); i++)
-		if (strcmp(kinds[i]->kind, kind) == 0)
+		if (strcmp(kinds[i]->desc.kind, kind) == 0)
 			return kinds[i];
 	return NULL;
-}
-
-static char kinds_list[128];
-static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
-
-static void kinds_list_build(void)
-{
-	size_t off = 0;
-	for (size_t i = 0; i < FSB_ARRAY_SIZE(kinds); i++)
-		off += (size_t)snprintf(kinds_list + off, sizeof(kinds_list) - off,
-					"%s%s", i ? ", " : "", kinds[i]->kind);
-}
-
-/* Built once (pthread_once): spec errors may be formatted by several
- * threads at a time. */
-const char *fsb_subdev_kinds(void)
-{
-	pthread_once(&kinds_once, kinds_list_build);
-	return kinds_list;
 }
 
 void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
@@ -58,4 +49,12 @@ void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
 		snprintf(sd->name, sizeof(sd->name), "%s", port_name);
 	atomic_init(&sd->test_enotsup, 0);
 	atomic_init(&sd->test_link_down, false);
+}
+
+int fsb_subdev_link_get(struct fsb_subdev *sd, struct fsb_link *l)
+{
+	int rc = sd->ops->link_get(sd, l);
+	if (rc == 0 && sd->nd.used && !sd->nd.running)
+		l->up = false;
+	return rc;
 }

@@ -35,24 +35,8 @@
 #ifndef FSB_SUBDEV_H
 #define FSB_SUBDEV_H
 
+#include "devsignal.h"
 #include "fsb_private.h"
-
-enum fsb_opt_type {
-	FSB_OPT_STR = 0,    /* any non-empty string */
-	FSB_OPT_UINT,       /* decimal, within [min, max] */
-	FSB_OPT_BOOL,       /* 0 or 1 */
-	FSB_OPT_MAC,        /* xx:xx:xx:xx:xx:xx */
-	FSB_OPT_IFNAME,     /* a Linux interface name */
-	FSB_OPT_PATH,       /* a filesystem path */
-	FSB_OPT_NAME,       /* [A-Za-z0-9_]{1,31} */
-};
-
-/* One option a kind accepts, for the spec parser. */
-struct fsb_opt_desc {
-	const char *name;
-	enum fsb_opt_type type;
-	uint64_t min, max;  /* FSB_OPT_UINT */
-};
 
 struct fsb_subdev_conf {
 	uint16_t nb_rxq, nb_txq;
@@ -69,11 +53,8 @@ struct fsb_subdev_stats {
 struct fsb_subdev;
 
 struct fsb_subdev_ops {
-	const char *kind;
-	const struct fsb_opt_desc *opts;  /* terminated by name == NULL */
-	/* Cross-option checks after each option was validated; NULL ok.
-	 * Returns 0 or -EINVAL with a message in @msg. */
-	int (*validate)(const struct fsb_devspec *d, char *msg, size_t len);
+	/* The kind's name and options, for the spec parser (spec.c). */
+	struct fsb_kind_spec desc;
 
 	int (*probe)(struct fsb_subdev *sd);
 	int (*configure)(struct fsb_subdev *sd);
@@ -125,11 +106,12 @@ enum fsb_subdev_op_bit {
 
 /*
  * Binding of a sub-device to a kernel netdev, for kinds backed by one
- * (af_packet).  The kind fills want_* from its spec in probe() and sets
- * ifindex/ifname once it found the device; the rtnetlink monitor
- * (src/netlink.c, control thread, port lock held) reads it to route
- * RTM_NEWLINK/DELLINK to the slot, clears ifindex when the device goes
- * and follows renames by updating ifname.
+ * (af_packet; netdev.c).  The kind fills want_* from its spec in
+ * probe(), and ifindex/ifname/running once it found and claimed the
+ * device; close() clears ifindex.  In between the router (src/route.c,
+ * control thread, port lock held) is the only other writer: it clears
+ * ifindex and running when the device goes, follows renames in ifname,
+ * and keeps running as rtnetlink last said.  Everyone else reads.
  */
 struct fsb_netdev_bind {
 	bool used;                      /* this sub-device is a netdev */
@@ -141,36 +123,31 @@ struct fsb_netdev_bind {
 	bool running;                   /* IFF_UP && IFF_RUNNING, last seen */
 };
 
-/* Bind @ifindex to one sub-device process-wide: 0, or -EBUSY when taken
- * (a racing probe: retried on the next event).  Released at close. */
+/* ---- netdev.c ---- */
+
+/* Bind @ifindex to one sub-device process-wide: 0, -EBUSY when taken
+ * (a racing probe: retried on the next event) or -ENOSPC.  Released at
+ * close. */
 int fsb_netdev_claim(int ifindex);
 void fsb_netdev_release(int ifindex);
 /* Is @ifindex bound by some sub-device? */
 bool fsb_netdev_claimed(int ifindex);
 
-/* A kernel netdev as rtnetlink describes it. */
-struct fsb_netdev_info {
-	int ifindex;
-	char ifname[16];
-	unsigned flags;                 /* IFF_* */
-	bool has_addr, has_perm;
-	uint8_t addr[FSB_ETHER_ADDR_LEN];
-	uint8_t perm[FSB_ETHER_ADDR_LEN]; /* IFLA_PERM_ADDRESS */
-};
-
-/* Does @nd match what @b wants (by name, or by permanent-else-current
+/* Does @id match what @b wants (by name, or by permanent-else-current
  * address)? */
 bool fsb_netdev_match(const struct fsb_netdev_bind *b,
-		      const struct fsb_netdev_info *nd);
+		      const struct fsb_devid *id);
+
+/* Is the device @id describes IFF_UP and IFF_RUNNING? */
+bool fsb_netdev_running(const struct fsb_devid *id);
 
 /*
- * Look the wanted device up now (an RTM_GETLINK dump in the current
+ * Look the wanted device up now (an rtnetlink dump of the current
  * netns), skipping interfaces another sub-device has claimed.  Returns
  * 0 and fills @out, -ENODEV when absent, or another -errno.  Used by
  * probe(), which then claims what it found.
  */
-int fsb_netdev_find(const struct fsb_netdev_bind *b,
-		    struct fsb_netdev_info *out);
+int fsb_netdev_find(const struct fsb_netdev_bind *b, struct fsb_devid *out);
 
 /*
  * A sub-device.  Embedded in a port slot (or a bare handle) and kept for
@@ -190,16 +167,40 @@ struct fsb_subdev {
 	struct fsb_netdev_bind nd;      /* netdev kinds only */
 	char pci_addr[16];              /* "DDDD:BB:DD.F" for PCI-backed kinds, else "" */
 
+	/* How the kind's own sources (a session, a BAR, a VFIO request)
+	 * tell the port: installed by the port before probe, never
+	 * changed after; fn == NULL for a bare sub-device. */
+	struct fsb_slot_notify notify;
+	/* Set by close() when it released a device the kernel asked for
+	 * (VFIO): microseconds from the request to the release.  The port
+	 * takes it for its last_release_us and clears it. */
+	uint64_t release_us;
+
 	/* Test hooks (ring kind): ops forced to -ENOTSUP, link forced
 	 * down.  Atomic because tests flip them while traffic runs. */
 	_Atomic unsigned test_enotsup;
 	_Atomic bool test_link_down;
 };
 
+/*
+ * The sub-device's link after a link signal: the kind's answer, and for
+ * a netdev-bound one also what rtnetlink last said (the kind's ioctl
+ * can read a carrier that the kernel has already announced lost).
+ * Returns the kind's link_get() result.  (Right after start the kind's
+ * own answer is the fresh one: it has just bound the device.)
+ */
+int fsb_subdev_link_get(struct fsb_subdev *sd, struct fsb_link *l);
+
+/* Tell the port (the slot's notifier; nothing for a bare sub-device). */
+static inline void fsb_subdev_notify(struct fsb_subdev *sd,
+				     enum fsb_devsig_what what,
+				     enum fsb_reason why)
+{
+	fsb_slot_notify_call(&sd->notify, what, why);
+}
+
 /* The kind named @kind, or NULL. */
 const struct fsb_subdev_ops *fsb_subdev_kind_find(const char *kind);
-/* Comma-separated list of compiled-in kinds, for messages. */
-const char *fsb_subdev_kinds(void);
 
 /*
  * Initialise @sd from a validated devspec (state "parsed").  Never fails:

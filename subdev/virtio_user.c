@@ -47,7 +47,7 @@
  *
  * Locking.  Session fields are under the control loop's lock.  Loop
  * callbacks (EOF, accept, reconnect timer) only do socket I/O and
- * fsb_port_mark().  The sync side (probe/start/stop/close, which may run
+ * tell the slot (its notifier).  The sync side (probe/start/stop/close, which may run
  * on the control thread inside a sync pass with ctx->lock held, or on an
  * application thread) takes the loop lock only to stop the socket's
  * watcher and borrow the fd for an exchange, then gives it back
@@ -96,7 +96,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "port.h"
+#include "loop.h"
 #include "subdev.h"
 #include "vhost_user.h"
 #include "virtqueue.h"
@@ -119,8 +119,8 @@ struct vu_session {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char name[FSB_NAME_MAX + 8];
 	bool server;
-	uint16_t port_id;
-	int slot;                       /* -1: bare, nobody to mark */
+	bool bare;                      /* no port: nobody to tell */
+	struct fsb_slot_notify notify;  /* the slot's (sd->notify) */
 	uint8_t mac[FSB_ETHER_ADDR_LEN]; /* stable across reconnects */
 
 	/* Under the loop lock. */
@@ -139,10 +139,10 @@ struct vu_session {
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vu_session *sessions;
 
-static void sess_mark(struct vu_session *s, enum fsb_mark m, enum fsb_reason r)
+static void sess_mark(struct vu_session *s, enum fsb_devsig_what m,
+		      enum fsb_reason r)
 {
-	if (s->slot >= 0)
-		fsb_port_mark(s->port_id, s->slot, m, r);
+	fsb_slot_notify_call(&s->notify, m, r);
 }
 
 /* Connect to the backend's socket; the fd (blocking, cloexec) or -errno.
@@ -201,8 +201,8 @@ static int sock_listen(const char *path)
  */
 static void sess_retry_locked(struct vu_session *s)
 {
-	struct ev_loop *loop = fsb_ctl_loop();
-	if (s->server || s->slot < 0 || !loop || ev_is_active(&s->tm))
+	struct ev_loop *loop = fsb_loop();
+	if (s->server || s->bare || !loop || ev_is_active(&s->tm))
 		return;
 	if (s->up_since_ns && fsb_now_ns() - s->up_since_ns > 1000000000ull)
 		s->backoff_ms = VU_BACKOFF_MIN_MS;
@@ -218,7 +218,7 @@ static void sess_retry_locked(struct vu_session *s)
 static void sess_drop_locked(struct vu_session *s, bool mark,
 			     enum fsb_reason why)
 {
-	struct ev_loop *loop = fsb_ctl_loop();
+	struct ev_loop *loop = fsb_loop();
 	if (loop)
 		ev_io_stop(loop, &s->io);
 	if (s->fd >= 0)
@@ -226,13 +226,13 @@ static void sess_drop_locked(struct vu_session *s, bool mark,
 	s->fd = -1;
 	atomic_store(&s->link, false);
 	if (mark && s->in_use)
-		sess_mark(s, FSB_MARK_GONE, why);
+		sess_mark(s, FSB_DEVSIG_GONE, why);
 	sess_retry_locked(s);
 }
 
 static void sess_arm_locked(struct vu_session *s)
 {
-	struct ev_loop *loop = fsb_ctl_loop();
+	struct ev_loop *loop = fsb_loop();
 	if (!loop || s->fd < 0)
 		return;
 	ev_io_stop(loop, &s->io);
@@ -282,7 +282,7 @@ static void on_sess_accept(struct ev_loop *loop, ev_io *w, int revents)
 	sess_arm_locked(s);
 	fsb_log(FSB_LOG_NOTICE, "%s: vhost-user backend connected to %s",
 		s->name, s->path);
-	sess_mark(s, FSB_MARK_APPEARED, FSB_REASON_SESSION_RESTORED);
+	sess_mark(s, FSB_DEVSIG_APPEARED, FSB_REASON_SESSION_RESTORED);
 }
 
 /* Loop callback (client mode): try to reach the backend again. */
@@ -304,7 +304,7 @@ static void on_sess_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	sess_arm_locked(s);
 	fsb_log(FSB_LOG_NOTICE, "%s: reconnected to vhost-user backend at %s",
 		s->name, s->path);
-	sess_mark(s, FSB_MARK_APPEARED, FSB_REASON_SESSION_RESTORED);
+	sess_mark(s, FSB_DEVSIG_APPEARED, FSB_REASON_SESSION_RESTORED);
 }
 
 /* The session of @sd, created (and, in server mode, listening) on first
@@ -331,8 +331,8 @@ static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
 	snprintf(s->path, sizeof(s->path), "%s", path ? path : "");
 	snprintf(s->name, sizeof(s->name), "%s", sd->name);
 	s->server = fsb_devspec_get_u64(&sd->spec, "server", 0) != 0;
-	s->port_id = sd->port_id;
-	s->slot = sd->slot;
+	s->bare = sd->slot < 0;
+	s->notify = sd->notify;
 	s->fd = -1;
 	s->lfd = -1;
 	s->backoff_ms = VU_BACKOFF_MIN_MS;
@@ -363,13 +363,13 @@ static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
 			return NULL;
 		}
 		s->lfd = lfd;
-		fsb_ctl_lock();
-		if (fsb_ctl_loop()) {
+		fsb_loop_lock();
+		if (fsb_loop()) {
 			ev_io_set(&s->lio, lfd, EV_READ);
-			ev_io_start(fsb_ctl_loop(), &s->lio);
+			ev_io_start(fsb_loop(), &s->lio);
 		}
-		fsb_ctl_unlock();
-		fsb_ctl_wake();
+		fsb_loop_unlock();
+		fsb_loop_wake();
 	}
 	s->next = sessions;
 	sessions = s;
@@ -380,11 +380,11 @@ static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
 /* Borrow the session's fd for an exchange (-1 when there is none). */
 static int sess_take(struct vu_session *s)
 {
-	fsb_ctl_lock();
-	if (fsb_ctl_loop())
-		ev_io_stop(fsb_ctl_loop(), &s->io);
+	fsb_loop_lock();
+	if (fsb_loop())
+		ev_io_stop(fsb_loop(), &s->io);
 	int fd = s->fd;
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	return fd;
 }
 
@@ -392,13 +392,13 @@ static int sess_take(struct vu_session *s)
  * watcher, or drop the connection when the exchange failed. */
 static void sess_put(struct vu_session *s, int rc)
 {
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	if (rc < 0)
 		sess_drop_locked(s, false, FSB_REASON_BROKEN);
 	else
 		sess_arm_locked(s);
-	fsb_ctl_unlock();
-	fsb_ctl_wake();
+	fsb_loop_unlock();
+	fsb_loop_wake();
 }
 
 static void vu_release(struct fsb_subdev *sd)
@@ -413,8 +413,8 @@ static void vu_release(struct fsb_subdev *sd)
 	}
 	*pp = s->next;
 	pthread_mutex_unlock(&sess_lock);
-	fsb_ctl_lock();
-	struct ev_loop *loop = fsb_ctl_loop();
+	fsb_loop_lock();
+	struct ev_loop *loop = fsb_loop();
 	if (loop) {
 		ev_io_stop(loop, &s->io);
 		ev_io_stop(loop, &s->lio);
@@ -426,7 +426,7 @@ static void vu_release(struct fsb_subdev *sd)
 		close(s->lfd);
 		unlink(s->path);
 	}
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	free(s);
 }
 
@@ -522,7 +522,7 @@ static void vu_exchange_failed(struct vu_dev *d, const char *step, int rc)
 	vu_log_exchange(d, step, rc);
 	sess_put(d->sess, rc < 0 ? rc : -EIO);
 	if (rc == -EPROTO || rc == -EIO)
-		sess_mark(d->sess, FSB_MARK_GONE, FSB_REASON_BROKEN);
+		sess_mark(d->sess, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
 }
 
 static int vu_probe(struct fsb_subdev *sd)
@@ -534,14 +534,14 @@ static int vu_probe(struct fsb_subdev *sd)
 	int fd = sess_take(s);
 	if (fd < 0 && !s->server) {
 		fd = sock_connect(s->path);
-		fsb_ctl_lock();
+		fsb_loop_lock();
 		if (fd >= 0 && s->fd < 0) {
 			s->fd = fd;
 		} else if (fd >= 0) {
 			close(fd);      /* the timer beat us to it */
 			fd = s->fd;
 		}
-		fsb_ctl_unlock();
+		fsb_loop_unlock();
 		if (fd < 0) {
 			fsb_log(FSB_LOG_WARNING, "%s: cannot connect to vhost-user "
 				"backend at %s: %s; retrying in the background",
@@ -642,9 +642,9 @@ static int vu_probe(struct fsb_subdev *sd)
 		(unsigned long long)d->features);
 	d->hdr_len = d->features & ((1ull << FSB_VIRTIO_F_VERSION_1) |
 				    (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF)) ? 12 : 10;
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	s->in_use = true;
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	sess_put(s, 0);
 	sd->priv = d;
 	return 0;
@@ -673,7 +673,7 @@ static void vu_on_broken(void *arg, enum fsb_vq_fault f)
 	(void)f;
 	struct vu_dev *d = arg;
 	atomic_store(&d->sess->link, false);
-	sess_mark(d->sess, FSB_MARK_GONE, FSB_REASON_BROKEN);
+	sess_mark(d->sess, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
 }
 
 static void vu_queues_free(struct vu_dev *d)
@@ -959,9 +959,9 @@ static int vu_start(struct fsb_subdev *sd)
 				goto fail;
 		}
 	}
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	s->up_since_ns = fsb_now_ns();
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	sess_put(s, 0);
 	atomic_store(&s->link, true);
 	d->started = true;
@@ -1014,9 +1014,9 @@ static void vu_close(struct fsb_subdev *sd)
 	 * its mappings.  In client mode the reconnect starts at once (the
 	 * slot may be gone and waiting for it); release stops it when the
 	 * slot goes for good. */
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	s->in_use = false;
-	struct ev_loop *loop = fsb_ctl_loop();
+	struct ev_loop *loop = fsb_loop();
 	if (loop)
 		ev_io_stop(loop, &s->io);
 	if (s->fd >= 0)
@@ -1024,8 +1024,8 @@ static void vu_close(struct fsb_subdev *sd)
 	s->fd = -1;
 	atomic_store(&s->link, false);
 	sess_retry_locked(s);
-	fsb_ctl_unlock();
-	fsb_ctl_wake();
+	fsb_loop_unlock();
+	fsb_loop_wake();
 	free(d);
 	sd->priv = NULL;
 }
@@ -1290,9 +1290,7 @@ static int vu_mac_set(struct fsb_subdev *sd, const uint8_t mac[6])
 }
 
 const struct fsb_subdev_ops fsb_subdev_virtio_user_ops = {
-	.kind = "virtio_user",
-	.opts = vu_opts,
-	.validate = vu_validate,
+	.desc = { .kind = "virtio_user", .opts = vu_opts, .validate = vu_validate },
 	.probe = vu_probe,
 	.configure = vu_configure,
 	.start = vu_start,

@@ -95,7 +95,7 @@ enum fsb_vq_fault {
 struct fsb_vq;
 typedef void (*fsb_vq_kick_fn)(void *arg);
 /* Called once, from the thread driving the queue, when it breaks.
- * Must be cheap and lock-free (fsb_port_mark is). */
+ * Must be cheap and lock-free (a slot notifier is). */
 typedef void (*fsb_vq_broken_fn)(void *arg, enum fsb_vq_fault f);
 
 struct fsb_vq_slot {

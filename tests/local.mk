@@ -78,10 +78,11 @@ tests_stress_SOURCES = tests/stress.c
 tests_stress_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS)
 tests_stress_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 TESTS += tests/stress
-# its negative control must fail; and the exported ABI is the declared one
-TESTS += tests/stress-no-grace.sh tests/abi-check.sh
+# its negative control must fail; the exported ABI is the declared one;
+# the includes run one way
+TESTS += tests/stress-no-grace.sh tests/abi-check.sh tests/include-check.sh
 XFAIL_TESTS = tests/stress-no-grace.sh
-EXTRA_DIST += tests/stress-no-grace.sh tests/abi-check.sh
+EXTRA_DIST += tests/stress-no-grace.sh tests/abi-check.sh tests/include-check.sh
 
 TESTS += tests/fwd-cli.sh
 EXTRA_DIST += tests/fwd-cli.sh

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_netlink.c - the rtnetlink monitor.
+ * test_netlink.c - the rtnetlink source, and the router's rules for it.
  *
- * Crafted messages (malformed, truncated, foreign, unknown attributes)
- * go through the same path as received ones; real ones come from the
- * kernel in a private network namespace (unshare), where the test makes
- * veth interfaces with iproute2.  The slot under test is a ring slot
- * given a netdev binding by hand, so the monitor is tested on its own;
- * the af_packet kind has its own tests.
+ * The source on its own: crafted messages (malformed, truncated,
+ * foreign, unknown attributes) become signals, or are counted and
+ * dropped, with no context, no port and no thread.  Then the same
+ * messages through the router: the slot is a ring slot given a netdev
+ * binding by hand (af_packet has its own tests).  Real events come from
+ * the kernel in a private network namespace (unshare), where the test
+ * makes veth interfaces with iproute2.
  */
 #include "config.h"
 
@@ -22,6 +23,7 @@
 
 #include "helpers.h"
 #include "netlink.h"
+#include "route.h"
 
 static struct fsb_ctx *ctx;
 static struct fsb_mempool *mp;
@@ -39,6 +41,28 @@ static size_t put_link(char *buf, uint16_t type, int ifindex, unsigned flags,
 	if (mac)
 		mnl_attr_put(nlh, IFLA_ADDRESS, maclen, mac);
 	mnl_attr_put_u32(nlh, 9999, 1);       /* unknown attribute */
+	return nlh->nlmsg_len;
+}
+
+/* A NEWLINK too short for its ifinfomsg. */
+static size_t put_short(char *buf)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_len = sizeof(*nlh) + 4;
+	return nlh->nlmsg_len;
+}
+
+/* A NEWLINK whose name is oversized and not NUL-terminated. */
+static size_t put_bigname(char *buf, int ifindex)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_index = ifindex;
+	char big[40];
+	memset(big, 'x', sizeof(big));
+	mnl_attr_put(nlh, IFLA_IFNAME, sizeof(big), big);
 	return nlh->nlmsg_len;
 }
 
@@ -64,6 +88,67 @@ static struct fsb_port *bound_port(const char *name, const char *ifname,
 	return p;
 }
 
+/* Signals as the source emits them. */
+struct sigs {
+	unsigned n;
+	struct fsb_devsignal sig[16];
+};
+
+static void collect(void *arg, const struct fsb_devsignal *sig)
+{
+	struct sigs *l = arg;
+	if (l->n < 16)
+		l->sig[l->n++] = *sig;
+}
+
+/* The source alone: no context, no port, no thread; what it cannot
+ * trust is counted and dropped, the rest says what the kernel said. */
+static void test_source(void **state)
+{
+	(void)state;
+	char buf[4096];
+	struct sigs l = { 0 };
+	uint64_t m0, b0, r0, m1, b1, r1;
+	fsb_netlink_counters(&m0, &b0, &r0);
+
+	size_t n = put_link(buf, RTM_DELLINK, 77, 0, "eth9", NULL, 0);
+	fsb_netlink_process(buf, n, collect, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.sig[0].what, FSB_DEVSIG_GONE);
+	assert_int_equal(l.sig[0].why, FSB_REASON_NETDEV_REMOVED);
+	assert_int_equal(l.sig[0].source, FSB_DEVSIG_SRC_RTNETLINK);
+	assert_int_equal(l.sig[0].id.ifindex, 77);
+	assert_string_equal(l.sig[0].id.ifname, "eth9");
+	assert_true(l.sig[0].when_ns > 0);
+
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 7 };
+	n = put_link(buf, RTM_NEWLINK, 5, IFF_UP | IFF_RUNNING, "vf5", mac, 6);
+	fsb_netlink_process(buf, n, collect, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.sig[1].what, FSB_DEVSIG_STATE);
+	assert_true(l.sig[1].id.has_mac);
+	assert_false(l.sig[1].id.has_perm_mac);
+	assert_int_equal(l.sig[1].id.mac[5], 7);
+	assert_true(fsb_netdev_running(&l.sig[1].id));
+
+	/* truncated, too short, oversized name, wrong-length address:
+	 * no signal from the first three, a STATE without the address
+	 * from the last */
+	fsb_netlink_process(buf, n - 8, collect, &l);
+	fsb_netlink_process(buf, put_short(buf), collect, &l);
+	fsb_netlink_process(buf, put_bigname(buf, 5), collect, &l);
+	assert_int_equal(l.n, 2);
+	n = put_link(buf, RTM_NEWLINK, 5, IFF_UP, "vf5", mac, 4);
+	fsb_netlink_process(buf, n, collect, &l);
+	assert_int_equal(l.n, 3);
+	assert_false(l.sig[2].id.has_mac);
+	assert_false(fsb_netdev_running(&l.sig[2].id));
+	fsb_netlink_counters(&m1, &b1, &r1);
+	assert_int_equal(b1 - b0, 3);
+	assert_int_equal(r1, r0);
+}
+
+/* The router's rtnetlink rules, on crafted messages. */
 static void test_crafted(void **state)
 {
 	(void)state;
@@ -75,28 +160,18 @@ static void test_crafted(void **state)
 
 	/* foreign interface going away: nothing happens */
 	size_t n = put_link(buf, RTM_DELLINK, 77, 0, "eth9", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	/* truncated: header claims more than there is */
 	n = put_link(buf, RTM_NEWLINK, 4242, 0, "vfcraft", NULL, 0);
-	fsb_netlink_process(ctx, buf, n - 8);
+	fsb_netlink_process(buf, n - 8, fsb_route_signal, ctx);
 	/* too short for an ifinfomsg */
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_len = sizeof(*nlh) + 4;
-	fsb_netlink_process(ctx, buf, nlh->nlmsg_len);
+	fsb_netlink_process(buf, put_short(buf), fsb_route_signal, ctx);
 	/* name attribute not NUL-terminated / oversized */
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_index = 4242;
-	char big[40];
-	memset(big, 'x', sizeof(big));
-	mnl_attr_put(nlh, IFLA_IFNAME, sizeof(big), big);
-	fsb_netlink_process(ctx, buf, nlh->nlmsg_len);
+	fsb_netlink_process(buf, put_bigname(buf, 4242), fsb_route_signal, ctx);
 	/* an address of the wrong length is ignored, not trusted */
 	static const uint8_t mac4[4] = { 1, 2, 3, 4 };
 	n = put_link(buf, RTM_NEWLINK, 4242, IFF_UP | IFF_RUNNING, "vfcraft", mac4, 4);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	fsb_netlink_counters(&m1, &b1, &r1);
 	assert_true(b1 - b0 >= 3);
 	t_sleep_ms(50);
@@ -104,31 +179,31 @@ static void test_crafted(void **state)
 
 	/* carrier loss on our interface: link down, TX moves */
 	n = put_link(buf, RTM_NEWLINK, 4242, IFF_UP, "vfcraft", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	assert_int_equal(xstat(p, "switch_reason_link_down"), 1);
 	/* carrier back (ring's own link is up): TX returns */
 	n = put_link(buf, RTM_NEWLINK, 4242, IFF_UP | IFF_RUNNING, "vfcraft", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 
 	/* rename is followed: same ifindex, new name; no switch */
 	n = put_link(buf, RTM_NEWLINK, 4242, IFF_UP | IFF_RUNNING, "vfrenamed", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	pthread_mutex_lock(&p->lock);
 	assert_string_equal(fsb_port_subdev(p, 0)->nd.ifname, "vfrenamed");
 	pthread_mutex_unlock(&p->lock);
 
 	/* deletion: gone, TX moves at once */
 	n = put_link(buf, RTM_DELLINK, 4242, 0, "vfrenamed", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	assert_int_equal(xstat(p, "switch_reason_netdev_removed"), 1);
 	struct fsb_slot_info si;
 	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_PARSED), 2000));
 	/* a new interface under the wanted name: adopted */
 	n = put_link(buf, RTM_NEWLINK, 4343, IFF_UP | IFF_RUNNING, "vfcraft", NULL, 0);
-	fsb_netlink_process(ctx, buf, n);
+	fsb_netlink_process(buf, n, fsb_route_signal, ctx);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(xstat(p, "switch_reason_netdev_added"), 1);
 
@@ -142,17 +217,17 @@ static void test_match(void **state)
 	(void)state;
 	struct fsb_netdev_bind b = { .used = true, .by_mac = true,
 				     .want_mac = { 2, 0, 0, 0, 0, 9 } };
-	struct fsb_netdev_info nd = { .ifindex = 3, .has_addr = true,
-				      .addr = { 2, 0, 0, 0, 0, 9 } };
+	struct fsb_devid nd = { .ifindex = 3, .has_mac = true,
+				.mac = { 2, 0, 0, 0, 0, 9 } };
 	assert_true(fsb_netdev_match(&b, &nd));
 	/* a permanent address takes precedence over the current one */
-	nd.has_perm = true;
-	memcpy(nd.perm, (uint8_t[]){ 2, 0, 0, 0, 0, 8 }, 6);
+	nd.has_perm_mac = true;
+	memcpy(nd.perm_mac, (uint8_t[]){ 2, 0, 0, 0, 0, 8 }, 6);
 	assert_false(fsb_netdev_match(&b, &nd));
 	b.want_mac[5] = 8;
 	assert_true(fsb_netdev_match(&b, &nd));
 	struct fsb_netdev_bind c = { .used = true, .want_ifname = "vf0" };
-	struct fsb_netdev_info n2 = { .ifindex = 3, .ifname = "vf0" };
+	struct fsb_devid n2 = { .ifindex = 3, .ifname = "vf0" };
 	assert_true(fsb_netdev_match(&c, &n2));
 	snprintf(n2.ifname, sizeof(n2.ifname), "vf00");
 	assert_false(fsb_netdev_match(&c, &n2));
@@ -170,7 +245,7 @@ static void test_real_events(void **state)
 	assert_int_equal(system("ip link add fsbnlA type veth peer name fsbnlB && "
 				"ip link set fsbnlA up && ip link set fsbnlB up"), 0);
 	struct fsb_netdev_bind want = { .used = true, .want_ifname = "fsbnlA" };
-	struct fsb_netdev_info info;
+	struct fsb_devid info;
 	assert_int_equal(fsb_netdev_find(&want, &info), 0);
 	assert_true(info.ifindex > 0);
 	struct fsb_netdev_bind miss = { .used = true, .want_ifname = "nosuchif0" };
@@ -233,7 +308,7 @@ static void test_enobufs_resync(void **state)
 	assert_int_equal(system("ip link add fsbnlE type veth peer name fsbnlF && "
 				"ip link set fsbnlE up && ip link set fsbnlF up"), 0);
 	struct fsb_netdev_bind want = { .used = true, .want_ifname = "fsbnlE" };
-	struct fsb_netdev_info info;
+	struct fsb_devid info;
 	assert_int_equal(fsb_netdev_find(&want, &info), 0);
 	pthread_mutex_lock(&p->lock);
 	fsb_port_subdev(p, 0)->nd.ifindex = info.ifindex;
@@ -243,7 +318,8 @@ static void test_enobufs_resync(void **state)
 	fsb_netlink_counters(&m0, &b0, &r0);
 
 	/* A tiny receive buffer, and the control thread kept from reading
-	 * (it needs ctx->lock to process): the flood overflows it. */
+	 * (its drain hands the first message to the router, which waits
+	 * for ctx->lock): the flood overflows it. */
 	assert_int_equal(fsb_netlink_test_rcvbuf(2048), 0);
 	pthread_mutex_lock(&ctx->lock);
 	assert_int_equal(system("for i in $(seq 100); do ip link set fsbnlF mtu $((1000 + i)); done; "
@@ -252,7 +328,10 @@ static void test_enobufs_resync(void **state)
 
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 3000));
 	fsb_netlink_counters(&m1, &b1, &r1);
-	assert_true(r1 > r0);                 /* it did resync */
+	assert_true(r1 > r0);                 /* it lost events, said so */
+	struct fsb_route_counters rc;
+	fsb_route_counters(FSB_DEVSIG_SRC_RTNETLINK, &rc);
+	assert_true(rc.resyncs >= r1 - r0);   /* and the router resynced */
 	struct fsb_slot_info si;
 	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_PARSED), 2000));
 	/* and it still listens: the interface comes back, it is adopted */
@@ -285,6 +364,7 @@ int main(void)
 	fsb_ctx_set_log(ctx, NULL, NULL, FSB_LOG_ERR);
 	mp = fsb_mempool_create(ctx, "nl", 4096, 2048, 32, -1);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_crafted),
 		cmocka_unit_test(test_real_events),

@@ -331,9 +331,9 @@ static void test_first_mark_wins(void **state)
 		"mk,hold_down=0,dev(ring,name=m1),dev(ring,name=m2)", e->mp, NULL);
 	/* hold the lock so all three marks land before one sync runs */
 	pthread_mutex_lock(&p->lock);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_NETDEV_REMOVED);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_UEVENT_REMOVE);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_SIGBUS);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_NETDEV_REMOVED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_UEVENT_REMOVE);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_SIGBUS);
 	pthread_mutex_unlock(&p->lock);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	assert_int_equal(xstat(p, "switch_reason_netdev_removed"), 1);
@@ -344,12 +344,11 @@ static void test_first_mark_wins(void **state)
 	assert_true(WAIT_UNTIL((fsb_port_slot_info(p, 0, &si), si.state == FSB_SUBDEV_PARSED), 2000));
 	assert_int_equal(si.last_reason, FSB_REASON_NETDEV_REMOVED);
 	/* it comes back when it appears again */
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_NETDEV_ADDED);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(xstat(p, "switch_reason_netdev_added"), 1);
 	/* marks on unknown ports/slots are ignored */
-	fsb_port_mark(60, 0, FSB_MARK_GONE, FSB_REASON_SIGBUS);
-	fsb_port_mark(fsb_port_id(p), 7, FSB_MARK_GONE, FSB_REASON_SIGBUS);
+	fsb_port_mark(p, 7, FSB_DEVSIG_GONE, FSB_REASON_SIGBUS);
 	fsb_port_close(p);
 	fsb_bare_close(pa);
 	fsb_bare_close(pb);
@@ -371,8 +370,8 @@ static void test_gone_and_back_in_one_pass(void **state)
 	assert_int_equal(active_slot(p), 0);
 	unsigned before = e->log.n;
 	pthread_mutex_lock(&p->lock);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_UEVENT_REMOVE);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_UEVENT_ADD);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_UEVENT_REMOVE);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_UEVENT_ADD);
 	pthread_mutex_unlock(&p->lock);
 	/* it went down to parsed and came back to started */
 	bool down = false, up = false;
@@ -438,7 +437,7 @@ static void test_hold_down_from_link_up(void **state)
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	/* the appearance, 60 ms later the link-up, consumed in one pass */
 	pthread_mutex_lock(&p->lock);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_NETDEV_ADDED);
 	t_sleep_ms(60);
 	uint64_t t_up = fsb_now_ns();
 	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
@@ -468,13 +467,13 @@ static void test_hold_down_from_start(void **state)
 		"hs,hold_down=200,dev(ring,name=hs1),dev(ring,name=hs2)", e->mp,
 		&e->log);
 	assert_int_equal(active_slot(p), 0);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_GONE, FSB_REASON_NETDEV_REMOVED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_NETDEV_REMOVED);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1 &&
 			       atomic_load(&p->slot[0].state) < FSB_SUBDEV_STARTED, 2000));
 	/* the appearance is marked; the pass that starts the slot runs
 	 * 60 ms later */
 	pthread_mutex_lock(&p->lock);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_NETDEV_ADDED);
 	t_sleep_ms(60);
 	uint64_t t_start = fsb_now_ns();
 	pthread_mutex_unlock(&p->lock);
@@ -621,7 +620,7 @@ static void test_probe_failed(void **state)
 	assert_true(seen);
 	/* it appears: probed and used */
 	fsb_ring_test_hook(fsb_port_subdev(p, 0), 0, false);
-	fsb_port_mark(fsb_port_id(p), 0, FSB_MARK_APPEARED, FSB_REASON_NETDEV_ADDED);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_NETDEV_ADDED);
 	bool ok = WAIT_UNTIL(active_slot(p) == 0, 3000);
 	if (!ok) {
 		for (unsigned i = 0; i < e->log.n; i++) {

@@ -199,14 +199,13 @@ static void test_register_errors(void **state)
 	struct fbar b;
 	fbar_new(&b, 2, 0);
 	char *p = (char *)b.p;
-	assert_int_equal(fsb_sigbus_register(p + 8, 64, 0, -1, "x"), -EINVAL);
-	assert_int_equal(fsb_sigbus_register(p, 0, 0, -1, "x"), -EINVAL);
-	assert_int_equal(fsb_sigbus_register(NULL, pg, 0, -1, "x"), -EINVAL);
-	assert_int_equal(fsb_sigbus_register(p, pg, 0, 300, "x"), -EINVAL);
-	int h = fsb_sigbus_register(p, 100, 0, -1, "x");   /* rounded up */
+	assert_int_equal(fsb_sigbus_register(p + 8, 64, NULL, "x"), -EINVAL);
+	assert_int_equal(fsb_sigbus_register(p, 0, NULL, "x"), -EINVAL);
+	assert_int_equal(fsb_sigbus_register(NULL, pg, NULL, "x"), -EINVAL);
+	int h = fsb_sigbus_register(p, 100, NULL, "x");   /* rounded up */
 	assert_true(h >= 0);
-	assert_int_equal(fsb_sigbus_register(p, pg, 0, -1, "y"), -EEXIST);
-	int h2 = fsb_sigbus_register(p + pg, pg, 0, -1, "y");
+	assert_int_equal(fsb_sigbus_register(p, pg, NULL, "y"), -EEXIST);
+	int h2 = fsb_sigbus_register(p + pg, pg, NULL, "y");
 	assert_true(h2 >= 0);
 	assert_int_equal(fsb_sigbus_unregister(h), 0);     /* never faulted */
 	assert_int_equal(fsb_sigbus_unregister(h), -EINVAL);
@@ -218,12 +217,12 @@ static void test_register_errors(void **state)
 	fbar_new(&many, FSB_SIGBUS_MAX_RANGES + 1, 0);
 	int hs[FSB_SIGBUS_MAX_RANGES];
 	for (unsigned i = 0; i < FSB_SIGBUS_MAX_RANGES; i++) {
-		hs[i] = fsb_sigbus_register((char *)many.p + i * pg, pg, 0, -1, "m");
+		hs[i] = fsb_sigbus_register((char *)many.p + i * pg, pg, NULL, "m");
 		assert_true(hs[i] >= 0);
 	}
 	fsb_ctx_set_log(((struct env *)*state)->ctx, NULL, NULL, FSB_LOG_ERR - 1);
 	assert_int_equal(fsb_sigbus_register((char *)many.p +
-					     FSB_SIGBUS_MAX_RANGES * pg, pg, 0, -1,
+					     FSB_SIGBUS_MAX_RANGES * pg, pg, NULL,
 					     "m"), -ENOSPC);
 	fsb_ctx_set_log(((struct env *)*state)->ctx, log_sink, NULL, FSB_LOG_WARNING);
 	for (unsigned i = 0; i < FSB_SIGBUS_MAX_RANGES; i++)
@@ -267,7 +266,8 @@ static void test_registered(void **state)
 	assert_int_equal(active_slot(p), 0);
 	struct fbar b;
 	fbar_new(&b, 2, 0x5a5a5a5a);
-	int h = fsb_sigbus_register((void *)b.p, b.len, fsb_port_id(p), 0, "sbr.0");
+	int h = fsb_sigbus_register((void *)b.p, b.len,
+				    &fsb_port_subdev(p, 0)->notify, "sbr.0");
 	assert_true(h >= 0);
 	assert_int_equal(b.p[pg / 4 + 3], 0x5a5a5a5a);      /* alive */
 
@@ -673,7 +673,7 @@ static void test_chain_dfl(void **state)
 {
 	(void)state;
 	fbar_new(&child_reg, 1, 1);
-	child_reg_h = fsb_sigbus_register((void *)child_reg.p, pg, 0, -1, "kid");
+	child_reg_h = fsb_sigbus_register((void *)child_reg.p, pg, NULL, "kid");
 	assert_true(child_reg_h >= 0);
 	fbar_kill(&child_reg);
 	prev_set(SIG_DFL, NULL, 0);
@@ -696,7 +696,7 @@ static void test_chain_ign(void **state)
 		fail_msg("linux: status %#x", st);
 
 	fbar_new(&child_reg, 1, 1);
-	child_reg_h = fsb_sigbus_register((void *)child_reg.p, pg, 0, -1, "kid");
+	child_reg_h = fsb_sigbus_register((void *)child_reg.p, pg, NULL, "kid");
 	assert_true(child_reg_h >= 0);
 	fbar_kill(&child_reg);
 	prev_set(SIG_IGN, NULL, 0);
@@ -778,7 +778,7 @@ static void test_storm(void **state)
 		for (unsigned k = 0; k < STORM_RANGES; k++) {
 			fbar_new(&sm.r[k], STORM_PAGES, 0x5a5a5a5a);
 			h[k] = fsb_sigbus_register((void *)sm.r[k].p, sm.r[k].len,
-						   0, -1, "storm");
+						   NULL, "storm");
 			assert_true(h[k] >= 0);
 			fbar_kill(&sm.r[k]);
 		}
@@ -817,7 +817,7 @@ static void test_errno(void **state)
 	ours();
 	struct fbar b;
 	fbar_new(&b, 1, 0);
-	int h = fsb_sigbus_register((void *)b.p, b.len, 0, -1, "errno");
+	int h = fsb_sigbus_register((void *)b.p, b.len, NULL, "errno");
 	assert_true(h >= 0);
 	fbar_kill(&b);
 	errno = EAGAIN;

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "loop.h"
+#include "route.h"
 #include "uevent.h"
 
 static struct fsb_ctx *ctx;
@@ -64,11 +66,24 @@ static size_t pci_msg(char *buf, size_t cap, const char *action,
 		   with_slot ? slot : sq, with_slot ? sq : NULL, NULL);
 }
 
-static struct fsb_uevent_counters counters(void)
+/* The monitor's counters, with the router's for its signals: marks
+ * set and resyncs done. */
+struct counts {
+	uint64_t msgs, events, foreign, udev, bad, lost, seq_gaps;
+	uint64_t marks, resyncs;
+};
+
+static struct counts counters(void)
 {
 	struct fsb_uevent_counters c;
+	struct fsb_route_counters r;
 	fsb_uevent_counters(&c);
-	return c;
+	fsb_route_counters(FSB_DEVSIG_SRC_UEVENT, &r);
+	return (struct counts){
+		.msgs = c.msgs, .events = c.events, .foreign = c.foreign,
+		.udev = c.udev, .bad = c.bad, .lost = c.lost,
+		.seq_gaps = c.seq_gaps, .marks = r.marks, .resyncs = r.resyncs,
+	};
 }
 
 /* A listener of our own on group 1, as the monitor has. */
@@ -320,7 +335,7 @@ static void test_real_events(void **state)
 	int fd = listener();
 	char buf[8192];
 	struct fsb_uevent ev;
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 
 	veth("uevR0", "uevR1");
 	wait_net_event(fd, "add", "uevR0", buf, sizeof(buf), &ev);
@@ -343,7 +358,7 @@ static void test_real_events(void **state)
 	/* The monitor got them as well (veth add + remove, both ends, and
 	 * their queues), none malformed and none refused. */
 	assert_true(WAIT_UNTIL(counters().events >= c0.events + 4, 2000));
-	struct fsb_uevent_counters c1 = counters();
+	struct counts c1 = counters();
 	assert_int_equal(c1.bad, c0.bad);
 	assert_int_equal(c1.foreign, c0.foreign);
 	assert_int_equal(c1.resyncs, c0.resyncs);
@@ -379,7 +394,7 @@ static void test_netdev_remove_add(void **state)
 		uint64_t before[3];
 		for (unsigned i = 0; i < 3; i++)
 			before[i] = xstat(p, down_reasons[i]);
-		struct fsb_uevent_counters c0 = counters();
+		struct counts c0 = counters();
 		if (round == 1) {
 			/* Both monitors' messages queued before either
 			 * is read: the control thread is parked in a
@@ -387,7 +402,7 @@ static void test_netdev_remove_add(void **state)
 			 * turn reads both sockets and both marks are
 			 * pending at one sync: the second is a dup. */
 			pthread_mutex_lock(&ctx->lock);
-			fsb_ctl_wake();
+			fsb_loop_wake();
 			t_sleep_ms(50);
 		}
 		assert_int_equal(system("ip link del uevA"), 0);
@@ -445,7 +460,7 @@ static size_t net_msg(char *buf, size_t cap, const char *action,
 
 /* Netdev matching on its own (a ring slot given a binding by hand, as
  * test_netlink does): stale and foreign events mark nothing; a remove
- * after rtnetlink unbound the slot still reaches fsb_port_mark (the
+ * after rtnetlink unbound the slot still reaches the slot's marks (the
  * dup_signals contract); add adopts only an unbound, unclaimed name. */
 static void test_netdev_crafted(void **state)
 {
@@ -462,20 +477,20 @@ static void test_netdev_crafted(void **state)
 	pthread_mutex_unlock(&p->lock);
 	char b[1024];
 	size_t n;
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 
 	n = net_msg(b, sizeof(b), "remove", "uevC", 999);   /* stale */
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	n = net_msg(b, sizeof(b), "remove", "uevD", 4242);  /* not ours */
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	n = net_msg(b, sizeof(b), "add", "uevC", 4343);     /* we are bound */
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_int_equal(counters().marks, c0.marks);
 	t_sleep_ms(50);
 	assert_int_equal(active_slot(p), 0);
 
 	n = net_msg(b, sizeof(b), "remove", "uevC", 4242);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	assert_true(WAIT_UNTIL(slot_parsed(p, 0), 2000));
 	assert_int_equal(xstat(p, "switch_reason_uevent_remove"), 1);
@@ -484,7 +499,7 @@ static void test_netdev_crafted(void **state)
 	sd->nd.ifindex = 0;
 	pthread_mutex_unlock(&p->lock);
 	uint64_t m1 = counters().marks;
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_int_equal(counters().marks, m1 + 1);
 	t_sleep_ms(50);
 	assert_int_equal(active_slot(p), 1);
@@ -493,11 +508,11 @@ static void test_netdev_crafted(void **state)
 	/* a claimed ifindex is another slot's: not adopted */
 	assert_int_equal(fsb_netdev_claim(5000), 0);
 	n = net_msg(b, sizeof(b), "add", "uevC", 5000);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_int_equal(counters().marks, m1 + 1);
 	fsb_netdev_release(5000);
 	n = net_msg(b, sizeof(b), "add", "uevC", 5001);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(xstat(p, "switch_reason_uevent_add"), 1);
 	ports_close(p, pe, 2);
@@ -515,17 +530,17 @@ static void test_pci_crafted(void **state)
 
 	/* not ours: another function, another action, user space */
 	n = pci_msg(b, sizeof(b), "remove", "0000:5e:00.2", true);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	n = pci_msg(b, sizeof(b), "change", "0000:5e:00.1", true);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	n = pci_msg(b, sizeof(b), "remove", "0000:5e:00.1", true);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 4321), -EPERM);
+	assert_int_equal(fsb_uevent_process(b, n, 4321, fsb_route_signal, ctx), -EPERM);
 	t_sleep_ms(50);
 	assert_int_equal(active_slot(p), 0);
 	assert_int_equal(xstat(p, "switchovers"), 0);
 
 	/* the kernel's remove: gone, TX moves */
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
 	assert_true(WAIT_UNTIL(slot_parsed(p, 0), 2000));
 	assert_int_equal(xstat(p, "switch_reason_uevent_remove"), 1);
@@ -533,7 +548,7 @@ static void test_pci_crafted(void **state)
 
 	/* add, matched by DEVPATH alone: back */
 	n = pci_msg(b, sizeof(b), "add", "0000:5e:00.1", false);
-	assert_int_equal(fsb_uevent_process(ctx, b, n, 0), 0);
+	assert_int_equal(fsb_uevent_process(b, n, 0, fsb_route_signal, ctx), 0);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(xstat(p, "switch_reason_uevent_add"), 1);
 	assert_int_equal(slot_reason(p, 0), FSB_REASON_UEVENT_ADD);
@@ -553,7 +568,7 @@ static void test_forged(void **state)
 	struct sockaddr_nl me = { .nl_family = AF_NETLINK };
 	assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
 	struct sockaddr_nl grp = { .nl_family = AF_NETLINK, .nl_groups = 1 };
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 
 	char b[1024];
 	size_t n = pci_msg(b, sizeof(b), "remove", "0000:5e:00.3", true);
@@ -581,7 +596,7 @@ static void test_forged(void **state)
 	t_sleep_ms(50);
 	assert_int_equal(active_slot(p), 0);
 	assert_int_equal(xstat(p, "switchovers"), 0);
-	struct fsb_uevent_counters c1 = counters();
+	struct counts c1 = counters();
 	assert_int_equal(c1.marks, c0.marks);
 	close(fd);
 	close(lfd);
@@ -594,11 +609,11 @@ static void test_garbage(void **state)
 	(void)state;
 	struct fsb_bare *pe[2];
 	struct fsb_port *p = pci_port("uev6", "0000:5e:00.6", pe);
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 	char b[1024];
 	size_t n = pci_msg(b, sizeof(b), "remove", "0000:5e:00.6", true);
 	for (size_t cut = 1; cut < n; cut += 7)
-		assert_int_equal(fsb_uevent_process(ctx, b, n - cut, 0), -EBADMSG);
+		assert_int_equal(fsb_uevent_process(b, n - cut, 0, fsb_route_signal, ctx), -EBADMSG);
 	unsigned nbad = 0;
 	for (size_t cut = 1; cut < n; cut += 7)
 		nbad++;
@@ -607,13 +622,13 @@ static void test_garbage(void **state)
 		size_t l = (size_t)(rand() % 300);
 		for (size_t j = 0; j < l; j++)
 			b[j] = (char)(rand() % 4 ? 'A' + rand() % 26 : rand() % 3 ? '\0' : '@');
-		int rc = fsb_uevent_process(ctx, b, l, 0);
+		int rc = fsb_uevent_process(b, l, 0, fsb_route_signal, ctx);
 		assert_true(rc == -EBADMSG || rc == 0);
 		nbad += rc == -EBADMSG;
 	}
 	memcpy(b, "libudev\0\xfe\xed\xca\xfe", 12);
-	assert_int_equal(fsb_uevent_process(ctx, b, 12, 0), -ENOMSG);
-	struct fsb_uevent_counters c1 = counters();
+	assert_int_equal(fsb_uevent_process(b, 12, 0, fsb_route_signal, ctx), -ENOMSG);
+	struct counts c1 = counters();
 	assert_int_equal(c1.bad - c0.bad, nbad);
 	assert_int_equal(c1.udev - c0.udev, 1);
 	assert_int_equal(c1.marks, c0.marks);
@@ -633,14 +648,14 @@ static void test_flood(void **state)
 	struct fsb_port *p = port_up(ctx, "uev7,hold_down=0,"
 				     "dev(af_packet,iface=uevF),dev(ring,name=uev7_s)",
 				     mp, NULL);
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 	uint64_t t0 = fsb_now_ns();
 	assert_int_equal(system("for i in $(seq 2000); do "
 				"echo change > /sys/class/net/uevF/uevent; done"), 0);
 	uint64_t t1 = fsb_now_ns();
 	assert_true(WAIT_UNTIL(counters().events >= c0.events + 2000 ||
 			       counters().resyncs > c0.resyncs, 3000));
-	struct fsb_uevent_counters c1 = counters();
+	struct counts c1 = counters();
 	fprintf(stderr, "  flood: 2000 change events in %.0f ms; monitor saw %llu, "
 		"%llu resyncs, %llu seq gaps\n", (double)(t1 - t0) / 1e6,
 		(unsigned long long)(c1.events - c0.events),
@@ -685,15 +700,15 @@ static void test_enobufs_resync(void **state)
 	gsd->nd.ifindex = 4747;
 	pthread_mutex_unlock(&g->lock);
 	t_sleep_ms(50);
-	struct fsb_uevent_counters c0 = counters();
+	struct counts c0 = counters();
 
 	assert_int_equal(fsb_uevent_test_rcvbuf(1024), 0);
-	fsb_ctl_lock();
+	fsb_loop_lock();
 	assert_int_equal(system("for i in $(seq 100); do "
 				"echo change > /sys/class/net/uevE/uevent; done; "
 				"ip link del uevE"), 0);
 	assert_int_equal(rmdir(PCI_DIR "/0000:5e:00.5"), 0);
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	assert_true(WAIT_UNTIL(counters().resyncs > c0.resyncs, 3000));
 	assert_true(WAIT_UNTIL(active_slot(p) == 1, 3000));
 	assert_true(WAIT_UNTIL(slot_parsed(p, 0), 2000));
@@ -716,11 +731,11 @@ static void test_enobufs_resync(void **state)
 	gsd->nd.ifindex = 0;
 	snprintf(gsd->nd.want_ifname, sizeof(gsd->nd.want_ifname), "uevE2");
 	pthread_mutex_unlock(&g->lock);
-	struct fsb_uevent_counters c1 = counters();
-	fsb_ctl_lock();
+	struct counts c1 = counters();
+	fsb_loop_lock();
 	assert_int_equal(system("for i in $(seq 100); do "
 				"echo change > /sys/class/net/uevE2/uevent; done"), 0);
-	fsb_ctl_unlock();
+	fsb_loop_unlock();
 	assert_true(WAIT_UNTIL(counters().resyncs > c1.resyncs, 3000));
 	assert_true(WAIT_UNTIL(active_slot(q) == 0, 3000));
 	assert_int_equal(xstat(q, "switch_reason_uevent_add"), 1);
@@ -729,7 +744,7 @@ static void test_enobufs_resync(void **state)
 
 	/* and it keeps listening: a real add is read and acted on */
 	assert_int_equal(fsb_uevent_test_rcvbuf(4 << 20), 0);
-	struct fsb_uevent_counters c2 = counters();
+	struct counts c2 = counters();
 	veth("uevE", "uevH");
 	assert_true(WAIT_UNTIL(counters().events >= c2.events + 2, 3000));
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));

@@ -532,7 +532,7 @@ static void test_release_under_traffic(void **state)
 		uint64_t b0 = atomic_load(&peer_rx[1]);
 		assert_true(WAIT_UNTIL(atomic_load(&peer_rx[1]) > b0 + 2000, 3000));
 		/* the VF comes back (uevent add): re-probed, re-armed */
-		fsb_port_mark(fsb_port_id(tp), 0, FSB_MARK_APPEARED,
+		fsb_port_mark(tp, 0, FSB_DEVSIG_APPEARED,
 			      FSB_REASON_UEVENT_ADD);
 		assert_true(WAIT_UNTIL(active_slot(tp) == 0, 3000));
 		assert_int_equal(k_read(&k.arms), arms0 + (unsigned)run + 1);
@@ -609,7 +609,6 @@ static void test_release_idempotent(void **state)
 	struct fsb_port *p = port_up(e->ctx,
 		"vfio1,hold_down=0,dev(ring,name=vfio_i1,vfio=1),dev(ring,name=vfio_i2)",
 		e->mp, NULL);
-	uint16_t id = fsb_port_id(p);
 	unsigned closes = k_read(&k.closes);
 	uint64_t saved = atomic_load(&fsb_grace_timeout_ns);
 
@@ -628,9 +627,9 @@ static void test_release_idempotent(void **state)
 
 	/* 2. the uevent "remove" that follows a release, and a stray
 	 * re-ask: the same removal, counted, nothing closed twice */
-	fsb_port_mark(id, 0, FSB_MARK_GONE, FSB_REASON_UEVENT_REMOVE);
+	fsb_port_mark(p, 0, FSB_DEVSIG_GONE, FSB_REASON_UEVENT_REMOVE);
 	assert_true(WAIT_UNTIL(settled(p), 1000));
-	fsb_port_mark(id, 0, FSB_MARK_RELEASE, FSB_REASON_VFIO_REQUEST);
+	fsb_port_mark(p, 0, FSB_DEVSIG_RELEASE, FSB_REASON_VFIO_REQUEST);
 	assert_true(WAIT_UNTIL(settled(p), 1000));
 	assert_int_equal(xstat(p, "dup_signals"), dup0 + 2);
 	assert_int_equal(k_read(&k.closes), closes + 1);
@@ -652,7 +651,7 @@ static void test_release_idempotent(void **state)
 	assert_int_equal(k_read(&k.arms), arms);
 
 	/* it comes back and is armed again */
-	fsb_port_mark(id, 0, FSB_MARK_APPEARED, FSB_REASON_UEVENT_ADD);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_UEVENT_ADD);
 	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
 	assert_int_equal(k_read(&k.arms), arms + 1);
 
