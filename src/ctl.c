@@ -9,7 +9,8 @@
  *   1. runs the loop once: watchers read their fds and only set marks
  *      or queue work (the sources' drains);
  *   2. logs the BAR faults the SIGBUS handler recorded (a signal
- *      handler may not log), before the pass that may unmap the BAR;
+ *      handler may not log), before the pass that may unmap the BAR,
+ *      and the datapath's notes (a burst does not log either);
  *   3. runs the queued work: the drains hand their signals to the
  *      router, which marks slots;
  *   4. syncs every port with marks pending or a deadline passed, all
@@ -42,6 +43,7 @@ static struct {
 	pthread_t thread;
 	_Atomic bool running;
 	_Atomic bool stopping;
+	_Atomic uint64_t next_due;      /* the ports' earliest deadline */
 	struct fsb_ctx *ctx;
 } ctl;
 
@@ -81,8 +83,16 @@ static void *ctl_main(void *arg)
 		/* the loop, then its deferred work (the sources' drains) */
 		bool pass = fsb_loop_turn();
 		fsb_sigbus_log_pending();
-		if (pass)
-			fsb_loop_timer_set(ctl_pass(ctl.ctx));
+		/* the datapath's notes, formatted here (fsb_private.h) */
+		uint64_t note_due = fsb_dp_notes_report();
+		if (pass || note_due) {
+			uint64_t due = pass ? ctl_pass(ctl.ctx) :
+				atomic_load(&ctl.next_due);
+			atomic_store(&ctl.next_due, due);
+			if (note_due && (!due || note_due < due))
+				due = note_due;
+			fsb_loop_timer_set(due);
+		}
 	}
 	return NULL;
 }
@@ -94,6 +104,7 @@ int fsb_ctl_start(struct fsb_ctx *ctx)
 	int rc = fsb_loop_open();
 	if (rc < 0)
 		return rc;
+	fsb_dp_notes_set_wake(fsb_loop_wake);
 	/* Kernel netdev events (af_packet VFs).  Without the socket the
 	 * library still works, but only admin and sub-device-raised signals
 	 * move traffic: say so. */
@@ -127,6 +138,8 @@ void fsb_ctl_stop(struct fsb_ctx *ctx)
 	fsb_loop_wake();
 	pthread_join(ctl.thread, NULL);
 	atomic_store(&ctl.running, false);
+	fsb_dp_notes_set_wake(NULL);
+	fsb_dp_notes_report();          /* what the datapath said last */
 	fsb_netlink_stop();
 	fsb_uevent_stop();
 	fsb_loop_close();

@@ -85,7 +85,8 @@ void fsb_log(enum fsb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
- * Rate-limited logging for the datapath and event storms: at most
+ * Rate-limited logging for event storms (the datapath uses notes,
+ * below): at most
  * @burst messages per @interval_ms per call site; the number suppressed
  * is reported with the next message that passes.
  */
@@ -104,11 +105,79 @@ void fsb_log_ratelimited(struct fsb_ratelimit *rl, unsigned burst,
 			 const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/*
+ * Notes from the datapath.  A burst never formats a line (snprintf and
+ * the sink's write are not for the fast path), so a datapath condition
+ * (a corrupt ring entry, a refused frame) is a note: the burst stores
+ * its numbers and counts it, and the control thread formats and logs it
+ * after its next loop turn, at most once a second per note, with how
+ * many times it happened since the last line.
+ *
+ *   FSB_DP_NOTE(level, subject, err, fmt, ...)
+ *
+ * @subject (a sub-device's name) is copied, at most 39 bytes; @fmt
+ * takes it (%s) and then up to four unsigned long long (%llu), the
+ * variadic arguments, in that order (checked by the compiler); @err,
+ * when not 0, is an errno appended as ": strerror".  Raising is
+ * lock-free and allocation-free; it wakes the control loop only when
+ * the note was not already pending.  Concurrent raises of one note from
+ * two queues may mix their numbers; the count is exact.
+ */
+struct fsb_dp_note {
+	enum fsb_log_level level;       /* constant */
+	const char *fmt;                /* constant */
+	_Atomic uint64_t count;         /* datapath */
+	_Atomic uint64_t subject[5];    /* a copy: its owner may be gone by
+					 * the time the note is logged */
+	_Atomic uint64_t arg[4];
+	_Atomic int err;
+	_Atomic bool pending;           /* raised since the last report */
+	_Atomic bool listed;            /* in the registry */
+	struct fsb_dp_note *next;       /* registry, pushed once */
+	uint64_t reported;              /* control thread: count logged */
+	uint64_t last_ns;               /* control thread: last line */
+};
+#define FSB_DP_NOTE(lvl_, subj_, err_, fmt_, ...)                        \
+	do {                                                             \
+		static struct fsb_dp_note n__ = { .level = (lvl_),       \
+						  .fmt = (fmt_) };       \
+		if (0)                                                   \
+			fsb_dp_note_fmt_check(fmt_, (subj_), ##__VA_ARGS__); \
+		const unsigned long long a__[4] = { __VA_ARGS__ };     \
+		fsb_dp_note_raise(&n__, (subj_), (err_), a__);           \
+	} while (0)
+void fsb_dp_note_raise(struct fsb_dp_note *n, const char *subject, int err,
+		       const unsigned long long a[4])
+	__attribute__((cold, noinline));
+/* Never called: lets the compiler check a note's format. */
+static inline __attribute__((format(printf, 1, 2)))
+void fsb_dp_note_fmt_check(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+/* The control thread: log the notes raised since the last call (rate
+ * limited).  Returns when a held-back note is due (CLOCK_MONOTONIC ns),
+ * or 0 when none is. */
+uint64_t fsb_dp_notes_report(void);
+
+/* How a raise wakes the control thread (ctl.c installs the loop's
+ * wake; async-signal-safe).  NULL: no wake. */
+void fsb_dp_notes_set_wake(void (*wake)(void));
+
+/*
+ * The library's clock: CLOCK_MONOTONIC, plus a warp that only tests
+ * set (log.c).  A test moves time forward with it instead of waiting
+ * out a hold-down or a rate limit, then wakes the loop: every deadline
+ * (hold-down, close retry, note) is computed from this clock.
+ */
+extern _Atomic uint64_t fsb_clock_warp_ns;
 static inline uint64_t fsb_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+	       atomic_load_explicit(&fsb_clock_warp_ns, memory_order_relaxed);
 }
 
 /*
@@ -254,8 +323,20 @@ struct fsb_pool_snap {
 
 /* Every live pool, for a vhost-user memory table.  Safe with ctx->lock
  * held (takes only the pools' own registry lock).  Returns the count of
- * live pools; fills at most @max. */
-int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max);
+ * live pools; fills at most @max.  *@epoch gets the pool epoch as of
+ * the copy: while fsb_mempool_epoch() still says the same, no pool was
+ * created since, so every pool is in the copy. */
+int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max,
+			 uint64_t *epoch);
+
+/* The next pool's gen: moves whenever a pool is created.  One relaxed
+ * load, for the datapath: a buffer's pool was created before the buffer
+ * reached this thread, so its creation is visible here. */
+extern _Atomic uint64_t fsb_mempool_gen_next;
+static inline uint64_t fsb_mempool_epoch(void)
+{
+	return atomic_load_explicit(&fsb_mempool_gen_next, memory_order_relaxed);
+}
 
 /* True when @p points into one of @mp's regions (tests, sanity). */
 bool fsb_mempool_owns(const struct fsb_mempool *mp, const void *p);

@@ -110,7 +110,7 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t live_gen[FSB_MAX_POOLS];
 static struct fsb_mempool *live_pool[FSB_MAX_POOLS];
 
-static _Atomic uint64_t mempool_gen_next = 1;
+_Atomic uint64_t fsb_mempool_gen_next = 1;
 
 static pthread_once_t mcache_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t mcache_key;
@@ -426,15 +426,18 @@ int fsb_mempool_regions(const struct fsb_mempool *mp, struct fsb_mem_region *r,
 /*
  * Copy every live pool's id, gen and regions into @out (at most @max
  * pools); returns the number of live pools (which may exceed @max).
+ * *@epoch gets fsb_mempool_gen_next as of the copy.
  * Takes only live_lock, never ctx->lock: the control thread calls it
  * from a sync pass, with ctx->lock already held (virtio_user's memory
  * table).
  */
-int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max)
+int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max,
+			 uint64_t *epoch)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&live_lock);
+	*epoch = atomic_load_explicit(&fsb_mempool_gen_next, memory_order_relaxed);
 	for (unsigned i = 0; i < FSB_MAX_POOLS; i++) {
 		struct fsb_mempool *mp = live_pool[i];
 
@@ -745,9 +748,11 @@ struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 		goto fail;
 	}
 	mp->id = (unsigned)slot;
-	mp->gen = atomic_fetch_add_explicit(&mempool_gen_next, 1,
-					    memory_order_relaxed);
+	/* gen under live_lock: a snapshot's epoch then covers exactly the
+	 * pools it lists (fsb_mempool_snapshot) */
 	pthread_mutex_lock(&live_lock);
+	mp->gen = atomic_fetch_add_explicit(&fsb_mempool_gen_next, 1,
+					    memory_order_relaxed);
 	live_gen[mp->id] = mp->gen;
 	live_pool[mp->id] = mp;
 	pthread_mutex_unlock(&live_lock);

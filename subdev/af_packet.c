@@ -591,6 +591,10 @@ static int afp_configure(struct fsb_subdev *sd)
 		tq->fd = p->fd[q];
 		tq->name = sd->name;
 		atomic_init(&tq->enabled, false);
+		/* No name, no control, no flags, ever: set once here, so a
+		 * burst writes only each frame's iov and iovlen (the kernel
+		 * writes back msg_len alone). */
+		memset(tq->msg, 0, sizeof(tq->msg));
 	}
 	afp_members_apply(sd, p);
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
@@ -734,10 +738,10 @@ static bool afp_blk_open(struct afp_rxq *rq, unsigned *bad)
 	}
 	if (first < sizeof(*bd) || first > bs - AFP_HDR3 ||
 	    num > (bs - first) / TPACKET_ALIGN(AFP_HDR3)) {
-		FSB_LOG_RL(FSB_LOG_WARNING,
-			   "%s: rx block %u is inconsistent (num_pkts %u, "
-			   "first at %u, block %u bytes): skipped",
-			   rq->name, rq->blk, num, first, bs);
+		FSB_DP_NOTE(FSB_LOG_WARNING, rq->name, 0,
+			    "%s: rx block %llu is inconsistent (num_pkts %llu, "
+			    "first at %llu, block %llu bytes): skipped",
+			    (unsigned long long)rq->blk, (unsigned long long)num, (unsigned long long)first, (unsigned long long)bs);
 		(*bad)++;
 		afp_blk_release(rq);
 		return true;
@@ -771,10 +775,10 @@ static inline bool afp_frame_take(struct afp_rxq *rq, struct fsb_buf *b,
 	if (rq->left) {
 		if (next < AFP_HDR3 || (next & (AFP_V3_ALIGN - 1)) ||
 		    next > bs - AFP_HDR3 - off) {
-			FSB_LOG_RL(FSB_LOG_WARNING,
-				   "%s: rx block %u: frame at %u has next "
-				   "offset %u: %u frames skipped",
-				   rq->name, rq->blk, off, next, rq->left);
+			FSB_DP_NOTE(FSB_LOG_WARNING, rq->name, 0,
+				    "%s: rx block %llu: frame at %llu has next "
+				    "offset %llu: %llu frames skipped",
+				    (unsigned long long)rq->blk, (unsigned long long)off, (unsigned long long)next, (unsigned long long)rq->left);
 			*bad += rq->left;
 			rq->left = 0;
 		} else {
@@ -782,10 +786,10 @@ static inline bool afp_frame_take(struct afp_rxq *rq, struct fsb_buf *b,
 		}
 	}
 	if (mac < AFP_HDR3 || (uint64_t)off + mac + snap > bs) {
-		FSB_LOG_RL(FSB_LOG_WARNING,
-			   "%s: rx block %u: frame at %u (mac %u, snaplen %u) "
-			   "runs past the block: skipped",
-			   rq->name, rq->blk, off, mac, snap);
+		FSB_DP_NOTE(FSB_LOG_WARNING, rq->name, 0,
+			    "%s: rx block %llu: frame at %llu (mac %llu, snaplen "
+			    "%llu) runs past the block: skipped",
+			    (unsigned long long)rq->blk, (unsigned long long)off, (unsigned long long)mac, (unsigned long long)snap);
 		(*bad)++;
 		return false;
 	}
@@ -794,10 +798,10 @@ static inline bool afp_frame_take(struct afp_rxq *rq, struct fsb_buf *b,
 	uint32_t room = b->buf_len > b->data_off ?
 		(uint32_t)(b->buf_len - b->data_off) : 0;
 	if (snap < len || total > room) {
-		FSB_LOG_RL(FSB_LOG_WARNING,
-			   "%s: %u-byte frame does not fit a %u-byte buffer: "
-			   "dropped (GRO/LRO on? ethtool -K IF gro off lro off)",
-			   rq->name, len, room);
+		FSB_DP_NOTE(FSB_LOG_WARNING, rq->name, 0,
+			    "%s: %llu-byte frame does not fit a %llu-byte buffer: "
+			    "dropped (GRO/LRO on? ethtool -K IF gro off lro off)",
+			    (unsigned long long)len, (unsigned long long)room);
 		(*bad)++;
 		return false;
 	}
@@ -935,7 +939,6 @@ static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 			if (iov + segs > AFP_TX_IOV)
 				break;
 			struct msghdr *mh = &tq->msg[k].msg_hdr;
-			memset(mh, 0, sizeof(*mh));
 			mh->msg_iov = &tq->iov[iov];
 			mh->msg_iovlen = segs;
 			for (const struct fsb_buf *s = b; s; s = s->next) {
@@ -947,9 +950,9 @@ static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		}
 		if (FSB_UNLIKELY(k == 0)) {
 			/* One chain longer than AFP_TX_IOV segments. */
-			FSB_LOG_RL(FSB_LOG_WARNING,
-				   "%s: a buffer chain of more than %u segments "
-				   "was dropped", tq->name, AFP_TX_IOV);
+			FSB_DP_NOTE(FSB_LOG_WARNING, tq->name, 0,
+				    "%s: a buffer chain of more than %llu "
+				    "segments was dropped", (unsigned long long)AFP_TX_IOV);
 			afp_tx_drop(tq, bufs + done, 1);
 			done++;
 			continue;
@@ -979,19 +982,18 @@ static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		case EINVAL:
 			/* This one frame is wrong (too long for the MTU,
 			 * shorter than a link header): drop it, go on. */
-			FSB_LOG_RL(FSB_LOG_WARNING,
-				   "%s: a %u-byte frame was refused (%s): "
-				   "dropped", tq->name, bufs[done]->pkt_len,
-				   strerror(e));
+			FSB_DP_NOTE(FSB_LOG_WARNING, tq->name, e,
+				    "%s: a %llu-byte frame was refused and "
+				    "dropped", (unsigned long long)bufs[done]->pkt_len);
 			afp_tx_drop(tq, bufs + done, 1);
 			done++;
 			continue;
 		default:
 			/* ENXIO, ENODEV, ENETDOWN, EIO, ...: the device is
 			 * down or going away.  Accept and drop the batch. */
-			FSB_LOG_RL(FSB_LOG_NOTICE,
-				   "%s: tx failed (%s): %u frames dropped",
-				   tq->name, strerror(e), n - done);
+			FSB_DP_NOTE(FSB_LOG_NOTICE, tq->name, e,
+				    "%s: tx failed, %llu frames dropped",
+				    (unsigned long long)(n - done));
 			afp_tx_drop(tq, bufs + done, n - done);
 			done = n;
 			goto out;

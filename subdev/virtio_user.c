@@ -12,10 +12,10 @@
  * regions.  Addresses are our virtual addresses on both sides
  * (guest_phys_addr = userspace_addr = VA, as DPDK's virtio-user does),
  * so a descriptor carries a plain pointer.  A pool created after the
- * table was sent is unknown to the backend: TX checks each buffer's pool
- * (id and gen, two loads) and drops one from an unknown pool, counted as
- * tx_errors with a rate-limited line; the next start (any restart or
- * reconnect) includes it.
+ * table was sent is unknown to the backend: once a pool was created
+ * after the table (one load per burst says so), TX checks each buffer's
+ * pool (id and gen) and drops one from an unknown pool, counted as
+ * tx_errors; the next start (any restart or reconnect) includes it.
  *
  * Buffers.  Headroom is at least 128 bytes, so the 12-byte virtio-net
  * header (VERSION_1/MRG_RXBUF size) is written just before the packet
@@ -450,6 +450,7 @@ struct vu_rxq {
 struct vu_txq {
 	struct fsb_vq vq;
 	const uint64_t *known_gen;      /* per pool id: gen in the table */
+	const uint64_t *table_epoch;    /* the pool epoch of the table */
 	uint16_t hdr_len;
 	_Atomic uint64_t pkts, bytes, errors;
 } FSB_ALIGNED;
@@ -473,6 +474,7 @@ struct vu_dev {
 	bool used_before;               /* rings were handed out: reset */
 	bool started;
 	uint64_t known_gen[FSB_MAX_POOLS];
+	uint64_t table_epoch;           /* fsb_mempool_epoch() of the table */
 };
 
 static const struct fsb_opt_desc vu_opts[] = {
@@ -790,6 +792,7 @@ static int vu_configure(struct fsb_subdev *sd)
 		rq->hdr_len = tq->hdr_len = d->hdr_len;
 		rq->mrg = d->features & (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF);
 		tq->known_gen = d->known_gen;
+		tq->table_epoch = &d->table_epoch;
 		sd->rxq[q] = q < sd->conf.nb_rxq ? rq : NULL;
 		sd->txq[q] = q < sd->conf.nb_txq ? tq : NULL;
 	}
@@ -832,7 +835,7 @@ static int vu_mem_table(struct vu_dev *d, struct fsb_vhost_region *r,
 			int *fds, unsigned *n)
 {
 	struct fsb_pool_snap snap[FSB_MAX_POOLS];
-	int np = fsb_mempool_snapshot(snap, FSB_MAX_POOLS);
+	int np = fsb_mempool_snapshot(snap, FSB_MAX_POOLS, &d->table_epoch);
 	unsigned k = 0;
 	memset(d->known_gen, 0, sizeof(d->known_gen));
 	for (int p = 0; p < np && p < FSB_MAX_POOLS; p++) {
@@ -1071,9 +1074,10 @@ static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 			if (nbuf > 1) {
 				rq->skip = nbuf - 1 < rq->vq.size ?
 					(uint16_t)(nbuf - 1) : rq->vq.size;
-				FSB_LOG_RL(FSB_LOG_WARNING, "%s: a frame in %u "
-					   "buffers dropped (chained buffers are "
-					   "not supported yet)", rq->vq.name, nbuf);
+				FSB_DP_NOTE(FSB_LOG_WARNING, rq->vq.name, 0,
+					    "%s: a frame in %llu buffers dropped "
+					    "(chained buffers are not supported "
+					    "yet)", (unsigned long long)nbuf);
 				fsb_buf_free(b);
 				drop++;
 				continue;
@@ -1156,21 +1160,37 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	unsigned k = n < vq->nfree ? n : vq->nfree;
 	uint16_t hl = tq->hdr_len;
 	const uint64_t *known = tq->known_gen;
+	/* Pools are checked only when one was created after the memory
+	 * table was sent: one load per burst, none per packet. */
+	bool new_pools = fsb_mempool_epoch() != *tq->table_epoch;
 	void *ck[VU_BURST_MAX];
 	uint64_t addr[VU_BURST_MAX];
 	uint32_t len[VU_BURST_MAX];
 	uint64_t bytes = 0;
 	unsigned m = 0, bad = 0;
-	const char *why = NULL;
 	for (unsigned i = 0; i < k; i++) {
 		struct fsb_buf *b = bufs[i];
 		struct fsb_mempool *mp = b->pool;
 		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
-				 known[mp->id] != mp->gen)) {
-			why = b->next ? "chained buffers are not supported yet" :
-				b->data_off < hl ? "headroom smaller than the "
-				"virtio-net header" : "its pool was created after "
-				"the memory table was sent (restart the port)";
+				 (new_pools && known[mp->id] != mp->gen))) {
+			if (b->next)
+				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
+					    "%s: a chained tx buffer was dropped "
+					    "(tx_errors): chains are not "
+					    "supported yet");
+			else if (b->data_off < hl)
+				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
+					    "%s: a tx buffer with %llu bytes of "
+					    "headroom was dropped (tx_errors): "
+					    "the virtio-net header needs %llu",
+					    (unsigned long long)b->data_off,
+					    (unsigned long long)hl);
+			else
+				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
+					    "%s: a tx buffer was dropped "
+					    "(tx_errors): its pool was created "
+					    "after the memory table was sent "
+					    "(restart the port)");
 			fsb_buf_free(b);
 			bad++;
 			continue;
@@ -1189,11 +1209,8 @@ static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		fsb_counter_add(&tq->pkts, m);
 		fsb_counter_add(&tq->bytes, bytes);
 	}
-	if (FSB_UNLIKELY(bad)) {
+	if (FSB_UNLIKELY(bad))
 		fsb_counter_add(&tq->errors, bad);
-		FSB_LOG_RL(FSB_LOG_WARNING, "%s: %u tx buffers dropped (tx_errors);"
-			   " the last because %s", vq->name, bad, why);
-	}
 	return (uint16_t)k;
 }
 

@@ -115,17 +115,6 @@ unsigned fsb_vq_reclaim(struct fsb_vq *vq, void (*fn)(void *cookie, void *arg),
 	return n;
 }
 
-static const char *fault_what(enum fsb_vq_fault f)
-{
-	switch (f) {
-	case FSB_VQ_BAD_IDX: return "used index jumped past the buffers in flight";
-	case FSB_VQ_BAD_ID: return "used id out of range";
-	case FSB_VQ_NOT_IN_FLIGHT: return "used id not in flight";
-	case FSB_VQ_BAD_LEN: return "used length beyond the buffer";
-	default: return "fault";
-	}
-}
-
 void fsb_vq_fault(struct fsb_vq *vq, enum fsb_vq_fault f, uint32_t a,
 		  uint32_t b)
 {
@@ -133,23 +122,28 @@ void fsb_vq_fault(struct fsb_vq *vq, enum fsb_vq_fault f, uint32_t a,
 	fsb_counter_add(&vq->faults, 1);
 	int none = FSB_VQ_OK;
 	atomic_compare_exchange_strong(&vq->fault, &none, (int)f);
+	unsigned long long x = a, y = b;
 	switch (f) {
 	case FSB_VQ_BAD_IDX:
-		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (%u new "
-			   "entries, %u in flight); queue stopped",
-			   vq->name, fault_what(f), a, b);
+		FSB_DP_NOTE(FSB_LOG_ERR, vq->name, 0, "%s: device broke the "
+			    "ring: used index jumped past the buffers in flight "
+			    "(%llu new entries, %llu in flight); queue stopped",
+			    x, y);
 		break;
 	case FSB_VQ_BAD_ID:
-		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (id %u, "
-			   "size %u); queue stopped", vq->name, fault_what(f), a, b);
+		FSB_DP_NOTE(FSB_LOG_ERR, vq->name, 0, "%s: device broke the "
+			    "ring: used id out of range (id %llu, size %llu); "
+			    "queue stopped", x, y);
 		break;
 	case FSB_VQ_NOT_IN_FLIGHT:
-		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (id %u); "
-			   "queue stopped", vq->name, fault_what(f), a);
+		FSB_DP_NOTE(FSB_LOG_ERR, vq->name, 0, "%s: device broke the "
+			    "ring: used id not in flight (id %llu); queue "
+			    "stopped", x);
 		break;
 	default:
-		FSB_LOG_RL(FSB_LOG_ERR, "%s: device broke the ring: %s (%u > %u); "
-			   "queue stopped", vq->name, fault_what(f), a, b);
+		FSB_DP_NOTE(FSB_LOG_ERR, vq->name, 0, "%s: device broke the "
+			    "ring: used length beyond the buffer (%llu > %llu); "
+			    "queue stopped", x, y);
 		break;
 	}
 	if (vq->on_broken)
