@@ -24,9 +24,13 @@ esac
 # peer only, never linked: dpdk-dev ships dpdk-testpmd (the vhost-user
 # backend of the interop tests and of the demo's standby), dpdk ships
 # dpdk-telemetry.py.  procps: pgrep and sysctl in the test scripts.
-# CI proves this list in a fresh Debian chroot (.ci/fresh-chroot).
+# qemu-system-x86 and busybox-static: the QEMU guest harness
+# (tests/qemu/; its kernel is fetched with apt-get download, never
+# installed).  CI proves this list in a fresh Debian chroot
+# (.ci/fresh-chroot).
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
-libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev"
+libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev
+qemu-system-x86 busybox-static"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

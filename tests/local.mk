@@ -92,6 +92,18 @@ EXTRA_DIST += tests/fwd-cli.sh
 noinst_PROGRAMS += tests/tools/fsb-peer
 tests_tools_fsb_peer_SOURCES = tests/tools/fsb-peer.c
 tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
+# the QEMU harness (tests/qemu/): its QMP client, its host-side sink,
+# and the guest scenes
+TESTS += tests/qemu-unplug.sh
+EXTRA_DIST += tests/qemu-unplug.sh tests/qemu/qemu-lib.sh \
+	tests/qemu/guest-image.sh tests/qemu/guest-init.sh
+AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \
+	FSB_UDPSINK='$(abs_top_builddir)/tests/tools/fsb-udpsink'; \
+	export FSB_QMP FSB_UDPSINK;
+noinst_PROGRAMS += tests/tools/fsb-qmp tests/tools/fsb-udpsink
+tests_tools_fsb_qmp_SOURCES = tests/tools/fsb-qmp.c
+tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
+tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 TESTS += tests/netns-failover.sh
 EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
 	tests/bench/failover

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fsb-udpsink - the host-side counter of the QEMU harness (tests/qemu/).
+ *
+ *   fsb-udpsink NAME=PORT [NAME=PORT ...]
+ *
+ * A guest NIC on a QEMU `-netdev socket,udp=127.0.0.1:PORT,...` sends
+ * each Ethernet frame as one UDP datagram to PORT.  This binds each PORT
+ * on 127.0.0.1 (one per path: the primary's, the standby's) and counts
+ * what arrives, from outside the guest:
+ *   - per path: frames, the first and the last one's receipt time;
+ *   - for fsb-fwd's frames (magic FSB1 or FSB2 after the 42-byte header,
+ *     fsb-check.h): lost (max seq + 1 - distinct seqs), duplicates,
+ *     reordered, per (port, queue) stream 0;
+ *   - path changes: the path is that of the last frame; each change
+ *     records the gap from the old path's last frame to the new one's;
+ *   - the longest silence (no frame on any path) and when it started.
+ * Times are CLOCK_MONOTONIC at receipt, the clock of fsb-qmp's event
+ * log, so frames and QEMU's events compare.
+ *
+ * Live lines on stdout: "FIRST NAME T" for each path's first frame and
+ * "PATH OLD NEW T GAP_US" for each path change.  On SIGINT or SIGTERM it
+ * prints one JSON line "SUMMARY {...}" and exits 0.  1 on a runtime
+ * failure, 2 on bad usage.
+ *
+ * Test tool only: libc, nothing else.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsb-check.h"
+
+#define MAX_PATHS 8
+#define SEQ_MAX (1u << 24)              /* seqs tracked for loss */
+
+struct path {
+	char name[32];
+	int fd;
+	uint64_t frames, ours;
+	uint64_t first_ns, last_ns;
+};
+
+static struct path paths[MAX_PATHS];
+static unsigned npaths;
+static uint8_t *seen;                   /* bitmap of seqs */
+static uint64_t max_seq, distinct, dups, reordered, last_seq;
+static int have_seq;
+static int cur = -1;                    /* path of the last frame */
+static uint64_t changes, last_any_ns, silence_max_ns, silence_at_ns;
+static volatile sig_atomic_t stop;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
+{
+	struct path *ph = &paths[p];
+	if (!ph->frames) {
+		ph->first_ns = t;
+		printf("FIRST %s %llu\n", ph->name, (unsigned long long)t);
+		fflush(stdout);
+	}
+	ph->frames++;
+	if (last_any_ns && t - last_any_ns > silence_max_ns) {
+		silence_max_ns = t - last_any_ns;
+		silence_at_ns = last_any_ns;
+	}
+	if (cur >= 0 && cur != (int)p) {
+		changes++;
+		printf("PATH %s %s %llu %llu\n", paths[cur].name, ph->name,
+		       (unsigned long long)t,
+		       (unsigned long long)((t - paths[cur].last_ns) / 1000));
+		fflush(stdout);
+	}
+	cur = (int)p;
+	ph->last_ns = t;
+	last_any_ns = t;
+
+	struct seq_hdr h;
+	if (len < HDR_LEN + sizeof(h))
+		return;
+	memcpy(&h, d + HDR_LEN, sizeof(h));
+	if ((h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC) || h.queue != 0)
+		return;
+	ph->ours++;
+	if (have_seq && h.seq < last_seq)
+		reordered++;
+	last_seq = h.seq;
+	have_seq = 1;
+	if (h.seq > max_seq)
+		max_seq = h.seq;
+	if (h.seq < SEQ_MAX) {
+		if (seen[h.seq >> 3] & (1u << (h.seq & 7)))
+			dups++;
+		else
+			distinct++;
+		seen[h.seq >> 3] |= (uint8_t)(1u << (h.seq & 7));
+	}
+}
+
+static void summary(void)
+{
+	uint64_t expect = have_seq ? (max_seq < SEQ_MAX ? max_seq + 1 : SEQ_MAX) : 0;
+	printf("SUMMARY {\"lost\":%llu,\"dups\":%llu,\"reordered\":%llu,"
+	       "\"max_seq\":%llu,\"path_changes\":%llu,"
+	       "\"longest_silence_us\":%llu,\"silence_at_ns\":%llu,\"paths\":[",
+	       (unsigned long long)(expect - distinct),
+	       (unsigned long long)dups, (unsigned long long)reordered,
+	       (unsigned long long)max_seq, (unsigned long long)changes,
+	       (unsigned long long)(silence_max_ns / 1000),
+	       (unsigned long long)silence_at_ns);
+	for (unsigned i = 0; i < npaths; i++)
+		printf("%s{\"name\":\"%s\",\"frames\":%llu,\"ours\":%llu,"
+		       "\"first_ns\":%llu,\"last_ns\":%llu}", i ? "," : "",
+		       paths[i].name, (unsigned long long)paths[i].frames,
+		       (unsigned long long)paths[i].ours,
+		       (unsigned long long)paths[i].first_ns,
+		       (unsigned long long)paths[i].last_ns);
+	printf("]}\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || argc - 1 > MAX_PATHS) {
+		fprintf(stderr, "usage: fsb-udpsink NAME=PORT [NAME=PORT ...] (at most %d)\n",
+			MAX_PATHS);
+		return 2;
+	}
+	seen = calloc(SEQ_MAX / 8, 1);
+	if (!seen)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		char *end;
+		long port = eq ? strtol(eq + 1, &end, 10) : 0;
+		if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof(paths[0].name) ||
+		    *end || port < 1 || port > 65535) {
+			fprintf(stderr, "fsb-udpsink: '%s' is not NAME=PORT\n", argv[i]);
+			return 2;
+		}
+		struct path *p = &paths[npaths++];
+		memcpy(p->name, argv[i], (size_t)(eq - argv[i]));
+		p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		int big = 8 << 20;
+		setsockopt(p->fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (p->fd < 0 || bind(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			fprintf(stderr, "fsb-udpsink: bind 127.0.0.1:%ld: %s\n", port,
+				strerror(errno));
+			return 1;
+		}
+	}
+	struct sigaction act = { .sa_handler = on_signal };
+	sigaction(SIGINT, &act, NULL);
+	sigaction(SIGTERM, &act, NULL);
+	printf("READY\n");
+	fflush(stdout);
+	struct pollfd pf[MAX_PATHS];
+	for (unsigned i = 0; i < npaths; i++)
+		pf[i] = (struct pollfd){ .fd = paths[i].fd, .events = POLLIN };
+	uint8_t buf[65536];
+	while (!stop) {
+		int r = poll(pf, npaths, 200);
+		if (r < 0 && errno != EINTR)
+			return 1;
+		for (unsigned i = 0; r > 0 && i < npaths; i++) {
+			if (!(pf[i].revents & POLLIN))
+				continue;
+			ssize_t n;
+			while ((n = recv(paths[i].fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+				frame(i, buf, (size_t)n, now_ns());
+		}
+	}
+	summary();
+	return 0;
+}
