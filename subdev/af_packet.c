@@ -182,6 +182,7 @@ static const struct fsb_opt_desc afp_opts[] = {
 	{ "iface", FSB_OPT_IFNAME, 0, 0 },
 	{ "mac", FSB_OPT_MAC, 0, 0 },
 	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
+	{ "admin_up", FSB_OPT_BOOL, 0, 0 },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -611,6 +612,33 @@ fail:
 /* Start / stop / close                                                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * admin_up=1 (the default): the netdev we drive is up.  A re-plugged VF
+ * comes back administratively down, and in a guest without a network
+ * manager nothing else brings it up: the slot would wait for ever.  We
+ * never take it down again (stop, close): the kernel's own stack, or a
+ * failover master, may use it too.  A failure is logged, not fatal: the
+ * link simply stays down until someone brings it up.
+ */
+static void afp_admin_up(struct fsb_subdev *sd, struct afp_priv *p)
+{
+	struct ifreq ifr;
+	int s = afp_ifreq(p->ifindex, &ifr);
+	if (s < 0)
+		return;         /* gone: the router says so */
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
+			fsb_log(FSB_LOG_NOTICE, "%s: %s was down: brought it up "
+				"(admin_up=0 leaves it to you)", sd->name,
+				ifr.ifr_name);
+		else
+			fsb_log(FSB_LOG_WARNING, "%s: bringing %s up: %s",
+				sd->name, ifr.ifr_name, strerror(errno));
+	}
+	close(s);
+}
+
 static int afp_start(struct fsb_subdev *sd)
 {
 	struct afp_priv *p = sd->priv;
@@ -639,6 +667,8 @@ static int afp_start(struct fsb_subdev *sd)
 				"frames: longer frames are dropped (rx_missed)",
 				sd->name, p->ifname, mtu, mp->name, room);
 	}
+	if (fsb_devspec_get_u64(&sd->spec, "admin_up", 1))
+		afp_admin_up(sd, p);
 	for (unsigned q = 0; q < p->nrxq; q++) {
 		p->rxq[q].pool = sd->rx_pool[q];
 		if (afp_filter_drop_all(p->rxq[q].fd, false) < 0) {

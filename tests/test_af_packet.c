@@ -655,6 +655,41 @@ static void test_link_and_config(void **state)
 	sd_close(sd);
 }
 
+/* A device found down at start is brought up (a re-plugged VF comes back
+ * down), unless admin_up=0; then the slot waits for someone else to. */
+static void test_admin_up(void **state)
+{
+	struct env *e = *state;
+	assert_int_equal(system("ip link add fsbE type veth peer name fsbF && "
+				"ip link set fsbF up && "
+				"ip link add fsbG type veth peer name fsbH && "
+				"ip link set fsbH up"), 0);
+	assert_false(if_flags("fsbE") & IFF_UP);
+	struct fsb_bare *pe[2] = { ring_peer(e->ctx, "au_s", e->mp),
+				   ring_peer(e->ctx, "au_t", e->mp) };
+	struct fsb_port *p = port_up(e->ctx,
+		"au,hold_down=0,dev(af_packet,iface=fsbE),dev(ring,name=au_s)",
+		e->mp, NULL);
+	assert_true(if_flags("fsbE") & IFF_UP);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+
+	struct fsb_port *q = port_up(e->ctx,
+		"an,hold_down=0,dev(af_packet,iface=fsbG,admin_up=0),dev(ring,name=au_t)",
+		e->mp, NULL);
+	t_sleep_ms(50);
+	assert_false(if_flags("fsbG") & IFF_UP);
+	assert_int_equal(active_slot(q), 1);
+	assert_int_equal(system("ip link set fsbG up"), 0);
+	assert_true(WAIT_UNTIL(active_slot(q) == 0, 3000));
+	fsb_port_close(p);
+	fsb_port_close(q);
+	fsb_bare_close(pe[0]);
+	fsb_bare_close(pe[1]);
+	/* never taken down by us */
+	assert_true(if_flags("fsbE") & IFF_UP);
+	assert_int_equal(system("ip link del fsbE && ip link del fsbG"), 0);
+}
+
 /* Stopped: tx refuses; rx drains what the ring holds, takes no more. */
 static void test_stop_start(void **state)
 {
@@ -873,6 +908,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_membership, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_link_and_config, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_start, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_admin_up, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rx_nombuf, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_corruption, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_netdev_deleted, t_setup, t_teardown),
