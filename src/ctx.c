@@ -173,6 +173,47 @@ int fsb_mac_parse(const char *s, uint8_t mac[FSB_ETHER_ADDR_LEN])
 	return *s ? -EINVAL : 0;
 }
 
+int fsb_pci_addr_parse(const char *s, char out[16])
+{
+	unsigned v[4] = { 0 }, nf = 0;
+	const unsigned width[4] = { 4, 2, 2, 1 }, max[4] = { 0xffff, 0xff, 0x1f, 7 };
+	const char *p = s;
+	/* up to four fields; separators ':' ':' '.' (or ':' '.' without
+	 * the domain) */
+	unsigned got[4];
+	char sep[4] = { 0 };
+	while (nf < 4) {
+		unsigned n = 0, x = 0;
+		while (isxdigit((unsigned char)p[n]) && n < 5) {
+			char c = (char)tolower((unsigned char)p[n]);
+			x = x * 16 + (unsigned)(isdigit((unsigned char)c) ? c - '0' : c - 'a' + 10);
+			n++;
+		}
+		if (n == 0 || n > 4)
+			return -EINVAL;
+		got[nf] = n;
+		v[nf++] = x;
+		p += n;
+		if (nf == 4 || (*p != ':' && *p != '.'))
+			break;
+		sep[nf - 1] = *p++;
+	}
+	if (*p || (nf != 3 && nf != 4))
+		return -EINVAL;
+	if (nf == 3) {          /* BB:DD.F: domain 0 */
+		v[3] = v[2]; v[2] = v[1]; v[1] = v[0]; v[0] = 0;
+		got[3] = got[2]; got[2] = got[1]; got[1] = got[0]; got[0] = 4;
+		sep[2] = sep[1]; sep[1] = sep[0]; sep[0] = ':';
+	}
+	if (sep[0] != ':' || sep[1] != ':' || sep[2] != '.')
+		return -EINVAL;
+	for (unsigned i = 0; i < 4; i++)
+		if (got[i] > width[i] || v[i] > max[i])
+			return -EINVAL;
+	snprintf(out, 16, "%04x:%02x:%02x.%x", v[0], v[1], v[2], v[3]);
+	return 0;
+}
+
 void fsb_mac_format(const uint8_t mac[FSB_ETHER_ADDR_LEN], char out[18])
 {
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],

@@ -23,7 +23,7 @@
 #include "fsb/fsb.h"
 
 /*
- * What happened.  The first five are also the marks a slot can carry
+ * What happened.  The first six are also the marks a slot can carry
  * (port.h): a source's word, which the sync routine acts on.
  */
 enum fsb_devsig_what {
@@ -34,6 +34,13 @@ enum fsb_devsig_what {
 	FSB_DEVSIG_RELEASE,     /* let the device go, the planned way (a
 				 * VFIO device request): TX first, drain,
 				 * then close */
+	FSB_DEVSIG_TX_FAILED,   /* the datapath: sends on this device fail
+				 * and make no progress (a hard error, or
+				 * a streak of ENOBUFS).  Not a verdict:
+				 * the sync routine asks the device's link
+				 * at once and fails over only if it reads
+				 * down.  The kind stores when the failing
+				 * began in sd->tx_fail_ns first. */
 	FSB_DEVSIG_MARKS,       /* (count of the above) */
 
 	/* Router only: */
@@ -63,7 +70,11 @@ struct fsb_devid {
 	bool has_mac, has_perm_mac;
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	uint8_t perm_mac[FSB_ETHER_ADDR_LEN]; /* IFLA_PERM_ADDRESS */
-	char pci_addr[16];              /* "DDDD:BB:DD.F" */
+	char pci_addr[16];              /* "dddd:bb:dd.f" (uevent; rtnetlink:
+					 * IFLA_PARENT_DEV_NAME of a "pci"
+					 * parent) */
+	char parent[48];                /* rtnetlink: "BUS/DEVICE" of the
+					 * netdev's parent, "" if none */
 };
 
 struct fsb_devsignal {

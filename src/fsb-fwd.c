@@ -21,6 +21,14 @@
  * (txonly also polls RX then, for a loop through a peer that echoes):
  * bad checksum, per-stream gaps, reordering and duplicates are counted
  * and printed with the stats and in the JSON.
+ *
+ * Refused frames (tx_burst returned less than it was given) are the
+ * app's, per the tx contract.  By default io and macswap free them and
+ * count them as refused, as testpmd does; --tx-retry keeps them and
+ * offers them again, first, on the next round, before taking more from
+ * RX, so that a retrying app loses nothing across a failover that the
+ * kernel did not already take.  txonly always retries: a refused frame
+ * is generated again with the same sequence number.
  */
 #include "config.h"
 
@@ -64,6 +72,10 @@ struct fwd_port {
 	_Atomic uint64_t rx, tx, tx_dropped;
 	uint64_t seq;
 	uint64_t qseq[FSB_MAX_QUEUES];          /* --check: per queue */
+	/* --tx-retry (io, macswap): frames received on queue q whose
+	 * forwarding was refused, oldest first; datapath-owned */
+	struct fsb_buf *held[FSB_MAX_QUEUES][512];
+	uint16_t nheld[FSB_MAX_QUEUES];
 	/* throughput since last show */
 	uint64_t last_ipackets, last_opackets, last_ibytes, last_obytes;
 	uint64_t last_ns;
@@ -96,7 +108,7 @@ static struct {
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
-	bool json, check;
+	bool json, check, tx_retry;
 	unsigned nports, npeers, nsched;
 	struct fwd_port ports[MAX_PORTS];
 	struct peer peers[MAX_PEERS];
@@ -167,6 +179,10 @@ static void usage(FILE *f)
 "  --tx-rate PPS          pace txonly to PPS packets/s (0 = flat out)\n"
 "  --tx-packets N         txonly: send N packets per port, then stop\n"
 "                         (after 0.5 s for what is in flight)\n"
+"  --tx-retry             io, macswap: keep frames tx_burst refused and\n"
+"                         send them again first, instead of freeing\n"
+"                         them (txonly always does: a refused frame is\n"
+"                         generated again with its sequence number)\n"
 "  --burst N              packets per burst, 1..512 (default 32)\n"
 "  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
 "  --rxd N, --txd N       descriptors per rx/tx queue (default 1024)\n"
@@ -489,7 +505,20 @@ static void *fwd_main(void *arg)
 					}
 					break;
 				case MODE_MACSWAP:
-				case MODE_IO:
+				case MODE_IO: {
+					struct fwd_port *dst = cfg.mode == MODE_MACSWAP ? p : peer;
+					if (p->nheld[q]) {
+						/* --tx-retry: what was refused
+						 * goes first, in order */
+						uint16_t h = p->nheld[q];
+						sent = port_tx(dst, q, p->held[q], h);
+						cnt_add(&dst->tx, sent);
+						memmove(p->held[q], p->held[q] + sent,
+							(size_t)(h - sent) * sizeof(p->held[q][0]));
+						p->nheld[q] = (uint16_t)(h - sent);
+						if (p->nheld[q])
+							break;
+					}
 					n = port_rx(p, q, bufs, (uint16_t)burst);
 					if (!n)
 						break;
@@ -505,14 +534,18 @@ static void *fwd_main(void *arg)
 							memcpy(d + 6, t, 6);
 						}
 					}
-					sent = port_tx(cfg.mode == MODE_MACSWAP ? p : peer,
-						       q, bufs, n);
-					if (sent < n) {
+					sent = port_tx(dst, q, bufs, n);
+					if (sent < n && cfg.tx_retry) {
+						memcpy(p->held[q], bufs + sent,
+						       (size_t)(n - sent) * sizeof(bufs[0]));
+						p->nheld[q] = (uint16_t)(n - sent);
+					} else if (sent < n) {
 						fsb_buf_free_bulk(bufs + sent, n - sent);
 						cnt_add(&p->tx_dropped, n - sent);
 					}
-					cnt_add(&(cfg.mode == MODE_MACSWAP ? p : peer)->tx, sent);
+					cnt_add(&dst->tx, sent);
 					break;
+				}
 				}
 			}
 		}
@@ -908,6 +941,7 @@ int main(int argc, char **argv)
 		{ "txd", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "tx-retry", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -953,6 +987,7 @@ int main(int argc, char **argv)
 		case 'R': cfg.nb_rxd = (unsigned)parse_ulong("--rxd", optarg, 64, 32768); break;
 		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
 		case 'N': cfg.tx_packets = parse_ulong("--tx-packets", optarg, 1, ULONG_MAX); break;
+		case 'Y': cfg.tx_retry = true; break;
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
 		case 'j': cfg.json = true; break;
 		case 'C': cfg.check = true; break;
@@ -1178,6 +1213,15 @@ int main(int argc, char **argv)
 	out("\nTelling cores to stop...\nWaiting for lcores to finish...\n");
 	atomic_store(&fwd_stop, true);
 	pthread_join(fwd_thr, NULL);
+	/* --tx-retry: what was still refused at the end is counted as
+	 * refused, like any other */
+	for (unsigned i = 0; i < cfg.nports; i++)
+		for (unsigned q = 0; q < FSB_MAX_QUEUES; q++)
+			if (cfg.ports[i].nheld[q]) {
+				fsb_buf_free_bulk(cfg.ports[i].held[q], cfg.ports[i].nheld[q]);
+				cnt_add(&cfg.ports[i].tx_dropped, cfg.ports[i].nheld[q]);
+				cfg.ports[i].nheld[q] = 0;
+			}
 	if (peer_running) {
 		/* let the peers drain what is still in flight */
 		struct timespec ts = { 0, 100000000 };

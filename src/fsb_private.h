@@ -197,6 +197,10 @@ static inline uint64_t fsb_counter_read(_Atomic uint64_t *c)
 
 /* "a1:b2:..." -> 0, or -EINVAL. */
 int fsb_mac_parse(const char *s, uint8_t mac[FSB_ETHER_ADDR_LEN]);
+/* Parse a PCI address "DDDD:BB:DD.F" or "BB:DD.F" (domain 0) into the
+ * kernel's form "dddd:bb:dd.f" (lower case, as sysfs and uevents write
+ * it).  0, or -EINVAL with @out untouched. */
+int fsb_pci_addr_parse(const char *s, char out[16]);
 void fsb_mac_format(const uint8_t mac[FSB_ETHER_ADDR_LEN], char out[18]);
 
 /* ================================================================== */
@@ -221,6 +225,7 @@ enum fsb_opt_type {
 	FSB_OPT_IFNAME,     /* a Linux interface name */
 	FSB_OPT_PATH,       /* a filesystem path */
 	FSB_OPT_NAME,       /* [A-Za-z0-9_]{1,31} */
+	FSB_OPT_PCI,        /* a PCI address: [DDDD:]BB:DD.F, hex */
 };
 
 /* One option a kind accepts, for the spec parser. */
@@ -305,6 +310,11 @@ struct fsb_mempool {
 	unsigned nregions;
 	struct fsb_mem_region regions[FSB_MEMPOOL_MAX_REGIONS];
 	struct fsb_mpmc *free_ring;     /* buffers not in any cache */
+	/* Elements [0, fresh) have been handed out at least once; the
+	 * rest were never touched (see mempool.c, "Untouched until used").
+	 * per_region: elements per region. */
+	_Atomic unsigned fresh;
+	unsigned per_region;
 	pthread_mutex_t caches_lock;    /* caches list */
 	struct fsb_mcache *caches;      /* per-thread caches, linked */
 };

@@ -83,6 +83,25 @@ static int link_attr_cb(const struct nlattr *attr, void *data)
 			id->has_mac = true;
 		}
 		break;
+	case IFLA_PARENT_DEV_NAME:
+	case IFLA_PARENT_DEV_BUS_NAME: {
+		/* Since Linux 5.15.  Kept as "bus/device" until both are
+		 * read; the PCI address is split out after the walk. */
+		if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0)
+			return MNL_CB_ERROR;
+		const char *v = mnl_attr_get_str(attr);
+		char *slash = strchr(id->parent, '/');
+		char tmp[sizeof(id->parent)];
+		if (type == IFLA_PARENT_DEV_BUS_NAME)
+			snprintf(tmp, sizeof(tmp), "%s/%s", v,
+				 slash ? slash + 1 : "");
+		else
+			snprintf(tmp, sizeof(tmp), "%.*s/%s",
+				 slash ? (int)(slash - id->parent) : 0,
+				 id->parent, v);
+		memcpy(id->parent, tmp, sizeof(tmp));
+		break;
+	}
 	case IFLA_PERM_ADDRESS:
 		if (mnl_attr_get_payload_len(attr) == FSB_ETHER_ADDR_LEN) {
 			static const uint8_t zero[6];
@@ -111,6 +130,11 @@ int fsb_netlink_parse_link(const struct nlmsghdr *nlh, struct fsb_devid *id,
 		return -1;
 	if (mnl_attr_parse(nlh, sizeof(*ifm), link_attr_cb, id) != MNL_CB_OK)
 		return -1;
+	if (strcmp(id->parent, "/") == 0)
+		id->parent[0] = '\0';
+	if (strncmp(id->parent, "pci/", 4) == 0 &&
+	    fsb_pci_addr_parse(id->parent + 4, id->pci_addr) < 0)
+		id->pci_addr[0] = '\0';
 	*del = nlh->nlmsg_type == RTM_DELLINK;
 	return 1;
 }

@@ -166,7 +166,7 @@ static void uevent_slot(struct fsb_port *port, struct fsb_slot *s,
 			      b->ifindex != id->ifindex))
 				slot_mark(port, s, r, FSB_DEVSIG_GONE, sig->why,
 					  id->ifname);
-		} else if (!b->ifindex && !b->by_mac &&
+		} else if (!b->ifindex && !b->by_mac && !b->by_pci &&
 			   strcmp(b->want_ifname, id->ifname) == 0 &&
 			   !(id->ifindex && fsb_netdev_claimed(id->ifindex))) {
 			slot_mark(port, s, r, FSB_DEVSIG_APPEARED, sig->why,

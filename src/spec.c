@@ -246,6 +246,13 @@ static int spec_value_check(const struct spec_parser *ps, size_t item,
 		if (val[0] != '/' && val[0] != '.')
 			return spec_fail(ps, item, itemlen, "bad path");
 		return 0;
+	case FSB_OPT_PCI: {
+		char pci[16];
+		if (fsb_pci_addr_parse(val, pci) < 0)
+			return spec_fail(ps, item, itemlen,
+					 "bad PCI address (want DDDD:BB:DD.F)");
+		return 0;
+	}
 	case FSB_OPT_NAME:
 		if (!spec_name_ok(val, strlen(val)))
 			return spec_fail(ps, item, itemlen,

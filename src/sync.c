@@ -109,6 +109,15 @@ void fsb_port_mark(struct fsb_port *port, unsigned slot,
 	struct fsb_slot *s = &port->slot[slot];
 	int none = -1;
 	uint64_t now = fsb_now_ns();
+	if (m == FSB_DEVSIG_TX_FAILED) {
+		/* The datapath's "look at the link": not a source's word.
+		 * It carries no reason (the link check finds one or not),
+		 * and a repeat is the streak going on, not a duplicate. */
+		atomic_fetch_or(&s->marks, FSB_MARKBIT(m));
+		atomic_store(&port->sync_pending, true);
+		fsb_loop_wake();
+		return;
+	}
 	if (atomic_compare_exchange_strong(&s->mark_reason, &none, (int)reason))
 		atomic_store(&s->mark_ns, now);
 	/* The last "usable" signal, not the batch's first: an appearance
@@ -342,8 +351,31 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 	unsigned m = atomic_exchange(&s->marks, 0);
 	if (!m)
 		return;
+	uint64_t tx_fail = atomic_exchange(&s->sd.tx_fail_ns, 0);
+	const unsigned txf = FSB_MARKBIT(FSB_DEVSIG_TX_FAILED);
+	if (m == txf) {
+		/* Only the datapath's word: sends fail.  Ask the device
+		 * now; a link that reads down is a link-down signal
+		 * received when the sends began to fail.  One that reads
+		 * up was back-pressure: nothing happened. */
+		struct fsb_link l = { 0 };
+		if (fsb_slot_state(s) != FSB_SUBDEV_STARTED || s->gone ||
+		    !s->link_up ||
+		    (fsb_subdev_link_get(&s->sd, &l) == 0 && l.up))
+			return;
+		s->last_reason = FSB_REASON_LINK_DOWN;
+		s->signal_ns = tx_fail && tx_fail < now ? tx_fail : now;
+		fsb_log(FSB_LOG_INFO, "%s: sends fail and the link reads down: "
+			"failing over now", s->sd.name);
+		slot_set_link(port, s, false, FSB_REASON_LINK_DOWN, now);
+		return;
+	}
 	int reason = atomic_exchange(&s->mark_reason, -1);
 	uint64_t t = atomic_exchange(&s->mark_ns, 0);
+	/* The downtime of what these marks cause counts from the first
+	 * failed send when that came before the first signal. */
+	if ((m & txf) && tx_fail && (!t || tx_fail < t))
+		t = tx_fail;
 	const unsigned removal = FSB_MARKBIT(FSB_DEVSIG_GONE) |
 				 FSB_MARKBIT(FSB_DEVSIG_RELEASE);
 	if (s->gone && s->released && !(m & ~removal)) {
@@ -394,7 +426,8 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 		s->gone = false;
 		s->released = false;
 	}
-	if (m & (FSB_MARKBIT(FSB_DEVSIG_LINK_DOWN) | FSB_MARKBIT(FSB_DEVSIG_LINK_UP))) {
+	if (m & (FSB_MARKBIT(FSB_DEVSIG_LINK_DOWN) | FSB_MARKBIT(FSB_DEVSIG_LINK_UP) |
+		 txf)) {
 		/* Marks say "look again"; the sub-device says what is. */
 		bool up = false;
 		if (fsb_slot_state(s) == FSB_SUBDEV_STARTED && !s->gone) {

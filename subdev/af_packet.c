@@ -72,9 +72,17 @@
  * When the netdev disappears under us (VF hot-unplug, ip link del): the
  * kernel unhooks the sockets and drops their memberships, sets sk_err to
  * ENETDOWN (the next send reports it once) and forgets the ifindex (every
- * later send fails with ENXIO).  tx_burst then accepts the batch, frees
- * it and counts it as tx_errors: the design says pending TX is counted as
- * dropped; we never block, spin or crash.  The ring stays mapped: blocks
+ * later send fails with ENXIO).  tx_burst then refuses the batch: what
+ * was not sent stays the caller's (the tx contract), to be sent again on
+ * the path the port fails over to.  We never block, spin or crash.
+ *
+ * Earlier than any message: on a hot-unplug the driver stops its queue
+ * and drops its carrier ~13 ms after the request, and sends fail with
+ * ENOBUFS from then on; the RTM_NEWLINK comes only when it has finished
+ * closing, ~80 ms later (measured in a QEMU guest, e1000e).  So a call
+ * whose sends all fail with a hard error, or a streak of ENOBUFS, tells
+ * the port (fsb_subdev_tx_failing): the control thread reads the link
+ * at once and fails over if it is down.  The datapath never decides.  The ring stays mapped: blocks
  * already handed over remain readable, and the retire timer hands over
  * the last partial block.  link_get asks by ifindex (what the sockets
  * are bound to), so a new device that takes the old name is never
@@ -161,6 +169,11 @@ struct afp_txq {
 	_Atomic bool enabled;           /* started; tx_burst refuses if not */
 	_Atomic uint64_t pkts, bytes, errors;
 	const char *name;               /* sd->name, for logs */
+	struct fsb_subdev *sd;          /* for fsb_subdev_tx_failing() */
+	/* Datapath only: consecutive calls whose sends all failed, and
+	 * when the first of them failed. */
+	unsigned fail_streak;
+	uint64_t fail_ns;
 	struct mmsghdr msg[AFP_TX_BATCH];
 	struct iovec iov[AFP_TX_IOV];
 } FSB_ALIGNED;
@@ -181,6 +194,7 @@ struct afp_priv {
 static const struct fsb_opt_desc afp_opts[] = {
 	{ "iface", FSB_OPT_IFNAME, 0, 0 },
 	{ "mac", FSB_OPT_MAC, 0, 0 },
+	{ "pci", FSB_OPT_PCI, 0, 0 },
 	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
 	{ "admin_up", FSB_OPT_BOOL, 0, 0 },
 	{ NULL, 0, 0, 0 },
@@ -188,14 +202,15 @@ static const struct fsb_opt_desc afp_opts[] = {
 
 static int afp_validate(const struct fsb_devspec *d, char *msg, size_t len)
 {
-	bool iface = fsb_devspec_get(d, "iface") != NULL;
-	bool mac = fsb_devspec_get(d, "mac") != NULL;
-	if (!iface && !mac) {
-		snprintf(msg, len, "af_packet needs iface= or mac=");
+	int n = (fsb_devspec_get(d, "iface") != NULL) +
+		(fsb_devspec_get(d, "mac") != NULL) +
+		(fsb_devspec_get(d, "pci") != NULL);
+	if (n == 0) {
+		snprintf(msg, len, "af_packet needs iface=, mac= or pci=");
 		return -EINVAL;
 	}
-	if (iface && mac) {
-		snprintf(msg, len, "af_packet takes iface= or mac=, not both");
+	if (n > 1) {
+		snprintf(msg, len, "af_packet takes one of iface=, mac= and pci=");
 		return -EINVAL;
 	}
 	return 0;
@@ -259,14 +274,19 @@ static int afp_probe(struct fsb_subdev *sd)
 	struct fsb_netdev_bind *nd = &sd->nd;
 	const char *iface = fsb_devspec_get(&sd->spec, "iface");
 	const char *mac = fsb_devspec_get(&sd->spec, "mac");
+	const char *pci = fsb_devspec_get(&sd->spec, "pci");
 
 	/* Filled before the lookup: the router needs to know
 	 * what we wait for even while the device is absent. */
 	nd->used = true;
 	nd->by_mac = mac != NULL;
+	nd->by_pci = pci != NULL;
 	if (mac) {
 		if (fsb_mac_parse(mac, nd->want_mac) < 0)
 			return -EINVAL;         /* the parser checked it */
+	} else if (pci) {
+		if (fsb_pci_addr_parse(pci, nd->want_pci) < 0)
+			return -EINVAL;
 	} else {
 		snprintf(nd->want_ifname, sizeof(nd->want_ifname), "%s",
 			 iface ? iface : "");
@@ -280,7 +300,8 @@ static int afp_probe(struct fsb_subdev *sd)
 		if (rc == -ENODEV)
 			fsb_log(FSB_LOG_INFO, "%s: %s %s is not there (yet)",
 				sd->name, mac ? "no interface with address" :
-				"interface", mac ? mac : nd->want_ifname);
+				pci ? "no interface on PCI device" : "interface",
+				mac ? mac : pci ? nd->want_pci : nd->want_ifname);
 		return rc;
 	}
 	if (info.ifindex <= 0)
@@ -303,6 +324,7 @@ static int afp_probe(struct fsb_subdev *sd)
 	nd->ifindex = info.ifindex;
 	snprintf(nd->ifname, sizeof(nd->ifname), "%s", info.ifname);
 	nd->running = fsb_netdev_running(&info);
+	fsb_netdev_ident_record(nd, &info);
 	fsb_log(FSB_LOG_INFO, "%s: af_packet on %s (ifindex %d)%s", sd->name,
 		info.ifname, info.ifindex, nd->running ? "" : ", link down");
 	return 0;
@@ -591,6 +613,7 @@ static int afp_configure(struct fsb_subdev *sd)
 		struct afp_txq *tq = &p->txq[q];
 		tq->fd = p->fd[q];
 		tq->name = sd->name;
+		tq->sd = sd;
 		atomic_init(&tq->enabled, false);
 		/* No name, no control, no flags, ever: set once here, so a
 		 * burst writes only each frame's iov and iovlen (the kernel
@@ -950,6 +973,25 @@ static void afp_tx_drop(struct afp_txq *tq, struct fsb_buf **bufs, unsigned k)
 	fsb_counter_add(&tq->errors, k);
 }
 
+/*
+ * A call whose sends failed (nothing went).  A hard error (the device
+ * is going or gone) says so at once; ENOBUFS is ordinary back-pressure
+ * until it lasts AFP_TX_ENOBUFS_STREAK calls.  Either way the port is
+ * told at the start of the streak, then every AFP_TX_FAIL_REMARK calls
+ * (a check that found the link up may be early), never per frame.
+ */
+#define AFP_TX_ENOBUFS_STREAK 8u
+#define AFP_TX_FAIL_REMARK 256u
+static void afp_tx_failed(struct afp_txq *tq, bool hard)
+{
+	unsigned n = ++tq->fail_streak;
+	if (n == 1)
+		tq->fail_ns = fsb_now_ns();
+	unsigned first = hard ? 1 : AFP_TX_ENOBUFS_STREAK;
+	if (n == first || (n > first && (n - first) % AFP_TX_FAIL_REMARK == 0))
+		fsb_subdev_tx_failing(tq->sd, tq->fail_ns);
+}
+
 static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 {
 	struct afp_txq *tq = q;
@@ -1003,10 +1045,17 @@ static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 #if EWOULDBLOCK != EAGAIN
 		case EWOULDBLOCK:
 #endif
-		case ENOBUFS:
 		case ENOMEM:
 		case EINTR:
 			/* Back-pressure: the rest stays the caller's. */
+			goto out;
+		case ENOBUFS:
+			/* The driver's queue is stopped: back-pressure, or
+			 * the device is going (its carrier went first).
+			 * The rest stays the caller's; a streak makes the
+			 * port look at the link. */
+			if (!sent)
+				afp_tx_failed(tq, false);
 			goto out;
 		case EMSGSIZE:
 		case EINVAL:
@@ -1019,18 +1068,21 @@ static uint16_t afp_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 			done++;
 			continue;
 		default:
-			/* ENXIO, ENODEV, ENETDOWN, EIO, ...: the device is
-			 * down or going away.  Accept and drop the batch. */
+			/* ENETDOWN, ENXIO, ENODEV, EIO, ...: the device is
+			 * going or gone, and nothing of the rest was sent.
+			 * Refuse it: it stays the caller's, to send again
+			 * on the path the port fails over to. */
 			FSB_DP_NOTE(FSB_LOG_NOTICE, tq->name, e,
-				    "%s: tx failed, %llu frames dropped",
+				    "%s: tx failed, %llu frames refused",
 				    (unsigned long long)(n - done));
-			afp_tx_drop(tq, bufs + done, n - done);
-			done = n;
+			if (!sent)
+				afp_tx_failed(tq, true);
 			goto out;
 		}
 	}
 out:
 	if (sent) {
+		tq->fail_streak = 0;
 		fsb_counter_add(&tq->pkts, sent);
 		fsb_counter_add(&tq->bytes, bytes);
 	}

@@ -49,6 +49,15 @@ void fsb_subdev_init(struct fsb_subdev *sd, const struct fsb_devspec *d,
 		snprintf(sd->name, sizeof(sd->name), "%s", port_name);
 	atomic_init(&sd->test_enotsup, 0);
 	atomic_init(&sd->test_link_down, false);
+	atomic_init(&sd->tx_fail_ns, 0);
+}
+
+void fsb_subdev_tx_failing(struct fsb_subdev *sd, uint64_t since_ns)
+{
+	uint64_t none = 0;
+	atomic_compare_exchange_strong(&sd->tx_fail_ns, &none,
+				       since_ns ? since_ns : 1);
+	fsb_subdev_notify(sd, FSB_DEVSIG_TX_FAILED, FSB_REASON_LINK_DOWN);
 }
 
 int fsb_subdev_link_get(struct fsb_subdev *sd, struct fsb_link *l)

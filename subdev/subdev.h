@@ -116,8 +116,16 @@ enum fsb_subdev_op_bit {
 struct fsb_netdev_bind {
 	bool used;                      /* this sub-device is a netdev */
 	bool by_mac;                    /* adopt by want_mac, any name */
-	char want_ifname[16];           /* iface= (when !by_mac) */
+	bool by_pci;                    /* adopt by want_pci, any name */
+	char want_ifname[16];           /* iface= (by name) */
 	uint8_t want_mac[FSB_ETHER_ADDR_LEN]; /* mac=: permanent, else current */
+	char want_pci[16];              /* pci=: the parent's PCI address */
+	/* By name: who the name belonged to when we first bound it (its
+	 * permanent MAC, its PCI address, where it had them).  A device
+	 * that later takes the name is adopted only if it has the same. */
+	bool ident_set, ident_has_perm;
+	uint8_t ident_perm_mac[FSB_ETHER_ADDR_LEN];
+	char ident_pci[16];
 	int ifindex;                    /* bound interface, 0 = none */
 	char ifname[16];                /* its current name */
 	bool running;                   /* IFF_UP && IFF_RUNNING, last seen */
@@ -133,10 +141,25 @@ void fsb_netdev_release(int ifindex);
 /* Is @ifindex bound by some sub-device? */
 bool fsb_netdev_claimed(int ifindex);
 
-/* Does @id match what @b wants (by name, or by permanent-else-current
- * address)? */
+/*
+ * Does @id match what @b wants: by name (confirmed by the identity
+ * recorded at the first bind), by permanent-else-current address
+ * (never a net_failover master or standby: see netdev.c), or by the
+ * PCI address of its parent?
+ */
 bool fsb_netdev_match(const struct fsb_netdev_bind *b,
 		      const struct fsb_devid *id);
+
+/* Record @id as who @b's name belongs to (first bind only). */
+void fsb_netdev_ident_record(struct fsb_netdev_bind *b,
+			     const struct fsb_devid *id);
+
+/*
+ * Is @id one of a net_failover pair's own netdevs (the master or its
+ * standby)?  Both sit on one parent device (the virtio device), which
+ * then holds two netdevs; a primary (VF) has its own.  Reads sysfs.
+ */
+bool fsb_netdev_failover_member(const struct fsb_devid *id);
 
 /* Is the device @id describes IFF_UP and IFF_RUNNING? */
 bool fsb_netdev_running(const struct fsb_devid *id);
@@ -175,6 +198,13 @@ struct fsb_subdev {
 	 * (VFIO): microseconds from the request to the release.  The port
 	 * takes it for its last_release_us and clears it. */
 	uint64_t release_us;
+	/* When sends on this device began to fail (CLOCK_MONOTONIC ns, 0 =
+	 * they do not): set once per failing streak by the kind's
+	 * tx_burst, with a compare-and-swap from 0, before it raises
+	 * FSB_DEVSIG_TX_FAILED; taken and cleared by the sync routine.  A
+	 * failover it causes counts its downtime from here, not from the
+	 * later rtnetlink message. */
+	_Atomic uint64_t tx_fail_ns;
 
 	/* Test hooks (ring kind): ops forced to -ENOTSUP, link forced
 	 * down.  Atomic because tests flip them while traffic runs. */
@@ -190,6 +220,15 @@ struct fsb_subdev {
  * own answer is the fresh one: it has just bound the device.)
  */
 int fsb_subdev_link_get(struct fsb_subdev *sd, struct fsb_link *l);
+
+/*
+ * For tx_burst: sends fail and make no progress.  Records when the
+ * streak began (the first call wins) and raises FSB_DEVSIG_TX_FAILED.
+ * Async-signal-safe and lock-free; costs a vDSO clock read and an
+ * eventfd write, so a kind calls it at the start of a streak and then
+ * rarely (af_packet: every 256th failed call), never per frame.
+ */
+void fsb_subdev_tx_failing(struct fsb_subdev *sd, uint64_t since_ns);
 
 /* Tell the port (the slot's notifier; nothing for a bare sub-device). */
 static inline void fsb_subdev_notify(struct fsb_subdev *sd,

@@ -100,8 +100,11 @@ EXTRA_DIST += tests/qemu-unplug.sh tests/qemu/qemu-lib.sh \
 AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \
 	FSB_UDPSINK='$(abs_top_builddir)/tests/tools/fsb-udpsink'; \
 	export FSB_QMP FSB_UDPSINK;
-noinst_PROGRAMS += tests/tools/fsb-qmp tests/tools/fsb-udpsink
+noinst_PROGRAMS += tests/tools/fsb-qmp tests/tools/fsb-udpsink \
+	tests/tools/fsb-seqsend
 tests_tools_fsb_qmp_SOURCES = tests/tools/fsb-qmp.c
+tests_tools_fsb_seqsend_SOURCES = tests/tools/fsb-seqsend.c src/fsb-check.h
+tests_tools_fsb_seqsend_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
 tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 TESTS += tests/netns-failover.sh

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsb_private.h"
 #include "ring.h"
@@ -60,9 +61,10 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Buffers in no cache: in the ring, or never handed out yet. */
 static uint64_t ring_count(struct fsb_mempool *mp)
 {
-	return fsb_mpmc_count(mp->free_ring);
+	return fsb_mpmc_count(mp->free_ring) + mp->n - atomic_load(&mp->fresh);
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,6 +413,71 @@ static void test_regions(void **state)
 	assert_int_equal(munmap(peer, r[0].size), 0);
 
 	fsb_buf_free_bulk(b, N);
+	assert_int_equal(fsb_mempool_free(mp), 0);
+}
+
+/* Pages of @r that are in memory (mincore: for a memfd, allocated in
+ * its page cache). */
+static unsigned resident_pages(const struct fsb_mem_region *r)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t npg = (r->size + (size_t)pg - 1) / (size_t)pg;
+	unsigned char *vec = calloc(npg, 1);
+	assert_non_null(vec);
+	assert_int_equal(mincore(r->addr, r->size, vec), 0);
+	unsigned n = 0;
+	for (size_t i = 0; i < npg; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n;
+}
+
+/* An idle pool costs nothing to migrate: creation writes no element,
+ * and a pool touches only as many pages as the traffic ever held. */
+static void test_untouched_until_used(void **state)
+{
+	enum { N = 4096 };
+	struct fsb_mem_region r;
+	struct fsb_buf *b[64];
+	struct fsb_mempool *mp = fsb_mempool_create(*state, "lazy", N, 2048, 32, -1);
+	assert_non_null(mp);
+	assert_int_equal(fsb_mempool_regions(mp, &r, 1), 1);
+	/* hugetlb pages are reserved whole at mmap time: residency says
+	 * nothing there, the rest of the test still holds */
+	bool count = !r.hugetlb;
+	if (count)
+		assert_int_equal(resident_pages(&r), 0);
+	assert_int_equal(fsb_mempool_avail(mp), N);
+	/* 100 rounds of 64 buffers: the same few pages every time */
+	for (int round = 0; round < 100; round++) {
+		assert_int_equal(fsb_buf_alloc_bulk(mp, b, 64), 0);
+		for (int i = 0; i < 64; i++) {
+			assert_ptr_equal(b[i]->pool, mp);
+			assert_int_equal(b[i]->buf_len, 2048);
+			memset(fsb_buf_data(b[i]), 0xa5, 64);
+		}
+		fsb_buf_free_bulk(b, 64);
+	}
+	unsigned elt_pages = (unsigned)((64 + 32 * 3 / 2 + 1) *
+		(FSB_BUF_HDR_SIZE + 2048) / 4096 + 2);
+	if (count)
+		assert_true(resident_pages(&r) <= elt_pages);
+	assert_int_equal(fsb_mempool_avail(mp), N);
+	/* and every element is still there to be had, each once */
+	struct fsb_buf **all = calloc(N, sizeof(*all));
+	assert_non_null(all);
+	assert_int_equal(fsb_buf_alloc_bulk(mp, all, N), 0);
+	assert_int_equal(fsb_mempool_avail(mp), 0);
+	assert_null(fsb_buf_alloc(mp));
+	for (unsigned i = 0; i < N; i++) {
+		assert_true((char *)all[i] >= (char *)r.addr &&
+			    (char *)all[i] < (char *)r.addr + r.size);
+		for (unsigned j = i + 1; j < N && j < i + 8; j++)
+			assert_ptr_not_equal(all[i], all[j]);
+	}
+	fsb_buf_free_bulk(all, N);
+	free(all);
+	assert_int_equal(fsb_mempool_avail(mp), N);
 	assert_int_equal(fsb_mempool_free(mp), 0);
 }
 
@@ -935,6 +1002,7 @@ int main(void)
 		T(test_layout),
 		T(test_reset_on_alloc),
 		T(test_regions),
+		T(test_untouched_until_used),
 		T(test_regions_many),
 		T(test_ebusy),
 		T(test_chain_free),

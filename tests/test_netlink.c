@@ -233,6 +233,95 @@ static void test_match(void **state)
 	assert_false(fsb_netdev_match(&c, &n2));
 	c.used = false;
 	assert_false(fsb_netdev_match(&c, &n2));
+
+	/* by name, confirmed by who had the name at the first bind */
+	struct fsb_netdev_bind nm = { .used = true, .want_ifname = "eth2" };
+	struct fsb_devid vf = { .ifindex = 4, .ifname = "eth2",
+				.has_perm_mac = true, .perm_mac = { 0x52, 0x54, 0, 0xfb, 0, 1 },
+				.pci_addr = "0000:02:00.0", .parent = "pci/0000:02:00.0" };
+	assert_true(fsb_netdev_match(&nm, &vf));
+	fsb_netdev_ident_record(&nm, &vf);
+	vf.ifindex = 7;                 /* back, same device: adopted */
+	assert_true(fsb_netdev_match(&nm, &vf));
+	struct fsb_devid other = vf;    /* another NIC took the name */
+	other.perm_mac[5] = 2;
+	assert_false(fsb_netdev_match(&nm, &other));
+	other = vf;                     /* same MAC, another slot */
+	snprintf(other.pci_addr, sizeof(other.pci_addr), "0000:03:00.0");
+	assert_false(fsb_netdev_match(&nm, &other));
+	other = vf;                     /* a device that says nothing */
+	other.has_perm_mac = false;
+	other.pci_addr[0] = '\0';
+	assert_true(fsb_netdev_match(&nm, &other));
+	/* a second record does not overwrite the first */
+	fsb_netdev_ident_record(&nm, &(struct fsb_devid){ .ifname = "eth2" });
+	assert_true(nm.ident_has_perm);
+
+	/* by PCI address, whatever the name */
+	struct fsb_netdev_bind bp = { .used = true, .by_pci = true };
+	assert_int_equal(fsb_pci_addr_parse("02:00.0", bp.want_pci), 0);
+	assert_string_equal(bp.want_pci, "0000:02:00.0");
+	snprintf(vf.ifname, sizeof(vf.ifname), "eth9");
+	assert_true(fsb_netdev_match(&bp, &vf));
+	vf.pci_addr[0] = '\0';
+	assert_false(fsb_netdev_match(&bp, &vf));
+	/* no parent (veth): not a failover pair's member */
+	assert_false(fsb_netdev_failover_member(&n2));
+}
+
+/* PCI addresses, as pci= and later addr= take them. */
+static void test_pci_addr(void **state)
+{
+	(void)state;
+	char out[16];
+	static const char *const good[][2] = {
+		{ "0000:02:00.0", "0000:02:00.0" }, { "02:00.0", "0000:02:00.0" },
+		{ "ABCD:Ef:1f.7", "abcd:ef:1f.7" }, { "1:2:3.4", "0001:02:03.4" },
+	};
+	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(fsb_pci_addr_parse(good[i][0], out), 0);
+		assert_string_equal(out, good[i][1]);
+	}
+	static const char *const bad[] = {
+		"", "02:00", "0000:02:00.0.", "0000:02:00.8", "0000:02:20.0",
+		"00000:02:00.0", "0000:102:00.0", "0000.02:00:0", "0000:02:00:0",
+		"g0:00.0", "0000:02:00.0x", ":02:00.0", "0000:02:00.", "1:2:3:4.5",
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(out, "untouched");
+		assert_int_equal(fsb_pci_addr_parse(bad[i], out), -EINVAL);
+		assert_string_equal(out, "untouched");
+	}
+	/* rtnetlink's parent attributes (Linux >= 5.15) */
+	char buf[512];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_index = 5;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, "eth2");
+	mnl_attr_put_strz(nlh, IFLA_PARENT_DEV_NAME, "0000:02:00.0");
+	mnl_attr_put_strz(nlh, IFLA_PARENT_DEV_BUS_NAME, "pci");
+	struct fsb_devid id;
+	bool del;
+	assert_int_equal(fsb_netlink_parse_link(nlh, &id, &del), 1);
+	assert_string_equal(id.parent, "pci/0000:02:00.0");
+	assert_string_equal(id.pci_addr, "0000:02:00.0");
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_index = 6;
+	mnl_attr_put_strz(nlh, IFLA_PARENT_DEV_BUS_NAME, "virtio");
+	mnl_attr_put_strz(nlh, IFLA_PARENT_DEV_NAME, "virtio0");
+	assert_int_equal(fsb_netlink_parse_link(nlh, &id, &del), 1);
+	assert_string_equal(id.parent, "virtio/virtio0");
+	assert_string_equal(id.pci_addr, "");
+	/* not a string: the message is malformed */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_index = 6;
+	mnl_attr_put(nlh, IFLA_PARENT_DEV_NAME, 3, "abc");
+	assert_int_equal(fsb_netlink_parse_link(nlh, &id, &del), -1);
 }
 
 /* Real kernel events in our private netns. */
@@ -366,6 +455,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_pci_addr),
 		cmocka_unit_test(test_crafted),
 		cmocka_unit_test(test_real_events),
 		cmocka_unit_test(test_enobufs_resync),

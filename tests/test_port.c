@@ -330,6 +330,44 @@ static void test_flaps(void **state)
 	fsb_bare_close(pb);
 }
 
+/* The datapath's word: sends fail.  Not a verdict: the link is read
+ * at once; back-pressure (link up) changes nothing, a link that reads
+ * down fails over before any source says so, and the downtime counts
+ * from the first failed send. */
+static void test_tx_failing(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "x1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "x2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"txf,hold_down=0,dev(ring,name=x1),dev(ring,name=x2)", e->mp, NULL);
+	struct fsb_subdev *sd = fsb_port_subdev(p, 0);
+	/* link up: back-pressure, many times over */
+	for (int i = 0; i < 20; i++)
+		fsb_subdev_tx_failing(sd, fsb_now_ns());
+	t_sleep_ms(50);
+	assert_int_equal(active_slot(p), 0);
+	assert_int_equal(xstat(p, "switchovers"), 0);
+	assert_int_equal(xstat(p, "dup_signals"), 0);
+	assert_int_equal(atomic_load(&sd->tx_fail_ns), 0);     /* consumed */
+	/* the carrier goes and nobody says so: only the sends tell */
+	atomic_store(&sd->test_link_down, true);
+	uint64_t first_fail = fsb_now_ns() - 30000000ull;
+	fsb_subdev_tx_failing(sd, first_fail);
+	fsb_subdev_tx_failing(sd, fsb_now_ns());        /* later: ignored */
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_int_equal(xstat(p, "switch_reason_link_down"), 1);
+	assert_true(xstat(p, "last_switch_downtime_us") >= 30000);
+	assert_int_equal(xstat(p, "dup_signals"), 0);
+	assert_false(slot_link_up(p, 0));
+	/* its return is an ordinary link-up, after hold-down */
+	fsb_ring_test_hook(sd, 0, false);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* Several signals for one removal: the first reason wins, the rest
  * count as dup_signals. */
 static void test_first_mark_wins(void **state)
@@ -916,6 +954,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_priority3, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_hold_down, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_flaps, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_tx_failing, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_first_mark_wins, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_gone_and_back_in_one_pass, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_hold_down_from_link_up, t_setup, t_teardown),

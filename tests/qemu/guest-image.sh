@@ -49,7 +49,9 @@ fwd=$build/src/.libs/fsb-fwd
 [ -x "$fwd" ] || fwd=$build/src/fsb-fwd
 [ -x "$fwd" ] && [ -f "$fwd" ] || die "$build/src/fsb-fwd not built"
 peer=$build/tests/tools/fsb-peer
-bins="$fwd"
+seqsend=$build/tests/tools/fsb-seqsend
+[ -x "$seqsend" ] || die "$seqsend not built"
+bins="$fwd $seqsend"
 [ -x "$peer" ] && bins="$bins $peer"
 
 mkdir -p "$out"

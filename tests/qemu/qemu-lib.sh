@@ -1,17 +1,22 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # qemu-lib.sh - the QEMU harness, sourced by the guest tests and benches.
 #
-# One guest per qemu_start: q35, TCG, one vCPU (design.md 6b), the
-# kernel and initramfs of guest-image.sh, a failover pair of NICs whose
-# frames leave QEMU as UDP datagrams to fsb-udpsink on 127.0.0.1:
+# A guest per qemu_start: q35, TCG, one vCPU (design.md 6b), the kernel
+# and initramfs of guest-image.sh, a failover pair of NICs whose frames
+# leave QEMU as UDP datagrams to fsb-udpsink on 127.0.0.1:
 #
 #   standby0  virtio-net-pci,failover=on        -> sink path "sb"
 #   primary0  MODEL,failover_pair_id=standby0   -> sink path "vf"
 #
 # both with one MAC, each on its own pcie-root-port (hot-pluggable).
-# Every QEMU has two QMP sockets: one for fsb-qmp's event log (events on
-# the sink's clock), one for commands.  Every QEMU is stopped by its PID,
-# and every wait is bounded.
+# Several QEMUs can run at once (a migration's source and destination):
+# each has a NAME, and its files are DIR/NAME.*:
+#   NAME.serial   its serial console
+#   NAME.events   QMP events, each line "<CLOCK_MONOTONIC ns> <json>"
+#                 (fsb-qmp --log: the sink's clock)
+#   NAME.qmp      the QMP socket for commands (NAME.qmp-ev: the log's)
+#   NAME.pid      the PID we started, which is what we stop
+# Every QEMU is stopped by its PID, and every wait is bounded.
 #
 # Needs: qemu-system-x86_64, and FSB_QMP, FSB_UDPSINK, QEMU_GUEST_KERNEL,
 # QEMU_GUEST_INITRD set (qemu_image sets the last two).
@@ -28,12 +33,15 @@ qemu_image() {
 	QEMU_GUEST_INITRD=$2
 }
 
-# qemu_ports: two free UDP port pairs for the sink and QEMU's own ends
-# (derived from the PID, checked with a bind by the sink itself).
+# qemu_ports: UDP ports for the sink (QP_SB, QP_VF), QEMU's own local
+# ends (two QEMUs may run at once: QP_LOCAL is a base, 4 per QEMU), and
+# a TCP port for migration (QP_MIG); derived from the PID, checked by
+# the binds themselves.
 qemu_ports() {
-	base=$((20000 + ($$ % 10000) * 4))
+	base=$((20000 + ($$ % 4000) * 10))
 	QP_SB=$base; QP_VF=$((base + 1))
-	QP_SB_LOCAL=$((base + 2)); QP_VF_LOCAL=$((base + 3))
+	QP_LOCAL=$((base + 2)); QP_MIG=$((base + 9))
+	QP_NEXT=0
 }
 
 # qemu_sink DIR: start fsb-udpsink on the two paths; waits for READY.
@@ -55,70 +63,91 @@ qemu_sink_stop() {
 	wait "$QSINK_PID" 2>/dev/null
 }
 
-# qemu_start DIR MODEL RUN: boot a guest whose /init runs the shell text
-# RUN; its serial console goes to DIR/serial.log, QMP events to
-# DIR/events.log.
+# qemu_start DIR NAME MODEL RUN [QEMU ARGS...]: boot a guest whose /init
+# runs the shell text RUN.  Extra arguments go to QEMU (-incoming ...).
 qemu_start() {
-	_d=$1; _model=$2; _run=$(printf '%s\n' "$3" | base64 -w0)
-	rm -f "$_d/serial.log" "$_d/events.log" "$_d/qmp-ev.sock" "$_d/qmp.sock"
+	_d=$1; _n=$2; _model=$3; _run=$(printf '%s\n' "$4" | base64 -w0)
+	shift 4
+	_l0=$((QP_LOCAL + QP_NEXT)); _l1=$((_l0 + 1)); QP_NEXT=$((QP_NEXT + 2))
+	rm -f "$_d/$_n".serial "$_d/$_n".events "$_d/$_n".qmp "$_d/$_n".qmp-ev
 	$QEMU -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x2 \
 		-device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=0x3 \
-		-netdev socket,id=n0,udp=127.0.0.1:"$QP_SB",localaddr=127.0.0.1:"$QP_SB_LOCAL" \
-		-netdev socket,id=n1,udp=127.0.0.1:"$QP_VF",localaddr=127.0.0.1:"$QP_VF_LOCAL" \
+		-netdev socket,id=n0,udp=127.0.0.1:"$QP_SB",localaddr=127.0.0.1:"$_l0" \
+		-netdev socket,id=n1,udp=127.0.0.1:"$QP_VF",localaddr=127.0.0.1:"$_l1" \
 		-device virtio-net-pci,netdev=n0,failover=on,id=standby0,mac=$QEMU_MAC,bus=rp1,romfile= \
 		-device "$_model",netdev=n1,failover_pair_id=standby0,id=primary0,mac=$QEMU_MAC,bus=rp2,romfile= \
 		-kernel "$QEMU_GUEST_KERNEL" -initrd "$QEMU_GUEST_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet fsb.run=$_run" \
-		-serial file:"$_d/serial.log" \
-		-qmp unix:"$_d/qmp-ev.sock",server=on,wait=off \
-		-qmp unix:"$_d/qmp.sock",server=on,wait=off \
-		-pidfile "$_d/qemu.pid" > "$_d/qemu.out" 2>&1 &
-	QEMU_PID=$!
-	"$FSB_QMP" "$_d/qmp-ev.sock" --log "$_d/events.log" 2>>"$_d/qemu.out" &
-	QMPLOG_PID=$!
+		-serial file:"$_d/$_n.serial" \
+		-qmp unix:"$_d/$_n.qmp-ev",server=on,wait=off \
+		-qmp unix:"$_d/$_n.qmp",server=on,wait=off \
+		"$@" > "$_d/$_n.out" 2>&1 &
+	echo $! > "$_d/$_n.pid"
+	"$FSB_QMP" "$_d/$_n.qmp-ev" --log "$_d/$_n.events" 2>>"$_d/$_n.out" &
+	echo $! > "$_d/$_n.logpid"
 }
 
-# qemu_cmd DIR CMD...: run QMP commands; their replies on stdout.
+# qemu_alive DIR NAME
+qemu_alive() {
+	kill -0 "$(cat "$1/$2.pid" 2>/dev/null)" 2>/dev/null
+}
+
+# qemu_cmd DIR NAME CMD...: run QMP commands; their replies on stdout,
+# each "<sent ns> <json>".
 qemu_cmd() {
-	_d=$1; shift
-	timeout 30 "$FSB_QMP" "$_d/qmp.sock" "$@"
+	_d=$1; _n=$2; shift 2
+	timeout 30 "$FSB_QMP" "$_d/$_n.qmp" "$@"
 }
 
-# qemu_wait_event DIR EVENT SECONDS [MATCH]: the log line (monotonic ns
-# first) of the first EVENT whose JSON also contains MATCH, or fail.
+# qemu_wait_event DIR NAME EVENT SECONDS [MATCH]: the log line
+# (monotonic ns first) of the first EVENT whose JSON also contains
+# MATCH, or fail.
 qemu_wait_event() {
-	_n=$(($3 * 20))
+	_n=$(($4 * 20))
 	for _i in $(seq "$_n"); do
-		_l=$(grep "\"event\": \"$2\"" "$1/events.log" 2>/dev/null |
-			grep -F -- "${4:-}" | head -1)
+		_l=$(grep "\"event\": \"$3\"" "$1/$2.events" 2>/dev/null |
+			grep -F -- "${5:-}" | head -1)
 		[ -n "$_l" ] && { echo "$_l"; return 0; }
-		kill -0 "$QEMU_PID" 2>/dev/null || break
+		qemu_alive "$1" "$2" || break
 		sleep 0.05
 	done
 	return 1
 }
 
-# qemu_wait_serial DIR TEXT SECONDS: wait for TEXT on the console.
+# qemu_wait_serial DIR NAME TEXT SECONDS: wait for TEXT on the console.
 qemu_wait_serial() {
-	_n=$(($3 * 20))
+	_n=$(($4 * 20))
 	for _i in $(seq "$_n"); do
-		grep -q -F -- "$2" "$1/serial.log" 2>/dev/null && return 0
-		kill -0 "$QEMU_PID" 2>/dev/null || break
+		grep -q -F -- "$3" "$1/$2.serial" 2>/dev/null && return 0
+		qemu_alive "$1" "$2" || break
 		sleep 0.05
 	done
-	return 1
+	grep -q -F -- "$3" "$1/$2.serial" 2>/dev/null
 }
 
-# qemu_stop: the guest powers itself off; else it is killed, by PID.
+# qemu_stop DIR NAME [WAIT]: the guest powers itself off within WAIT
+# seconds (default 5); else it is killed, by PID.
 qemu_stop() {
-	for _i in $(seq 100); do
-		kill -0 "$QEMU_PID" 2>/dev/null || break
+	_p=$(cat "$1/$2.pid" 2>/dev/null)
+	for _i in $(seq $((${3:-5} * 20))); do
+		kill -0 "$_p" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$QEMU_PID" 2>/dev/null
-	wait "$QEMU_PID" 2>/dev/null
-	kill "$QMPLOG_PID" 2>/dev/null
-	wait "$QMPLOG_PID" 2>/dev/null
+	[ -n "$_p" ] && kill -KILL "$_p" 2>/dev/null
+	[ -n "$_p" ] && wait "$_p" 2>/dev/null
+	_p=$(cat "$1/$2.logpid" 2>/dev/null)
+	[ -n "$_p" ] && kill "$_p" 2>/dev/null
+	[ -n "$_p" ] && wait "$_p" 2>/dev/null
+	rm -f "$1/$2.pid" "$1/$2.logpid"
+}
+
+# qemu_kill_all DIR: every QEMU and logger of DIR, and the sink (traps).
+qemu_kill_all() {
+	for _f in "$1"/*.pid "$1"/*.logpid; do
+		[ -f "$_f" ] && kill -KILL "$(cat "$_f")" 2>/dev/null
+	done
+	[ -n "${QSINK_PID:-}" ] && kill "$QSINK_PID" 2>/dev/null
+	return 0
 }

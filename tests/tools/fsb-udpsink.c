@@ -8,13 +8,15 @@
  * each Ethernet frame as one UDP datagram to PORT.  This binds each PORT
  * on 127.0.0.1 (one per path: the primary's, the standby's) and counts
  * what arrives, from outside the guest:
- *   - per path: frames, the first and the last one's receipt time;
+ *   - per path: frames (all), ours, the first and the last of ours'
+ *     receipt times;
  *   - for fsb-fwd's frames (magic FSB1 or FSB2 after the 42-byte header,
  *     fsb-check.h): lost (max seq + 1 - distinct seqs), duplicates,
  *     reordered, per (port, queue) stream 0;
- *   - path changes: the path is that of the last frame; each change
+ *   - path changes: the path is that of our last frame; each change
  *     records the gap from the old path's last frame to the new one's;
- *   - the longest silence (no frame on any path) and when it started.
+ *   - the longest silence (none of our frames on any path) and when it
+ *     started.
  * Times are CLOCK_MONOTONIC at receipt, the clock of fsb-qmp's event
  * log, so frames and QEMU's events compare.
  *
@@ -78,12 +80,21 @@ static void on_signal(int sig)
 static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 {
 	struct path *ph = &paths[p];
-	if (!ph->frames) {
+	ph->frames++;
+	/* Only our frames time the paths: a guest kernel's own chatter
+	 * (ND, MLD) on a path says nothing about the failover. */
+	struct seq_hdr h;
+	if (len < HDR_LEN + sizeof(h))
+		return;
+	memcpy(&h, d + HDR_LEN, sizeof(h));
+	if ((h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC) || h.queue != 0)
+		return;
+	if (!ph->ours) {
 		ph->first_ns = t;
 		printf("FIRST %s %llu\n", ph->name, (unsigned long long)t);
 		fflush(stdout);
 	}
-	ph->frames++;
+	ph->ours++;
 	if (last_any_ns && t - last_any_ns > silence_max_ns) {
 		silence_max_ns = t - last_any_ns;
 		silence_at_ns = last_any_ns;
@@ -99,13 +110,6 @@ static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 	ph->last_ns = t;
 	last_any_ns = t;
 
-	struct seq_hdr h;
-	if (len < HDR_LEN + sizeof(h))
-		return;
-	memcpy(&h, d + HDR_LEN, sizeof(h));
-	if ((h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC) || h.queue != 0)
-		return;
-	ph->ours++;
 	if (have_seq && h.seq < last_seq)
 		reordered++;
 	last_seq = h.seq;
