@@ -189,6 +189,9 @@ struct afp_priv {
 	bool promisc, allmulti;
 	uint8_t (*mc)[FSB_ETHER_ADDR_LEN];
 	unsigned mc_n;
+	/* link_get's ethtool answer, read when the link comes up */
+	bool speed_known, full_duplex;
+	uint32_t speed_mbps;
 };
 
 static const struct fsb_opt_desc afp_opts[] = {
@@ -1107,15 +1110,31 @@ static int afp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0)
 		l->up = (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) ==
 			(IFF_UP | IFF_RUNNING);
-	struct ethtool_cmd ec;
-	memset(&ec, 0, sizeof(ec));
-	ec.cmd = ETHTOOL_GSET;
-	ifr.ifr_data = (void *)&ec;
-	if (ioctl(s, SIOCETHTOOL, &ifr) == 0) {
-		uint32_t speed = ethtool_cmd_speed(&ec);
-		l->speed_mbps = speed == (uint32_t)SPEED_UNKNOWN ? 0 : speed;
-		l->full_duplex = ec.duplex == DUPLEX_FULL;
+	/*
+	 * Speed and duplex only when the link comes up, then cached.  The
+	 * ethtool ioctl takes the RTNL lock, and a device being removed
+	 * holds it for as long as its driver takes to close (~80 ms for
+	 * an e1000e in a guest): asked then, to check whether failing
+	 * sends mean a dead link, it blocked the control thread, and the
+	 * failover, until the removal was over.  SIOCGIFFLAGS reads under
+	 * RCU and never waits.
+	 */
+	if (l->up && !p->speed_known) {
+		struct ethtool_cmd ec;
+		memset(&ec, 0, sizeof(ec));
+		ec.cmd = ETHTOOL_GSET;
+		ifr.ifr_data = (void *)&ec;
+		if (ioctl(s, SIOCETHTOOL, &ifr) == 0) {
+			uint32_t speed = ethtool_cmd_speed(&ec);
+			p->speed_mbps = speed == (uint32_t)SPEED_UNKNOWN ? 0 : speed;
+			p->full_duplex = ec.duplex == DUPLEX_FULL;
+		}
+		p->speed_known = true;
 	}
+	if (!l->up)
+		p->speed_known = false;
+	l->speed_mbps = l->up ? p->speed_mbps : 0;
+	l->full_duplex = l->up && p->full_duplex;
 	close(s);
 	return 0;
 }

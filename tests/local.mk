@@ -94,9 +94,12 @@ tests_tools_fsb_peer_SOURCES = tests/tools/fsb-peer.c
 tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
 # the QEMU harness (tests/qemu/): its QMP client, its host-side sink,
 # and the guest scenes
-TESTS += tests/qemu-unplug.sh
-EXTRA_DIST += tests/qemu-unplug.sh tests/qemu/qemu-lib.sh \
-	tests/qemu/guest-image.sh tests/qemu/guest-init.sh
+QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
+	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
+TESTS += $(QEMU_SCENES)
+EXTRA_DIST += $(QEMU_SCENES) tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
+	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
+	tests/qemu/guest-init.sh tests/bench/qemu-failover
 AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \
 	FSB_UDPSINK='$(abs_top_builddir)/tests/tools/fsb-udpsink'; \
 	export FSB_QMP FSB_UDPSINK;

@@ -13,7 +13,10 @@
  * --tx-rate does.  A send the kernel refuses (ENOBUFS, ENETDOWN during a
  * switch) is retried with the same sequence number, as a retrying app
  * does, and counted.  Prints "seqsend: sent N refused R" at the end; exit
- * 0, 1 on a runtime failure, 2 on bad usage.
+ * 0, 1 on a runtime failure, 2 on bad usage.  With FSB_SEQSEND_TRACE
+ * set, each change of outcome (sent, or which errno) is printed as
+ * "trace T_NS SEQ RESULT" on stderr: a probe of what a dying device
+ * answers, and when.
  *
  * Not fsb-fwd on purpose: the anchor must not share our datapath.  It
  * needs libc only; guest-image.sh copies it with what ldd lists.
@@ -107,6 +110,7 @@ int main(int argc, char **argv)
 	memcpy(f + 38, &udplen, 2);
 
 	uint64_t sent = 0, refused = 0, t0 = now_ns();
+	int trace = getenv("FSB_SEQSEND_TRACE") != NULL, last_res = -1;
 	uint64_t end = t0 + secs * 1000000000ull;
 	for (;;) {
 		uint64_t t = now_ns();
@@ -119,11 +123,17 @@ int main(int argc, char **argv)
 		}
 		struct seq_hdr h = { SEQ_MAGIC, 0, 0, sent };
 		memcpy(f + HDR_LEN, &h, sizeof(h));
-		if (sendto(fd, f, sizeof(f), 0, (struct sockaddr *)&sll,
-			   sizeof(sll)) == (ssize_t)sizeof(f)) {
+		int res = sendto(fd, f, sizeof(f), 0, (struct sockaddr *)&sll,
+				 sizeof(sll)) == (ssize_t)sizeof(f) ? 0 : errno;
+		if (trace && res != last_res)
+			fprintf(stderr, "trace %llu %llu %s\n", (unsigned long long)now_ns(),
+				(unsigned long long)sent, res ? strerror(res) : "sent");
+		last_res = res;
+		if (res == 0) {
 			sent++;
 			continue;
 		}
+		errno = res;
 		if (errno != ENOBUFS && errno != EAGAIN && errno != ENETDOWN &&
 		    errno != ENXIO && errno != EINTR) {
 			perror("fsb-seqsend: sendto");

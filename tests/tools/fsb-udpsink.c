@@ -2,7 +2,7 @@
 /*
  * fsb-udpsink - the host-side counter of the QEMU harness (tests/qemu/).
  *
- *   fsb-udpsink NAME=PORT [NAME=PORT ...]
+ *   fsb-udpsink [--after NAME] NAME=PORT [NAME=PORT ...]
  *
  * A guest NIC on a QEMU `-netdev socket,udp=127.0.0.1:PORT,...` sends
  * each Ethernet frame as one UDP datagram to PORT.  This binds each PORT
@@ -16,7 +16,9 @@
  *   - path changes: the path is that of our last frame; each change
  *     records the gap from the old path's last frame to the new one's;
  *   - the longest silence (none of our frames on any path) and when it
- *     started.
+ *     started; with --after NAME, only from our first frame on path
+ *     NAME on (a scene starts once traffic runs on the primary: how
+ *     long the guest took to get there is not a silence of the scene).
  * Times are CLOCK_MONOTONIC at receipt, the clock of fsb-qmp's event
  * log, so frames and QEMU's events compare.
  *
@@ -63,6 +65,8 @@ static int have_seq;
 static int cur = -1;                    /* path of the last frame */
 static uint64_t changes, last_any_ns, silence_max_ns, silence_at_ns;
 static volatile sig_atomic_t stop;
+static int after = -1;                  /* --after: that path's index */
+static const char *after_name;
 
 static uint64_t now_ns(void)
 {
@@ -95,7 +99,8 @@ static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 		fflush(stdout);
 	}
 	ph->ours++;
-	if (last_any_ns && t - last_any_ns > silence_max_ns) {
+	if (last_any_ns && t - last_any_ns > silence_max_ns &&
+	    (after < 0 || paths[after].ours)) {
 		silence_max_ns = t - last_any_ns;
 		silence_at_ns = last_any_ns;
 	}
@@ -149,15 +154,20 @@ static void summary(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc - 1 > MAX_PATHS) {
-		fprintf(stderr, "usage: fsb-udpsink NAME=PORT [NAME=PORT ...] (at most %d)\n",
-			MAX_PATHS);
+	int first = 1;
+	if (argc > 2 && strcmp(argv[1], "--after") == 0) {
+		after_name = argv[2];
+		first = 3;
+	}
+	if (argc - first < 1 || argc - first > MAX_PATHS) {
+		fprintf(stderr, "usage: fsb-udpsink [--after NAME] NAME=PORT [NAME=PORT ...] "
+			"(at most %d)\n", MAX_PATHS);
 		return 2;
 	}
 	seen = calloc(SEQ_MAX / 8, 1);
 	if (!seen)
 		return 1;
-	for (int i = 1; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 		char *end;
 		long port = eq ? strtol(eq + 1, &end, 10) : 0;
@@ -179,6 +189,13 @@ int main(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
+	}
+	for (unsigned i = 0; after_name && i < npaths; i++)
+		if (strcmp(paths[i].name, after_name) == 0)
+			after = (int)i;
+	if (after_name && after < 0) {
+		fprintf(stderr, "fsb-udpsink: --after %s: no such path\n", after_name);
+		return 2;
 	}
 	struct sigaction act = { .sa_handler = on_signal };
 	sigaction(SIGINT, &act, NULL);

@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# scenes.sh - the headline scenes of the QEMU harness, for ours and for
+# the kernel's net_failover (sourced after qemu-lib.sh; the tests and
+# tests/bench/qemu-failover run them).
+#
+#   scene_run DIR SCENE WHO
+#     SCENE  unplug | replug | migrate | migrate-fail
+#     WHO    ours   | kernel
+#
+# The guest (qemu-lib.sh) has an e1000e primary with failover_pair_id
+# and a virtio-net failover=on standby, both on their kernel drivers;
+# the kernel's net_failover makes a master of the standby's virtio
+# device and enslaves both.  In it:
+#   ours    fsb-fwd txonly --check at 1,000 pps, --burst 1, --tx-retry on
+#             fsb0,hold_down=1000,dev(af_packet,mac=M),dev(af_packet,iface=SB)
+#           bound to the slave netdevs, not to the master.  Hold-down:
+#           QEMU's e1000e comes up with its carrier on, restarts
+#           autonegotiation when the driver resets it (carrier off
+#           ~0.5 s later, on again ~1.2 s after that), and in between
+#           takes frames it does not send (its ring fills, then
+#           ENOBUFS) while the link reads up.  A second of hold-down
+#           keeps TX off it until that is over.  The primary
+#           is bound by MAC: the kernel gives a re-plugged e1000e a
+#           name of its own (no udev in the guest), the master and the
+#           standby carry the same MAC and are skipped (netdev.c), and
+#           a migration's destination may put it in another slot.
+#   kernel  fsb-seqsend at 1,000 pps on the failover master.
+# The frames are counted at the host's sink, by path and sequence
+# number, on the clock of QEMU's event log.
+#
+# Scenes, driven from the host over QMP:
+#   unplug        device_del of the primary under traffic;
+#   replug        that, then device_add of an e1000e on the same slot,
+#                 netdev and MAC.  A new id and no failover_pair_id:
+#                 QEMU 7.2 refuses the old id ("Duplicate ID") and a
+#                 second primary for standby0 ("Cannot attach more than
+#                 one primary device"); the kernel's net_failover
+#                 enslaves it by its MAC, we adopt it by its MAC;
+#   migrate       to a second QEMU (-incoming tcp): QEMU unplugs the
+#                 primary (wait-unplug), copies, and the destination
+#                 plugs it back;
+#   migrate-fail  the same to a destination that refuses (another RAM
+#                 size): the source plugs the primary back.
+#
+# scene_run writes DIR/result, one "key value" per line:
+#   sent lost dups reordered silence_us   (sink; sent = max seq + 1)
+#   gap_us        last frame on the primary's path -> first on the
+#                 standby's, at the first switch away from the primary
+#   del_us        device_del -> DEVICE_DELETED            (unplug, replug)
+#   back_ms       device_add, or MIGRATION completed / failed, -> the
+#                 first frame on the primary's path again
+#   mig_total_ms mig_downtime_ms mig_setup_ms mig_ram_kb  (query-migrate)
+#   wait_unplug_ms  MIGRATION wait-unplug -> the next status
+#   fwd_rc        the guest sender's exit status
+# and returns 0, or 1 with the reason in DIR/why (the run itself
+# failed: no guest, no traffic, an event that never came).
+
+SCENE_PPS=1000
+
+# The guest's side.  $1: ours|kernel, $2: seconds of traffic.
+scene_guest() {
+	cat <<'EOF'
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+drv() { d=$(readlink /sys/class/net/$1/device/driver 2>/dev/null); echo "${d##*/}"; }
+for i in $(seq 300); do
+	master=""; sb=""; pri=""
+	for n in /sys/class/net/*; do
+		case $(drv ${n##*/}) in
+		virtio_net) if [ -e $n/master ]; then sb=${n##*/}; else master=${n##*/}; fi ;;
+		e1000e) pri=${n##*/} ;;
+		esac
+	done
+	[ -n "$master" ] && [ -n "$sb" ] && [ -n "$pri" ] && break
+	sleep 0.1
+done
+echo "fsb-guest: master $master standby $sb primary $pri"
+for n in /sys/class/net/*; do ip link set ${n##*/} up; done
+EOF
+	if [ "$1" = ours ]; then
+		cat <<EOF
+fsb-fwd --port "fsb0,hold_down=1000,dev(af_packet,mac=$QEMU_MAC),dev(af_packet,iface=\$sb)" \\
+	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
+	--duration $2 --json > /tmp/fwd.json 2> /tmp/fwd.err
+echo "fsb-guest: fwd rc \$?"
+grep -E "active|sends fail|error|refused" /tmp/fwd.err | cut -c1-150 | tail -12
+EOF
+	else
+		cat <<EOF
+fsb-seqsend \$master $SCENE_PPS $2
+echo "fsb-guest: fwd rc \$?"
+EOF
+	fi
+}
+
+# Seconds of traffic per scene: enough for the primary to be up, the
+# scene, and a few seconds after (TCG is slow; migration more so).
+scene_duration() {
+	case $1 in
+	unplug) echo 8 ;;
+	replug) echo 12 ;;
+	migrate|migrate-fail) echo 20 ;;
+	esac
+}
+
+_scene_why() { echo "$*" > "$SD/why"; return 1; }
+_res() { echo "$1 $2" >> "$SD/result"; }
+# _ev_ns NAME EVENT [MATCH]: the time of the first such logged event
+_ev_ns() {
+	grep "\"event\": \"$2\"" "$SD/$1.events" 2>/dev/null | grep -F -- "${3:-}" |
+		head -1 | cut -d' ' -f1
+}
+# _path_after FROM TO T: the time of the first path change FROM -> TO
+# after T (sink clock); and its gap in us as the second word
+_path_after() {
+	awk -v f="$1" -v t="$2" -v after="$3" \
+		'$1 == "PATH" && $2 == f && $3 == t && $4 > after { print $4, $5; exit }' \
+		"$SD/sink.out"
+}
+_sum() { sed -n "s/^SUMMARY .*\"$1\":\([0-9]*\).*/\1/p" "$SD/sink.out"; }
+_qm() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$SD/query-migrate.out" | head -1; }
+
+# _wait_vf SECONDS: until our frames reach the primary's path
+_wait_vf() {
+	for _i in $(seq $(($1 * 20))); do
+		grep -q "^FIRST vf" "$SD/sink.out" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+scene_run() {
+	SD=$1; _scene=$2; _who=$3
+	rm -f "$SD/result" "$SD/why" "$SD"/*.serial "$SD"/*.events "$SD/sink.out"
+	: > "$SD/result"
+	_dur=$(scene_duration "$_scene")
+	[ -n "$_dur" ] || _scene_why "unknown scene $_scene" || return 1
+	qemu_ports
+	qemu_sink "$SD" || _scene_why "the sink did not start" || return 1
+	qemu_start "$SD" src e1000e "$(scene_guest "$_who" "$_dur")"
+	if ! scene_"$(echo "$_scene" | tr - _)"; then
+		qemu_kill_all "$SD"
+		qemu_sink_stop "$SD"
+		return 1
+	fi
+	qemu_sink_stop "$SD"
+	_res sent $(($(_sum max_seq) + 1))
+	_res lost "$(_sum lost)"
+	_res dups "$(_sum dups)"
+	_res reordered "$(_sum reordered)"
+	_res silence_us "$(_sum longest_silence_us)"
+	_g=$(_path_after vf sb 0)
+	_res gap_us "${_g#* }"
+	_rc=$(sed -n 's/.*fsb-guest: fwd rc \([0-9]*\).*/\1/p' "$SD"/*.serial | head -1)
+	_res fwd_rc "${_rc:-none}"
+	return 0
+}
+
+# Boot, and wait for our frames on the primary's path.
+_scene_boot() {
+	qemu_wait_event "$SD" src FAILOVER_NEGOTIATED 90 > /dev/null ||
+		_scene_why "no FAILOVER_NEGOTIATED: the guest did not negotiate STANDBY" ||
+		return 1
+	_wait_vf 60 || _scene_why "no frame on the primary's path" || return 1
+	sleep 1
+}
+
+# device_del primary0 and wait for QEMU to say it is gone.
+_scene_del() {
+	qemu_cmd "$SD" src '{"execute":"device_del","arguments":{"id":"primary0"}}' \
+		> "$SD/del.out" || _scene_why "device_del: $(cat "$SD/del.out")" || return 1
+	_t0=$(cut -d' ' -f1 "$SD/del.out")
+	_l=$(qemu_wait_event "$SD" src DEVICE_DELETED 30 '"device": "primary0"') ||
+		_scene_why "no DEVICE_DELETED for primary0" || return 1
+	_res del_us $(( (${_l%% *} - _t0) / 1000 ))
+}
+
+# Wait for the guest's sender to finish on QEMU NAME, then stop it.
+_scene_end() {
+	qemu_wait_serial "$SD" "$1" "fsb-guest: fwd rc" 90 ||
+		_scene_why "the guest's sender did not finish" || return 1
+	qemu_stop "$SD" "$1"
+}
+
+scene_unplug() {
+	_scene_boot && _scene_del && _scene_end src
+}
+
+scene_replug() {
+	_scene_boot && _scene_del || return 1
+	sleep 1.5
+	qemu_cmd "$SD" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"e1000e\",\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\"}}" \
+		> "$SD/add.out" || _scene_why "device_add: $(cat "$SD/add.out")" || return 1
+	_t0=$(cut -d' ' -f1 "$SD/add.out")
+	for _i in $(seq 400); do
+		_b=$(_path_after sb vf "$_t0")
+		[ -n "$_b" ] && break
+		sleep 0.05
+	done
+	[ -n "$_b" ] || _scene_why "no frame on the re-plugged primary's path" || return 1
+	_res back_ms $(( (${_b%% *} - _t0) / 1000000 ))
+	_scene_end src
+}
+
+# _scene_migrate DST-EXTRA-ARGS...: migrate src -> dst; the outcome
+# (completed or failed) in $_mig_status, its time in $_mig_t.
+_scene_migrate() {
+	qemu_start "$SD" dst e1000e "$(scene_guest x 0)" \
+		-incoming tcp:127.0.0.1:"$QP_MIG" "$@"
+	for _i in $(seq 200); do
+		[ -S "$SD/dst.qmp" ] && break
+		sleep 0.05
+	done
+	qemu_cmd "$SD" src \
+		'{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' \
+		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":4294967296,"downtime-limit":300}}' \
+		"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$QP_MIG\"}}" \
+		> "$SD/migrate.out" || _scene_why "migrate: $(tail -1 "$SD/migrate.out")" || return 1
+	_l=""
+	for _i in $(seq 2400); do
+		_l=$(grep '"event": "MIGRATION"' "$SD/src.events" |
+			grep -E '"status": "(completed|failed|cancelled)"' | head -1)
+		[ -n "$_l" ] && break
+		qemu_alive "$SD" src || break
+		sleep 0.05
+	done
+	[ -n "$_l" ] || _scene_why "the migration neither completed nor failed" ||
+		return 1
+	_mig_t=${_l%% *}
+	case $_l in
+	*completed*) _mig_status=completed ;;
+	*) _mig_status=failed ;;
+	esac
+	qemu_cmd "$SD" src query-migrate > "$SD/query-migrate.out"
+	_wu=$(_ev_ns src MIGRATION '"status": "wait-unplug"')
+	if [ -n "$_wu" ]; then
+		_next=$(grep '"event": "MIGRATION"' "$SD/src.events" |
+			awk -v t="$_wu" '$1 > t { print $1; exit }')
+		[ -n "$_next" ] && _res wait_unplug_ms $(( (_next - _wu) / 1000000 ))
+	fi
+	_res mig_total_ms "$(_qm total-time)"
+	_res mig_downtime_ms "$(_qm downtime)"
+	_res mig_setup_ms "$(_qm setup-time)"
+	_tr=$(_qm transferred)
+	_res mig_ram_kb $(( ${_tr:-0} / 1024 ))
+}
+
+# $1: the QEMU that carries on; the primary comes back there
+_scene_back() {
+	for _i in $(seq 600); do
+		_b=$(_path_after sb vf "$_mig_t")
+		[ -n "$_b" ] && break
+		qemu_alive "$SD" "$1" || break
+		sleep 0.05
+	done
+	[ -n "$_b" ] && _res back_ms $(( (${_b%% *} - _mig_t) / 1000000 ))
+	return 0
+}
+
+scene_migrate() {
+	_scene_boot && _scene_migrate || return 1
+	[ "$_mig_status" = completed ] ||
+		_scene_why "the migration failed: $(grep -o '"error-desc": "[^"]*"' "$SD/query-migrate.out")" ||
+		return 1
+	qemu_cmd "$SD" src quit > /dev/null
+	qemu_stop "$SD" src 10
+	_scene_back dst
+	[ -n "$_b" ] || _scene_why "the primary never carried frames on the destination" ||
+		return 1
+	_scene_end dst
+}
+
+scene_migrate_fail() {
+	# a destination with another RAM size refuses the RAM section
+	_scene_boot && _scene_migrate -m 256 || return 1
+	[ "$_mig_status" = failed ] ||
+		_scene_why "the migration to a refusing destination completed" || return 1
+	qemu_stop "$SD" dst 1
+	_scene_back src
+	[ -n "$_b" ] || _scene_why "the primary never carried frames again on the source" ||
+		return 1
+	_scene_end src
+}
+
+# scene_get DIR KEY: a value of DIR/result
+scene_get() {
+	sed -n "s/^$2 //p" "$1/result" | head -1
+}
