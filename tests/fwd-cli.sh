@@ -115,5 +115,27 @@ else
 	echo "FAIL: detach demo rc=$rc"; cat "$tmp/dh" "$tmp/dj"; fails=$((fails + 1))
 fi
 
+# --tx-retry: io from a null source into a port that has no path for a
+# second (its only slot detached): with the flag, what the port refused
+# is held and sent once the path is back (at most the last burst is
+# still held at the stop and counted refused); without it, a second of
+# the source's frames is refused and freed.
+for retry in "" --tx-retry; do
+	n=$((n + 1))
+	"$FWD" --port 'x,dev(ring,name=rr)' --port 'y,dev(null)' --peer 'ring,name=rr' \
+		--forward-mode io --duration 3 --schedule 1:detach:0,2:attach:0 \
+		$retry --json >"$tmp/rj" 2>"$tmp/rh"
+	rc=$?
+	refused=$(sed -n 's/.*"refused":\([0-9]*\),.*/\1/p' "$tmp/rj")
+	if [ "$rc" -eq 0 ] && [ -n "$refused" ] &&
+	   { { [ -n "$retry" ] && [ "$refused" -le 32 ]; } ||
+	     { [ -z "$retry" ] && [ "$refused" -gt 1000 ]; }; }; then
+		echo "ok: io ${retry:-without --tx-retry}: $refused refused"
+	else
+		echo "FAIL: io ${retry:-without --tx-retry}: rc=$rc refused=$refused"
+		cat "$tmp/rh" "$tmp/rj"; fails=$((fails + 1))
+	fi
+done
+
 echo "fwd-cli: $((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -6,7 +6,8 @@
 #
 # Usage: guest-image.sh OUTDIR BUILDDIR
 #   OUTDIR     where vmlinuz and initrd.gz go (and the cache key)
-#   BUILDDIR   the build tree whose fsb-fwd (and fsb-peer) go in
+#   BUILDDIR   the build tree whose fsb-fwd, fsb-seqsend (and fsb-peer)
+#              go in
 #
 # What goes in:
 #   - the kernel that linux-image-amd64 depends on, fetched with

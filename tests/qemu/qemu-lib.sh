@@ -18,6 +18,14 @@
 #   NAME.pid      the PID we started, which is what we stop
 # Every QEMU is stopped by its PID, and every wait is bounded.
 #
+# Setups (environment, read by qemu_start):
+#   QEMU_IOMMU=1   setup A: a vIOMMU (intel-iommu, interrupt remapping,
+#                  48 address bits: user VAs sit near 2^47) and
+#                  intel_iommu=on in the guest, for VFIO in the guest;
+#                  unset: setup B, no IOMMU (kernel drivers, UIO)
+#   QEMU_MEM       guest RAM in MiB (default 512; at most 1024)
+#   QEMU_APPEND    more kernel arguments (hugepages=64, ...)
+#
 # Needs: qemu-system-x86_64, and FSB_QMP, FSB_UDPSINK, QEMU_GUEST_KERNEL,
 # QEMU_GUEST_INITRD set (qemu_image sets the last two).
 
@@ -71,7 +79,13 @@ qemu_start() {
 	shift 4
 	_l0=$((QP_LOCAL + QP_NEXT)); _l1=$((_l0 + 1)); QP_NEXT=$((QP_NEXT + 2))
 	rm -f "$_d/$_n".serial "$_d/$_n".events "$_d/$_n".qmp "$_d/$_n".qmp-ev
-	$QEMU -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
+	_iommu=""; _kargs=${QEMU_APPEND:+ $QEMU_APPEND}
+	if [ -n "${QEMU_IOMMU:-}" ]; then
+		_iommu="-device intel-iommu,intremap=on,aw-bits=48"
+		_kargs="$_kargs intel_iommu=on"
+	fi
+	$QEMU -machine q35,accel=tcg -cpu max -m "${QEMU_MEM:-512}" -smp 1 \
+		$_iommu \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x2 \
 		-device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=0x3 \
@@ -80,7 +94,7 @@ qemu_start() {
 		-device virtio-net-pci,netdev=n0,failover=on,id=standby0,mac=$QEMU_MAC,bus=rp1,romfile= \
 		-device "$_model",netdev=n1,failover_pair_id=standby0,id=primary0,mac=$QEMU_MAC,bus=rp2,romfile= \
 		-kernel "$QEMU_GUEST_KERNEL" -initrd "$QEMU_GUEST_INITRD" \
-		-append "console=ttyS0 panic=-1 quiet fsb.run=$_run" \
+		-append "console=ttyS0 panic=-1 quiet$_kargs fsb.run=$_run" \
 		-serial file:"$_d/$_n.serial" \
 		-qmp unix:"$_d/$_n.qmp-ev",server=on,wait=off \
 		-qmp unix:"$_d/$_n.qmp",server=on,wait=off \

@@ -52,6 +52,8 @@
 #   mig_total_ms mig_downtime_ms mig_setup_ms mig_ram_kb  (query-migrate)
 #   wait_unplug_ms  MIGRATION wait-unplug -> the next status
 #   fwd_rc        the guest sender's exit status
+#   tx_errors     ours: frames the port accepted and dropped (fsb-fwd)
+#   missing       the first ranges of sequence numbers never seen
 # and returns 0, or 1 with the reason in DIR/why (the run itself
 # failed: no guest, no traffic, an event that never came).
 
@@ -83,7 +85,7 @@ fsb-fwd --port "fsb0,hold_down=1000,dev(af_packet,mac=$QEMU_MAC),dev(af_packet,i
 	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
 	--duration $2 --json > /tmp/fwd.json 2> /tmp/fwd.err
 echo "fsb-guest: fwd rc \$?"
-grep -E "active|sends fail|error|refused" /tmp/fwd.err | cut -c1-150 | tail -12
+grep -E "active|sends fail|error|refused|TX-errors" /tmp/fwd.err | cut -c1-150 | tail -12
 EOF
 	else
 		cat <<EOF
@@ -153,6 +155,10 @@ scene_run() {
 	_res gap_us "${_g#* }"
 	_rc=$(sed -n 's/.*fsb-guest: fwd rc \([0-9]*\).*/\1/p' "$SD"/*.serial | head -1)
 	_res fwd_rc "${_rc:-none}"
+	# ours: what the port accepted and dropped (fsb-fwd's final stats)
+	_te=$(sed -n 's/.*TX-errors: *\([0-9]*\).*/\1/p' "$SD"/*.serial | tail -1)
+	[ -n "$_te" ] && _res tx_errors "$_te"
+	_res missing "$(sed -n 's/^SUMMARY .*"missing":"\([^"]*\)".*/\1/p' "$SD/sink.out")"
 	return 0
 }
 
@@ -207,8 +213,13 @@ scene_replug() {
 _scene_migrate() {
 	qemu_start "$SD" dst e1000e "$(scene_guest x 0)" \
 		-incoming tcp:127.0.0.1:"$QP_MIG" "$@"
+	# The destination answers QMP only from its main loop, after its
+	# -incoming listener exists; a bare connect would take the one
+	# connection QEMU accepts for the migration itself.
 	for _i in $(seq 200); do
-		[ -S "$SD/dst.qmp" ] && break
+		[ -S "$SD/dst.qmp" ] && qemu_cmd "$SD" dst query-status 2>/dev/null |
+			grep -q inmigrate && break
+		qemu_alive "$SD" dst || break
 		sleep 0.05
 	done
 	qemu_cmd "$SD" src \

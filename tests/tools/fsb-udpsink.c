@@ -24,7 +24,9 @@
  *
  * Live lines on stdout: "FIRST NAME T" for each path's first frame and
  * "PATH OLD NEW T GAP_US" for each path change.  On SIGINT or SIGTERM it
- * prints one JSON line "SUMMARY {...}" and exits 0.  1 on a runtime
+ * prints one JSON line "SUMMARY {...}", then per path one line
+ * "BUCKETS NAME T0_NS 10 N,N,..." (our frames per 10 ms from the first
+ * of them, for plots), and exits 0.  1 on a runtime
  * failure, 2 on bad usage.
  *
  * Test tool only: libc, nothing else.
@@ -55,7 +57,13 @@ struct path {
 	int fd;
 	uint64_t frames, ours;
 	uint64_t first_ns, last_ns;
+	uint32_t *buckets;              /* our frames per 10 ms since t_base */
 };
+
+#define BUCKET_NS 10000000ull
+#define BUCKETS_MAX 60000u              /* 10 minutes */
+static uint64_t t_base;                 /* first of our frames, any path */
+static unsigned nbuckets;
 
 static struct path paths[MAX_PATHS];
 static unsigned npaths;
@@ -99,6 +107,14 @@ static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 		fflush(stdout);
 	}
 	ph->ours++;
+	if (!t_base)
+		t_base = t;
+	uint64_t bk = (t - t_base) / BUCKET_NS;
+	if (bk < BUCKETS_MAX) {
+		ph->buckets[bk]++;
+		if (bk + 1 > nbuckets)
+			nbuckets = (unsigned)bk + 1;
+	}
 	if (last_any_ns && t - last_any_ns > silence_max_ns &&
 	    (after < 0 || paths[after].ours)) {
 		silence_max_ns = t - last_any_ns;
@@ -135,12 +151,26 @@ static void summary(void)
 	uint64_t expect = have_seq ? (max_seq < SEQ_MAX ? max_seq + 1 : SEQ_MAX) : 0;
 	printf("SUMMARY {\"lost\":%llu,\"dups\":%llu,\"reordered\":%llu,"
 	       "\"max_seq\":%llu,\"path_changes\":%llu,"
-	       "\"longest_silence_us\":%llu,\"silence_at_ns\":%llu,\"paths\":[",
+	       "\"longest_silence_us\":%llu,\"silence_at_ns\":%llu,",
 	       (unsigned long long)(expect - distinct),
 	       (unsigned long long)dups, (unsigned long long)reordered,
 	       (unsigned long long)max_seq, (unsigned long long)changes,
 	       (unsigned long long)(silence_max_ns / 1000),
 	       (unsigned long long)silence_at_ns);
+	/* the first missing ranges, to find where frames went */
+	printf("\"missing\":\"");
+	unsigned nr = 0;
+	for (uint64_t q = 0; q < expect && nr < 8; q++) {
+		if (seen[q >> 3] & (1u << (q & 7)))
+			continue;
+		uint64_t e = q;
+		while (e + 1 < expect && !(seen[(e + 1) >> 3] & (1u << ((e + 1) & 7))))
+			e++;
+		printf("%s%llu-%llu", nr++ ? "," : "", (unsigned long long)q,
+		       (unsigned long long)e);
+		q = e;
+	}
+	printf("\",\"paths\":[");
 	for (unsigned i = 0; i < npaths; i++)
 		printf("%s{\"name\":\"%s\",\"frames\":%llu,\"ours\":%llu,"
 		       "\"first_ns\":%llu,\"last_ns\":%llu}", i ? "," : "",
@@ -149,6 +179,13 @@ static void summary(void)
 		       (unsigned long long)paths[i].first_ns,
 		       (unsigned long long)paths[i].last_ns);
 	printf("]}\n");
+	/* for plots: our frames per path per 10 ms, from the first one */
+	for (unsigned i = 0; i < npaths; i++) {
+		printf("BUCKETS %s %llu 10", paths[i].name, (unsigned long long)t_base);
+		for (unsigned b = 0; b < nbuckets; b++)
+			printf("%c%u", b ? ',' : ' ', paths[i].buckets[b]);
+		printf("\n");
+	}
 	fflush(stdout);
 }
 
@@ -177,6 +214,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		struct path *p = &paths[npaths++];
+		p->buckets = calloc(BUCKETS_MAX, sizeof(*p->buckets));
+		if (!p->buckets)
+			return 1;
 		memcpy(p->name, argv[i], (size_t)(eq - argv[i]));
 		p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		int big = 8 << 20;
