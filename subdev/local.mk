@@ -11,4 +11,7 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtqueue.c \
 	subdev/vhost_user.h \
 	subdev/vhost_user.c \
-	subdev/virtio_user.c
+	subdev/virtio_user.c \
+	subdev/pcidev.h \
+	subdev/virtio_pci.h \
+	subdev/virtio_pci_modern.c

@@ -71,6 +71,13 @@ tests_test_virtio_user_SOURCES = tests/test_virtio_user.c
 tests_test_virtio_user_CFLAGS = $(test_cflags)
 tests_test_virtio_user_LDADD = $(test_ldadd)
 TESTS += tests/test_virtqueue tests/test_virtio_user tests/test_vhost_user
+# the virtio PCI transport against a fake device (tests/fake_pcidev.c)
+check_PROGRAMS += tests/test_virtio_pci
+tests_test_virtio_pci_SOURCES = tests/test_virtio_pci.c tests/fake_pcidev.c \
+	tests/fake_pcidev.h
+tests_test_virtio_pci_CFLAGS = $(test_cflags)
+tests_test_virtio_pci_LDADD = $(test_ldadd)
+TESTS += tests/test_virtio_pci
 endif
 
 check_PROGRAMS += tests/stress
@@ -133,16 +140,29 @@ EXTRA_DIST += tests/vhost-lib.sh tests/vhost-interop.sh \
 # Fuzz targets.  The replay driver runs every seed (and any reproducer
 # added to the corpus) through the parsers in every 'make check', with
 # the normal compiler; --enable-fuzz (CC=clang) also builds the
-# libFuzzer binaries:  tests/fuzz/fuzz_vhost tests/fuzz/corpus/vhost
+# libFuzzer binaries:  tests/fuzz/fuzz_vhost tests/fuzz/corpus/vhost,
+# tests/fuzz/fuzz_vpci tests/fuzz/corpus/vpci
 check_PROGRAMS += tests/fuzz/replay_vhost
 tests_fuzz_replay_vhost_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_vhost.c
 tests_fuzz_replay_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 TESTS += tests/fuzz/replay_vhost
+check_PROGRAMS += tests/fuzz/replay_vpci
+tests_fuzz_replay_vpci_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_vpci.c \
+	tests/fake_pcidev.c
+tests_fuzz_replay_vpci_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests \
+	-DFUZZ_TARGET=\"vpci\"
+tests_fuzz_replay_vpci_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+TESTS += tests/fuzz/replay_vpci
 EXTRA_DIST += tests/fuzz/corpus
 if FSB_FUZZ
-noinst_PROGRAMS += tests/fuzz/fuzz_vhost
+noinst_PROGRAMS += tests/fuzz/fuzz_vhost tests/fuzz/fuzz_vpci
 tests_fuzz_fuzz_vhost_SOURCES = tests/fuzz/fuzz_vhost.c
 tests_fuzz_fuzz_vhost_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_vhost_LDFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_vhost_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+tests_fuzz_fuzz_vpci_SOURCES = tests/fuzz/fuzz_vpci.c tests/fake_pcidev.c
+tests_fuzz_fuzz_vpci_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_fuzz_fuzz_vpci_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vpci_LDFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vpci_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 endif

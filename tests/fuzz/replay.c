@@ -5,7 +5,8 @@
  * crash reproducer added to it) with the normal compiler.
  *
  * Usage: replay [FILE|DIR]...; with no argument, every file under
- * $top_srcdir/tests/fuzz/corpus/ (one directory level per target).
+ * $top_srcdir/tests/fuzz/corpus/FUZZ_TARGET/ (built once per target,
+ * with -DFUZZ_TARGET=\"name\").
  * A violated invariant aborts; finding no input at all is a failure.
  */
 #include <dirent.h>
@@ -16,6 +17,10 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#ifndef FUZZ_TARGET
+#define FUZZ_TARGET "vhost"
+#endif
 
 static unsigned ran;
 
@@ -78,7 +83,8 @@ int main(int argc, char **argv)
 	} else {
 		const char *top = getenv("top_srcdir");
 		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus", top ? top : ".");
+		snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/" FUZZ_TARGET,
+			 top ? top : ".");
 		rc = run_path(dir, 0);
 	}
 	printf("replayed %u inputs\n", ran);
