@@ -14,4 +14,6 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtio_user.c \
 	subdev/pcidev.h \
 	subdev/virtio_pci.h \
-	subdev/virtio_pci_modern.c
+	subdev/virtio_pci_modern.c \
+	subdev/vfio_pci.h \
+	subdev/vfio_pci.c

@@ -103,8 +103,8 @@ tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
 # and the guest scenes
 QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
 	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
-TESTS += $(QEMU_SCENES)
-EXTRA_DIST += $(QEMU_SCENES) tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
+TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh
+EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
 	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
 	tests/qemu/guest-init.sh tests/bench/qemu-failover
 AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \
@@ -114,6 +114,10 @@ noinst_PROGRAMS += tests/tools/fsb-qmp tests/tools/fsb-udpsink \
 	tests/tools/fsb-seqsend
 tests_tools_fsb_qmp_SOURCES = tests/tools/fsb-qmp.c
 tests_tools_fsb_seqsend_SOURCES = tests/tools/fsb-seqsend.c src/fsb-check.h
+# a virtio-net device driven through VFIO end to end, in the guest
+noinst_PROGRAMS += tests/tools/fsb-vfio-probe
+tests_tools_fsb_vfio_probe_SOURCES = tests/tools/fsb-vfio-probe.c
+tests_tools_fsb_vfio_probe_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 tests_tools_fsb_seqsend_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
 tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src

@@ -6,8 +6,8 @@
 #
 # Usage: guest-image.sh OUTDIR BUILDDIR
 #   OUTDIR     where vmlinuz and initrd.gz go (and the cache key)
-#   BUILDDIR   the build tree whose fsb-fwd, fsb-seqsend (and fsb-peer)
-#              go in
+#   BUILDDIR   the build tree whose fsb-fwd, fsb-seqsend, fsb-vfio-probe
+#              (and fsb-peer) go in
 #
 # What goes in:
 #   - the kernel that linux-image-amd64 depends on, fetched with
@@ -35,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "guest-image: $*" >&2; exit 1; }
 
 # Modules, roots only: their dependencies come from depends=.
-MODULES="virtio_pci virtio_net e1000e uio_pci_generic"
+MODULES="virtio_pci virtio_net e1000e uio_pci_generic vfio-pci vfio_iommu_type1"
 
 command -v apt-get >/dev/null || die "apt-get not found (a Debian host is needed)"
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 ||
@@ -52,7 +52,9 @@ fwd=$build/src/.libs/fsb-fwd
 peer=$build/tests/tools/fsb-peer
 seqsend=$build/tests/tools/fsb-seqsend
 [ -x "$seqsend" ] || die "$seqsend not built"
-bins="$fwd $seqsend"
+vprobe=$build/tests/tools/fsb-vfio-probe
+[ -x "$vprobe" ] || die "$vprobe not built"
+bins="$fwd $seqsend $vprobe"
 [ -x "$peer" ] && bins="$bins $peer"
 
 mkdir -p "$out"

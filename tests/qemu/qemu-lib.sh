@@ -22,6 +22,7 @@
 #   QEMU_IOMMU=1   setup A: a vIOMMU (intel-iommu, interrupt remapping,
 #                  48 address bits: user VAs sit near 2^47) and
 #                  intel_iommu=on in the guest, for VFIO in the guest;
+#                  the standby gets iommu_platform=on;
 #                  unset: setup B, no IOMMU (kernel drivers, UIO)
 #   QEMU_MEM       guest RAM in MiB (default 512; at most 1024)
 #   QEMU_APPEND    more kernel arguments (hugepages=64, ...)
@@ -80,9 +81,13 @@ qemu_start() {
 	_l0=$((QP_LOCAL + QP_NEXT)); _l1=$((_l0 + 1)); QP_NEXT=$((QP_NEXT + 2))
 	rm -f "$_d/$_n".serial "$_d/$_n".events "$_d/$_n".qmp "$_d/$_n".qmp-ev
 	_iommu=""; _kargs=${QEMU_APPEND:+ $QEMU_APPEND}
+	_vopt=""
 	if [ -n "${QEMU_IOMMU:-}" ]; then
 		_iommu="-device intel-iommu,intremap=on,aw-bits=48"
 		_kargs="$_kargs intel_iommu=on"
+		# virtio devices behind the vIOMMU (a driver must then
+		# accept ACCESS_PLATFORM)
+		_vopt=",iommu_platform=on"
 	fi
 	$QEMU -machine q35,accel=tcg -cpu max -m "${QEMU_MEM:-512}" -smp 1 \
 		$_iommu \
@@ -91,7 +96,7 @@ qemu_start() {
 		-device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=0x3 \
 		-netdev socket,id=n0,udp=127.0.0.1:"$QP_SB",localaddr=127.0.0.1:"$_l0" \
 		-netdev socket,id=n1,udp=127.0.0.1:"$QP_VF",localaddr=127.0.0.1:"$_l1" \
-		-device virtio-net-pci,netdev=n0,failover=on,id=standby0,mac=$QEMU_MAC,bus=rp1,romfile= \
+		-device virtio-net-pci,netdev=n0,failover=on,id=standby0,mac=$QEMU_MAC,bus=rp1,romfile=$_vopt \
 		-device "$_model",netdev=n1,failover_pair_id=standby0,id=primary0,mac=$QEMU_MAC,bus=rp2,romfile= \
 		-kernel "$QEMU_GUEST_KERNEL" -initrd "$QEMU_GUEST_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet$_kargs fsb.run=$_run" \

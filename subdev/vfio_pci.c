@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vfio_pci.c - a PCI device held through VFIO type1: the pcidev ops
+ * (pcidev.h) over a VFIO device fd, DMA mapping, and taking the device
+ * from whatever kernel driver has it.
+ *
+ * How a device is reached.  VFIO hands devices out by IOMMU group: the
+ * group's node (/dev/vfio/N, N from the device's iommu_group link) is
+ * attached to a container (/dev/vfio/vfio) that gets an IOMMU model,
+ * here type1; the device fd then comes from the group by the device's
+ * name.  One container per device: groups here hold one device each (a
+ * guest's vIOMMU gives every root port its own), and a device's DMA
+ * mappings then die with it.  The device fd's regions are config space
+ * (read and written with pread/pwrite at the region's offset) and the
+ * BARs (mmap()ed where VFIO allows it; else pread/pwrite too).  Every
+ * mapped BAR is registered with the SIGBUS registry before the first
+ * access: vfio-pci raises SIGBUS on a BAR access while memory decoding
+ * is off, and a device that goes away may leave a mapping that faults.
+ *
+ * DMA.  The device sees what the container maps.  IOVA = VA where the
+ * IOMMU's aperture (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) covers the
+ * range: user addresses sit near 2^47, so a guest vIOMMU needs 48
+ * address bits (design.md 6b).  Otherwise IOVAs are handed out upwards
+ * from the start of the first range that fits.
+ *
+ * Taking the device.  A device that appears (at boot, or re-plugged) is
+ * bound to the kernel's own driver first: virtio-pci for a virtio NIC.
+ * fsb_vfio_pci_bind() takes it race-free: driver_override = vfio-pci
+ * first (from then on no other driver can bind it), then unbind from
+ * the current driver, then drivers_probe, then wait, bounded, for the
+ * vfio-pci binding.  An operator who binds it elsewhere afterwards
+ * takes it from us: the open fails, the slot stays down and the port on
+ * its standby, and the log says which driver has it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/vfio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsb_private.h"
+#include "sigbus.h"
+#include "vfio_pci.h"
+
+#define ERR(...) do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); } while (0)
+#define BIND_WAIT_MS 2000
+
+struct vfio_pci {
+	int container, group, devfd;
+	uint64_t cfg_off;
+	uint64_t bar_off[FSB_PCI_BARS];
+	int bar_sigbus[FSB_PCI_BARS];
+	size_t bar_maplen[FSB_PCI_BARS];
+	struct vfio_iova_range range;   /* the aperture used */
+	uint64_t iova_next;             /* when IOVA != VA */
+};
+
+/* ------------------------------------------------------------------ */
+/* sysfs: who has the device, and taking it                            */
+/* ------------------------------------------------------------------ */
+
+static int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, val, strlen(val));
+	int e = n < 0 ? errno : 0;
+	close(fd);
+	return n < 0 ? -e : 0;
+}
+
+int fsb_vfio_pci_driver(const char *addr, char *drv, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		drv[0] = '\0';
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
+		return access(path, F_OK) == 0 ? 0 : -ENODEV;
+	}
+	link[n] = '\0';
+	const char *base = strrchr(link, '/');
+	snprintf(drv, len, "%s", base ? base + 1 : link);
+	return 0;
+}
+
+int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen)
+{
+	char drv[64], path[PATH_MAX];
+	int rc = fsb_vfio_pci_driver(addr, drv, sizeof(drv));
+	if (rc < 0) {
+		ERR("%s: no such PCI device", addr);
+		return rc;
+	}
+	if (strcmp(drv, "vfio-pci") == 0)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", addr);
+	if ((rc = sysfs_write(path, "vfio-pci")) < 0) {
+		ERR("%s: cannot set driver_override: %s", addr, strerror(-rc));
+		return rc;
+	}
+	if (drv[0]) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", addr);
+		rc = sysfs_write(path, addr);
+		if (rc < 0 && rc != -ENODEV) {
+			ERR("%s: cannot unbind it from %s: %s", addr, drv, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = sysfs_write("/sys/bus/pci/drivers_probe", addr);
+	if (rc < 0 && rc != -ENODEV && rc != -EBUSY) {
+		ERR("%s: drivers_probe: %s (is vfio-pci loaded?)", addr, strerror(-rc));
+		return rc;
+	}
+	for (unsigned ms = 0; ms < BIND_WAIT_MS; ms += 5) {
+		if (fsb_vfio_pci_driver(addr, drv, sizeof(drv)) < 0) {
+			ERR("%s: the device went away while we took it", addr);
+			return -ENODEV;
+		}
+		if (strcmp(drv, "vfio-pci") == 0) {
+			fsb_log(FSB_LOG_INFO, "%s: bound to vfio-pci", addr);
+			return 0;
+		}
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	ERR("%s: not bound to vfio-pci after %u ms (driver: %s; is the vfio-pci "
+	    "module loaded?)", addr, BIND_WAIT_MS, drv[0] ? drv : "none");
+	return -ETIMEDOUT;
+}
+
+/* ------------------------------------------------------------------ */
+/* The pcidev ops                                                      */
+/* ------------------------------------------------------------------ */
+
+static int vp_cfg_read(struct fsb_pcidev *d, unsigned off, void *buf,
+		       unsigned len)
+{
+	struct vfio_pci *p = d->priv;
+	ssize_t n = pread(p->devfd, buf, len, (off_t)(p->cfg_off + off));
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int vp_cfg_write(struct fsb_pcidev *d, unsigned off, const void *buf,
+			unsigned len)
+{
+	struct vfio_pci *p = d->priv;
+	ssize_t n = pwrite(p->devfd, buf, len, (off_t)(p->cfg_off + off));
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int vp_mmio_read(struct fsb_pcidev *d, unsigned bar, uint64_t off,
+			unsigned width, uint64_t *val)
+{
+	struct vfio_pci *p = d->priv;
+	if (bar >= FSB_PCI_BARS || off + width > d->bar_len[bar])
+		return -EINVAL;
+	volatile uint8_t *a = d->bar_map[bar];
+	if (a) {
+		a += off;
+		switch (width) {
+		case 1: *val = *(volatile uint8_t *)a; return 0;
+		case 2: *val = *(volatile uint16_t *)a; return 0;
+		case 4: *val = *(volatile uint32_t *)a; return 0;
+		case 8: *val = *(volatile uint64_t *)a; return 0;
+		default: return -EINVAL;
+		}
+	}
+	*val = 0;
+	ssize_t n = pread(p->devfd, val, width, (off_t)(p->bar_off[bar] + off));
+	return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int vp_mmio_write(struct fsb_pcidev *d, unsigned bar, uint64_t off,
+			 unsigned width, uint64_t val)
+{
+	struct vfio_pci *p = d->priv;
+	if (bar >= FSB_PCI_BARS || off + width > d->bar_len[bar])
+		return -EINVAL;
+	volatile uint8_t *a = d->bar_map[bar];
+	if (a) {
+		a += off;
+		switch (width) {
+		case 1: *(volatile uint8_t *)a = (uint8_t)val; return 0;
+		case 2: *(volatile uint16_t *)a = (uint16_t)val; return 0;
+		case 4: *(volatile uint32_t *)a = (uint32_t)val; return 0;
+		case 8: *(volatile uint64_t *)a = val; return 0;
+		default: return -EINVAL;
+		}
+	}
+	ssize_t n = pwrite(p->devfd, &val, width, (off_t)(p->bar_off[bar] + off));
+	return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static const struct fsb_pcidev_ops vfio_pci_ops = {
+	.cfg_read = vp_cfg_read, .cfg_write = vp_cfg_write,
+	.mmio_read = vp_mmio_read, .mmio_write = vp_mmio_write,
+};
+
+/* ------------------------------------------------------------------ */
+/* Open, close                                                         */
+/* ------------------------------------------------------------------ */
+
+/* The aperture: the first IOVA range, or none known (then IOVA = VA). */
+static void iova_ranges(struct vfio_pci *p)
+{
+	p->range.start = 0;
+	p->range.end = UINT64_MAX;
+	struct vfio_iommu_type1_info probe = { .argsz = sizeof(probe) };
+	if (ioctl(p->container, VFIO_IOMMU_GET_INFO, &probe) < 0 ||
+	    !(probe.flags & VFIO_IOMMU_INFO_CAPS) || probe.argsz <= sizeof(probe))
+		return;
+	struct vfio_iommu_type1_info *info = calloc(1, probe.argsz);
+	if (!info)
+		return;
+	info->argsz = probe.argsz;
+	if (ioctl(p->container, VFIO_IOMMU_GET_INFO, info) == 0) {
+		uint32_t off = info->cap_offset;
+		for (unsigned guard = 0; off && off + sizeof(struct vfio_info_cap_header) <=
+		     info->argsz && guard < 16; guard++) {
+			struct vfio_info_cap_header *h = (void *)((char *)info + off);
+			if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE &&
+			    off + sizeof(struct vfio_iommu_type1_info_cap_iova_range) +
+			    sizeof(struct vfio_iova_range) <= info->argsz) {
+				struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
+				/* the widest range: where VAs most likely fit */
+				uint32_t n = r->nr_iovas;
+				size_t room = (info->argsz - off - sizeof(*r)) /
+					sizeof(struct vfio_iova_range);
+				if (n > room)
+					n = (uint32_t)room;
+				for (uint32_t i = 0; i < n; i++)
+					if (i == 0 || r->iova_ranges[i].end - r->iova_ranges[i].start >
+					    p->range.end - p->range.start)
+						p->range = r->iova_ranges[i];
+				break;
+			}
+			off = h->next;
+		}
+	}
+	free(info);
+	p->iova_next = p->range.start ? p->range.start : 1ull << 20;
+}
+
+void fsb_vfio_pci_close(struct fsb_pcidev *d)
+{
+	struct vfio_pci *p = d ? d->priv : NULL;
+	if (!p)
+		return;
+	for (unsigned i = 0; i < FSB_PCI_BARS; i++) {
+		if (p->bar_sigbus[i] >= 0)
+			fsb_sigbus_unregister(p->bar_sigbus[i]);
+		if (d->bar_map[i])
+			munmap((void *)d->bar_map[i], p->bar_maplen[i]);
+		d->bar_map[i] = NULL;
+	}
+	if (p->devfd >= 0)
+		close(p->devfd);
+	if (p->group >= 0)
+		close(p->group);
+	if (p->container >= 0)
+		close(p->container);
+	free(p);
+	d->priv = NULL;
+}
+
+int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d)
+{
+	struct vfio_pci *p = d->priv;
+	int fd = p->devfd;
+	p->devfd = -1;
+	return fd;
+}
+
+int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
+		      const struct fsb_slot_notify *notify, const char *name,
+		      char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->addr, sizeof(d->addr), "%s", addr);
+	struct vfio_pci *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->container = p->group = p->devfd = -1;
+	for (unsigned i = 0; i < FSB_PCI_BARS; i++)
+		p->bar_sigbus[i] = -1;
+	d->ops = &vfio_pci_ops;
+	d->priv = p;
+
+	char path[PATH_MAX], link[PATH_MAX];
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", addr);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		int e = errno;
+		ERR("%s: no IOMMU group (%s): VFIO type1 needs an IOMMU (a vIOMMU "
+		    "in a guest: intel-iommu,aw-bits=48 and intel_iommu=on)", addr,
+		    strerror(e));
+		fsb_vfio_pci_close(d);
+		return e == ENOENT ? -ENODEV : -e;
+	}
+	link[n] = '\0';
+	const char *grp = strrchr(link, '/');
+	grp = grp ? grp + 1 : link;
+	if (strlen(grp) > 16) {
+		ERR("%s: odd IOMMU group name '%.16s...'", addr, grp);
+		fsb_vfio_pci_close(d);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/%.16s", grp);
+	int rc = 0;
+	const char *step = "";
+#define STEP(s, expr) do { step = (s); if ((expr) < 0) { rc = -errno; goto fail; } } while (0)
+	STEP("open /dev/vfio/vfio", p->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC));
+	if (ioctl(p->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		ERR("%s: unknown VFIO API version", addr);
+		fsb_vfio_pci_close(d);
+		return -ENOTSUP;
+	}
+	STEP(path, p->group = open(path, O_RDWR | O_CLOEXEC));
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	STEP("VFIO_GROUP_GET_STATUS", ioctl(p->group, VFIO_GROUP_GET_STATUS, &gs));
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		ERR("%s: its IOMMU group %s is not viable (another device in it "
+		    "is not bound to vfio-pci)", addr, grp);
+		fsb_vfio_pci_close(d);
+		return -EBUSY;
+	}
+	STEP("VFIO_GROUP_SET_CONTAINER", ioctl(p->group, VFIO_GROUP_SET_CONTAINER, &p->container));
+	int type = ioctl(p->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
+		VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
+	STEP("VFIO_SET_IOMMU (type1)", ioctl(p->container, VFIO_SET_IOMMU, type));
+	STEP("VFIO_GROUP_GET_DEVICE_FD", p->devfd = ioctl(p->group, VFIO_GROUP_GET_DEVICE_FD, addr));
+	iova_ranges(p);
+
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	STEP("config region info", ioctl(p->devfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	p->cfg_off = ri.offset;
+	for (unsigned i = 0; i < FSB_PCI_BARS; i++) {
+		struct vfio_region_info bi = { .argsz = sizeof(bi), .index = VFIO_PCI_BAR0_REGION_INDEX + i };
+		if (ioctl(p->devfd, VFIO_DEVICE_GET_REGION_INFO, &bi) < 0 || bi.size == 0)
+			continue;
+		/* memory BARs only: an I/O BAR has no mmap and we do not
+		 * use port I/O (legacy virtio) */
+		uint32_t bar_reg = 0;
+		if (pread(p->devfd, &bar_reg, 4, (off_t)(p->cfg_off + 0x10 + 4 * i)) == 4 &&
+		    (bar_reg & 1))
+			continue;
+		d->bar_len[i] = bi.size;
+		p->bar_off[i] = bi.offset;
+		if (!(bi.flags & VFIO_REGION_INFO_FLAG_MMAP))
+			continue;
+		void *m = mmap(NULL, bi.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       p->devfd, (off_t)bi.offset);
+		if (m == MAP_FAILED)
+			continue;       /* pread/pwrite then */
+		p->bar_maplen[i] = bi.size;
+		int h = fsb_sigbus_register(m, bi.size, notify, name);
+		if (h < 0) {
+			munmap(m, bi.size);
+			ERR("%s: cannot register BAR %u with the SIGBUS registry: %s",
+			    addr, i, strerror(-h));
+			fsb_vfio_pci_close(d);
+			return h;
+		}
+		p->bar_sigbus[i] = h;
+		d->bar_map[i] = m;
+	}
+#undef STEP
+	return 0;
+fail:
+	ERR("%s: %s: %s", addr, step, strerror(-rc));
+	fsb_vfio_pci_close(d);
+	return rc;
+}
+
+int fsb_vfio_pci_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
+			 uint64_t *iova)
+{
+	struct vfio_pci *p = d->priv;
+	uint64_t v = (uint64_t)(uintptr_t)va, io;
+	if (len == 0)
+		return -EINVAL;
+	if (v >= p->range.start && v <= p->range.end &&
+	    len - 1 <= p->range.end - v)
+		io = v;                 /* IOVA = VA: it fits the aperture */
+	else {
+		uint64_t align = 1ull << 21;
+		io = (p->iova_next + align - 1) & ~(align - 1);
+		if (io < p->range.start || len - 1 > p->range.end - io)
+			return -ENOSPC;
+		p->iova_next = io + len;
+	}
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = v, .iova = io, .size = len,
+	};
+	if (ioctl(p->container, VFIO_IOMMU_MAP_DMA, &m) < 0)
+		return -errno;
+	*iova = io;
+	return 0;
+}
+
+int fsb_vfio_pci_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)
+{
+	struct vfio_pci *p = d->priv;
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u), .iova = iova, .size = len,
+	};
+	return ioctl(p->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0 ? -errno : 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vfio_pci.h - a PCI device held through VFIO type1 (vfio_pci.c),
+ * internal: the pcidev ops over a VFIO device fd, DMA mapping, and
+ * taking a device from the kernel driver that has it.
+ */
+#ifndef FSB_VFIO_PCI_H
+#define FSB_VFIO_PCI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devsignal.h"
+#include "pcidev.h"
+
+/* The driver bound to PCI device @addr into @drv ("" when none).
+ * 0, or -ENODEV when there is no such device. */
+int fsb_vfio_pci_driver(const char *addr, char *drv, size_t len);
+
+/*
+ * Make sure vfio-pci drives @addr: driver_override first, then unbind
+ * from the current driver, drivers_probe, and a bounded wait.  0;
+ * -ENODEV (no such device); -ETIMEDOUT (another driver kept it, or
+ * vfio-pci is not loaded: @err says which driver has it); -errno.
+ */
+int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen);
+
+/*
+ * Open @addr (bound to vfio-pci) into @d: its group into a container of
+ * its own with the type1 IOMMU, its device fd, config space, and each
+ * memory BAR mmap()ed and registered with the SIGBUS registry (@notify,
+ * @name: the slot to tell) before anything touches it.  0 or -errno,
+ * the reason in @err; nothing is left open on failure.
+ */
+int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
+		      const struct fsb_slot_notify *notify, const char *name,
+		      char *err, size_t errlen);
+
+/*
+ * The device fd, taken over by the caller (for the VFIO request source,
+ * whose close is what releases the device); fsb_vfio_pci_close() then
+ * leaves it alone.
+ */
+int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d);
+
+/* Unregister and unmap the BARs, close the device (unless taken), the
+ * group and the container (which drops every DMA mapping). */
+void fsb_vfio_pci_close(struct fsb_pcidev *d);
+
+/*
+ * Let the device read and write [@va, @va + @len): *@iova gets the
+ * address to give it (= @va when the IOMMU's aperture covers it).
+ * 0, -ENOSPC (no room in the aperture), or the ioctl's -errno.
+ */
+int fsb_vfio_pci_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
+			 uint64_t *iova);
+int fsb_vfio_pci_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len);
+
+#endif /* FSB_VFIO_PCI_H */
