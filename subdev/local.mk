@@ -11,6 +11,8 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtqueue.c \
 	subdev/vhost_user.h \
 	subdev/vhost_user.c \
+	subdev/virtio_net.h \
+	subdev/virtio_net.c \
 	subdev/virtio_user.c \
 	subdev/pcidev.h \
 	subdev/virtio_pci.h \

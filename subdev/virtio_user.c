@@ -99,12 +99,10 @@
 #include "loop.h"
 #include "subdev.h"
 #include "vhost_user.h"
+#include "virtio_net.h"
 #include "virtqueue.h"
 
 #define VU_QSIZE_DEFAULT 512
-#define VU_BURST_MAX 64
-#define VU_RX_REFILL 32
-#define VU_TX_RECLAIM 32
 #define VU_BACKOFF_MIN_MS 10
 #define VU_BACKOFF_MAX_MS 1000
 #define VU_BARE_ACCEPT_WAIT_MS 10000
@@ -436,24 +434,6 @@ static void vu_release(struct fsb_subdev *sd)
 
 struct vu_dev;
 
-struct vu_rxq {
-	struct fsb_vq vq;
-	struct fsb_mempool *pool;
-	uint16_t port_id, qid;
-	uint16_t hdr_len;
-	bool mrg;
-	uint16_t skip;                  /* buffers left of a dropped frame */
-	uint32_t cap;                   /* bytes one posted buffer holds */
-	_Atomic uint64_t pkts, bytes, missed, nombuf;
-} FSB_ALIGNED;
-
-struct vu_txq {
-	struct fsb_vq vq;
-	const uint64_t *known_gen;      /* per pool id: gen in the table */
-	const uint64_t *table_epoch;    /* the pool epoch of the table */
-	uint16_t hdr_len;
-	_Atomic uint64_t pkts, bytes, errors;
-} FSB_ALIGNED;
 
 struct vu_dev {
 	struct fsb_subdev *sd;
@@ -467,8 +447,8 @@ struct vu_dev {
 	int ring_fd;
 	void *ring_mem;
 	size_t ring_len, ring_stride;
-	struct vu_rxq *rxq[FSB_MAX_QUEUES];
-	struct vu_txq *txq[FSB_MAX_QUEUES];
+	struct fsb_vnet_rxq *rxq[FSB_MAX_QUEUES];
+	struct fsb_vnet_txq *txq[FSB_MAX_QUEUES];
 	int kickfd[2 * FSB_MAX_QUEUES];
 	int callfd[2 * FSB_MAX_QUEUES];
 	bool used_before;               /* rings were handed out: reset */
@@ -750,9 +730,9 @@ static int vu_configure(struct fsb_subdev *sd)
 	}
 	d->nqp = nqp;
 	for (unsigned q = 0; q < nqp; q++) {
-		struct vu_rxq *rq = aligned_alloc(FSB_CACHE_LINE,
+		struct fsb_vnet_rxq *rq = aligned_alloc(FSB_CACHE_LINE,
 			(sizeof(*rq) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1));
-		struct vu_txq *tq = aligned_alloc(FSB_CACHE_LINE,
+		struct fsb_vnet_txq *tq = aligned_alloc(FSB_CACHE_LINE,
 			(sizeof(*tq) + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1));
 		if (!rq || !tq) {
 			free(rq);
@@ -804,31 +784,6 @@ fail:
 	memset(sd->rxq, 0, sizeof(sd->rxq));
 	memset(sd->txq, 0, sizeof(sd->txq));
 	return rc;
-}
-
-/* Post as many RX buffers as the ring has room for. */
-static void vu_rx_refill(struct vu_rxq *rq)
-{
-	struct fsb_vq *vq = &rq->vq;
-	struct fsb_buf *nb[VU_BURST_MAX];
-	uint64_t addr[VU_BURST_MAX];
-	uint32_t len[VU_BURST_MAX];
-	uint16_t hl = rq->hdr_len;
-	while (vq->nfree) {
-		unsigned k = vq->nfree < VU_BURST_MAX ? vq->nfree : VU_BURST_MAX;
-		if (fsb_buf_alloc_bulk(rq->pool, nb, k) < 0) {
-			fsb_counter_add(&rq->nombuf, k);
-			break;
-		}
-		for (unsigned i = 0; i < k; i++) {
-			struct fsb_buf *b = nb[i];
-			/* fresh from the pool: data_off is FSB_BUF_HEADROOM */
-			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl;
-			len[i] = (uint32_t)(b->buf_len - FSB_BUF_HEADROOM + hl);
-		}
-		fsb_vq_add_bulk(vq, (void **)nb, addr, len, k);
-	}
-	fsb_vq_publish(vq);
 }
 
 static int vu_mem_table(struct vu_dev *d, struct fsb_vhost_region *r,
@@ -911,7 +866,7 @@ static int vu_start(struct fsb_subdev *sd)
 	d->conn.fd = fd;
 	d->used_before = true;
 	for (unsigned q = 0; q < sd->conf.nb_rxq; q++)
-		vu_rx_refill(d->rxq[q]);
+		fsb_vnet_rx_refill(d->rxq[q]);
 
 	const char *step = "SET_FEATURES";
 	rc = fsb_vhost_set_u64(&d->conn, FSB_VHOST_SET_FEATURES, d->features);
@@ -1033,186 +988,7 @@ static void vu_close(struct fsb_subdev *sd)
 	sd->priv = NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Datapath                                                            */
-/* ------------------------------------------------------------------ */
-
-/*
- * num_buffers sits in the virtio-net header, in a cache line of the
- * headroom the application never reads; the device fills every buffer
- * of a multi-buffer frame but the last one completely (virtio 1.x
- * 5.1.6.4), so a buffer it did not fill is a frame of its own, and the
- * header is read only for a full one.  A device that lies there hands
- * us wrong frames, never a bad buffer.
- */
-static uint16_t vu_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
-{
-	struct vu_rxq *rq = q;
-	uint32_t lens[VU_BURST_MAX];
-	if (n > VU_BURST_MAX)
-		n = VU_BURST_MAX;
-	unsigned got = fsb_vq_get_used(&rq->vq, (void **)bufs, lens, n);
-	for (unsigned i = 0; i < got; i++)
-		__builtin_prefetch(bufs[i], 1);
-	unsigned out = 0, drop = 0;
-	uint64_t bytes = 0;
-	uint16_t hl = rq->hdr_len, port = rq->port_id, qid = rq->qid;
-	uint32_t cap = rq->cap;
-	for (unsigned i = 0; i < got; i++) {
-		struct fsb_buf *b = bufs[i];
-		uint32_t len = lens[i];
-		if (FSB_UNLIKELY(rq->skip || len < hl)) {
-			if (rq->skip)
-				rq->skip--;
-			fsb_buf_free(b);
-			drop++;
-			continue;
-		}
-		if (FSB_UNLIKELY(rq->mrg && len >= cap)) {
-			uint16_t nbuf;
-			memcpy(&nbuf, (char *)b->buf_addr + FSB_BUF_HEADROOM - 2, 2);
-			if (nbuf > 1) {
-				rq->skip = nbuf - 1 < rq->vq.size ?
-					(uint16_t)(nbuf - 1) : rq->vq.size;
-				FSB_DP_NOTE(FSB_LOG_WARNING, rq->vq.name, 0,
-					    "%s: a frame in %llu buffers dropped "
-					    "(chained buffers are not supported "
-					    "yet)", (unsigned long long)nbuf);
-				fsb_buf_free(b);
-				drop++;
-				continue;
-			}
-		}
-		len -= hl;
-		b->data_len = (uint16_t)len;
-		b->pkt_len = len;
-		b->port = port;
-		b->queue = qid;
-		bytes += len;
-		bufs[out++] = b;
-	}
-	/* a broken ring gets nothing more from us */
-	if (rq->vq.nfree >= VU_RX_REFILL && !rq->vq.broken)
-		vu_rx_refill(rq);
-	if (out) {
-		fsb_counter_add(&rq->pkts, out);
-		fsb_counter_add(&rq->bytes, bytes);
-	}
-	if (FSB_UNLIKELY(drop))
-		fsb_counter_add(&rq->missed, drop);
-	return (uint16_t)out;
-}
-
-/*
- * Free the buffers of completed transmissions: one batch of at most
- * VU_BURST_MAX per call, not everything the device has finished.  The
- * caller asks when fewer than a burst's worth of descriptors are free,
- * so one batch is enough, and freeing a few dozen at a time matches what
- * the next bursts allocate: the buffers stay in this thread's mempool
- * cache.  Freeing the whole ring at once (hundreds) overflowed the cache
- * into the shared ring and back (perf: 8 % of the TX path in ring
- * put/get at 64 B).
- */
-static void vu_tx_reclaim(struct vu_txq *tq)
-{
-	void *done[VU_BURST_MAX];
-	unsigned k = fsb_vq_get_used(&tq->vq, done, NULL, VU_BURST_MAX);
-	if (k)
-		fsb_buf_free_bulk((struct fsb_buf **)done, k);
-}
-
-/*
- * Zero the virtio-net header in front of the data, but store only where
- * it is not zero already.  Buffers come back from the backend with the
- * header as we left it, so usually nothing is written: the line then
- * stays shared between our cache and the backend's, and the backend's
- * read of it costs no transfer from our core (one cache line per
- * packet; DPDK's virtio PMD does the same).
- */
-static inline void vu_hdr_zero(char *hdr, uint16_t hl)
-{
-	if (FSB_LIKELY(hl == 12)) {
-		uint64_t a;
-		uint32_t b;
-		memcpy(&a, hdr, 8);
-		memcpy(&b, hdr + 8, 4);
-		if (FSB_UNLIKELY(a | b)) {
-			a = 0;
-			b = 0;
-			memcpy(hdr, &a, 8);
-			memcpy(hdr + 8, &b, 4);
-		}
-	} else {
-		memset(hdr, 0, hl);
-	}
-}
-
-static uint16_t vu_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
-{
-	struct vu_txq *tq = q;
-	struct fsb_vq *vq = &tq->vq;
-	if (FSB_UNLIKELY(vq->broken))
-		return 0;
-	if (vq->nfree < n || vq->nfree < VU_TX_RECLAIM)
-		vu_tx_reclaim(tq);
-	if (n > VU_BURST_MAX)
-		n = VU_BURST_MAX;
-	unsigned k = n < vq->nfree ? n : vq->nfree;
-	uint16_t hl = tq->hdr_len;
-	const uint64_t *known = tq->known_gen;
-	/* Pools are checked only when one was created after the memory
-	 * table was sent: one load per burst, none per packet. */
-	bool new_pools = fsb_mempool_epoch() != *tq->table_epoch;
-	void *ck[VU_BURST_MAX];
-	uint64_t addr[VU_BURST_MAX];
-	uint32_t len[VU_BURST_MAX];
-	uint64_t bytes = 0;
-	unsigned m = 0, bad = 0;
-	for (unsigned i = 0; i < k; i++) {
-		struct fsb_buf *b = bufs[i];
-		struct fsb_mempool *mp = b->pool;
-		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
-				 (new_pools && known[mp->id] != mp->gen))) {
-			if (b->next)
-				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
-					    "%s: a chained tx buffer was dropped "
-					    "(tx_errors): chains are not "
-					    "supported yet");
-			else if (b->data_off < hl)
-				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
-					    "%s: a tx buffer with %llu bytes of "
-					    "headroom was dropped (tx_errors): "
-					    "the virtio-net header needs %llu",
-					    (unsigned long long)b->data_off,
-					    (unsigned long long)hl);
-			else
-				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
-					    "%s: a tx buffer was dropped "
-					    "(tx_errors): its pool was created "
-					    "after the memory table was sent "
-					    "(restart the port)");
-			fsb_buf_free(b);
-			bad++;
-			continue;
-		}
-		char *hdr = (char *)b->buf_addr + b->data_off - hl;
-		vu_hdr_zero(hdr, hl);
-		ck[m] = b;
-		addr[m] = (uintptr_t)hdr;
-		len[m] = (uint32_t)b->data_len + hl;
-		bytes += b->data_len;
-		m++;
-	}
-	fsb_vq_add_bulk(vq, ck, addr, len, m);
-	fsb_vq_publish(vq);
-	if (m) {
-		fsb_counter_add(&tq->pkts, m);
-		fsb_counter_add(&tq->bytes, bytes);
-	}
-	if (FSB_UNLIKELY(bad))
-		fsb_counter_add(&tq->errors, bad);
-	return (uint16_t)k;
-}
+/* The datapath is virtio_net.c's (fsb_vnet_rx_burst, fsb_vnet_tx_burst). */
 
 /* ------------------------------------------------------------------ */
 /* Info and config                                                     */
@@ -1253,17 +1029,8 @@ static int vu_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
 	memset(st, 0, sizeof(*st));
 	if (!d)
 		return 0;
-	for (unsigned q = 0; q < d->nqp; q++) {
-		struct vu_rxq *rq = d->rxq[q];
-		struct vu_txq *tq = d->txq[q];
-		st->rx_packets += fsb_counter_read(&rq->pkts);
-		st->rx_bytes += fsb_counter_read(&rq->bytes);
-		st->rx_missed += fsb_counter_read(&rq->missed);
-		st->rx_nombuf += fsb_counter_read(&rq->nombuf);
-		st->tx_packets += fsb_counter_read(&tq->pkts);
-		st->tx_bytes += fsb_counter_read(&tq->bytes);
-		st->tx_errors += fsb_counter_read(&tq->errors);
-	}
+	for (unsigned q = 0; q < d->nqp; q++)
+		fsb_vnet_stats_add(d->rxq[q], d->txq[q], st);
 	return 0;
 }
 
@@ -1272,17 +1039,8 @@ static int vu_stats_reset(struct fsb_subdev *sd)
 	struct vu_dev *d = sd->priv;
 	if (!d)
 		return 0;
-	for (unsigned q = 0; q < d->nqp; q++) {
-		struct vu_rxq *rq = d->rxq[q];
-		struct vu_txq *tq = d->txq[q];
-		atomic_store(&rq->pkts, 0);
-		atomic_store(&rq->bytes, 0);
-		atomic_store(&rq->missed, 0);
-		atomic_store(&rq->nombuf, 0);
-		atomic_store(&tq->pkts, 0);
-		atomic_store(&tq->bytes, 0);
-		atomic_store(&tq->errors, 0);
-	}
+	for (unsigned q = 0; q < d->nqp; q++)
+		fsb_vnet_stats_reset(d->rxq[q], d->txq[q]);
 	return 0;
 }
 
@@ -1314,8 +1072,8 @@ const struct fsb_subdev_ops fsb_subdev_virtio_user_ops = {
 	.stop = vu_stop,
 	.close = vu_close,
 	.release = vu_release,
-	.rx_burst = vu_rx_burst,
-	.tx_burst = vu_tx_burst,
+	.rx_burst = fsb_vnet_rx_burst,
+	.tx_burst = fsb_vnet_tx_burst,
 	.rx_pending = vu_rx_pending,
 	.link_get = vu_link_get,
 	.stats_get = vu_stats_get,

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtio_net.h - the virtio-net datapath on split virtqueues, shared by
+ * the kinds whose device is a virtio-net device: virtio_user (a
+ * vhost-user backend) and virtio_pci (a PCI device).  How the device is
+ * reached, how it is kicked and where the rings live is the kind's
+ * business (virtqueue.h callbacks); what a packet looks like on the
+ * rings is this file's.
+ *
+ * Buffer addresses given to the device are process virtual addresses:
+ * a vhost-user backend maps our memory at the addresses we announce,
+ * and under VFIO the kind maps each region with IOVA = VA.
+ */
+#ifndef FSB_VIRTIO_NET_H
+#define FSB_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "subdev.h"
+#include "virtqueue.h"
+
+#define FSB_VNET_BURST_MAX 64
+
+struct fsb_vnet_rxq {
+	struct fsb_vq vq;
+	struct fsb_mempool *pool;
+	uint16_t port_id, qid;
+	uint16_t hdr_len;
+	bool mrg;
+	uint16_t skip;                  /* buffers left of a dropped frame */
+	uint32_t cap;                   /* bytes one posted buffer holds */
+	_Atomic uint64_t pkts, bytes, missed, nombuf;
+} FSB_ALIGNED;
+
+struct fsb_vnet_txq {
+	struct fsb_vq vq;
+	/* The pools the device was given (a vhost-user memory table, the
+	 * VFIO DMA mappings): per pool id, the gen it had; and the pool
+	 * epoch as of then (fsb_mempool_epoch()).  Owned by the kind. */
+	const uint64_t *known_gen;
+	const uint64_t *table_epoch;
+	uint16_t hdr_len;
+	_Atomic uint64_t pkts, bytes, errors;
+} FSB_ALIGNED;
+
+/* Post as many RX buffers as the ring has room for, from rq->pool. */
+void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq);
+
+/* The ops' rx_burst and tx_burst on these queues. */
+uint16_t fsb_vnet_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n);
+uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n);
+
+/* Add the queues' counters to @st; zero them. */
+void fsb_vnet_stats_add(const struct fsb_vnet_rxq *rq,
+			const struct fsb_vnet_txq *tq,
+			struct fsb_subdev_stats *st);
+void fsb_vnet_stats_reset(struct fsb_vnet_rxq *rq, struct fsb_vnet_txq *tq);
+
+#endif /* FSB_VIRTIO_NET_H */
