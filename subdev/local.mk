@@ -18,4 +18,5 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtio_pci.h \
 	subdev/virtio_pci_modern.c \
 	subdev/vfio_pci.h \
-	subdev/vfio_pci.c
+	subdev/vfio_pci.c \
+	subdev/virtio_pci.c

@@ -14,6 +14,7 @@ static const struct fsb_subdev_ops *const kinds[] = {
 	&fsb_subdev_ring_ops,
 	&fsb_subdev_af_packet_ops,
 	&fsb_subdev_virtio_user_ops,
+	&fsb_subdev_virtio_pci_ops,
 };
 
 /* The spec parser's view of the same kinds (fsb_private.h). */
@@ -22,6 +23,7 @@ const struct fsb_kind_spec *const fsb_kind_specs[] = {
 	&fsb_subdev_ring_ops.desc,
 	&fsb_subdev_af_packet_ops.desc,
 	&fsb_subdev_virtio_user_ops.desc,
+	&fsb_subdev_virtio_pci_ops.desc,
 	NULL,
 };
 _Static_assert(FSB_ARRAY_SIZE(fsb_kind_specs) == FSB_ARRAY_SIZE(kinds) + 1,

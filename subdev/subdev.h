@@ -253,6 +253,7 @@ extern const struct fsb_subdev_ops fsb_subdev_null_ops;
 extern const struct fsb_subdev_ops fsb_subdev_ring_ops;
 extern const struct fsb_subdev_ops fsb_subdev_af_packet_ops;
 extern const struct fsb_subdev_ops fsb_subdev_virtio_user_ops;
+extern const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops;
 
 /*
  * Ring kind test hook: force the ops in @enotsup_mask (FSB_OP_* bits) to

@@ -55,6 +55,7 @@
 
 struct vfio_pci {
 	int container, group, devfd;
+	bool devfd_taken;               /* closed by the request source */
 	uint64_t cfg_off;
 	uint64_t bar_off[FSB_PCI_BARS];
 	int bar_sigbus[FSB_PCI_BARS];
@@ -122,6 +123,7 @@ int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen)
 		ERR("%s: drivers_probe: %s (is vfio-pci loaded?)", addr, strerror(-rc));
 		return rc;
 	}
+	unsigned retries = 0;
 	for (unsigned ms = 0; ms < BIND_WAIT_MS; ms += 5) {
 		if (fsb_vfio_pci_driver(addr, drv, sizeof(drv)) < 0) {
 			ERR("%s: the device went away while we took it", addr);
@@ -130,6 +132,18 @@ int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen)
 		if (strcmp(drv, "vfio-pci") == 0) {
 			fsb_log(FSB_LOG_INFO, "%s: bound to vfio-pci", addr);
 			return 0;
+		}
+		if (drv[0] && retries < 3) {
+			/* A probe the kernel began before our override (a
+			 * device just plugged: its "add" starts one) bound
+			 * its own driver after our unbind.  The override
+			 * holds now: once more. */
+			retries++;
+			snprintf(path, sizeof(path),
+				 "/sys/bus/pci/devices/%s/driver/unbind", addr);
+			sysfs_write(path, addr);
+			sysfs_write("/sys/bus/pci/drivers_probe", addr);
+			continue;
 		}
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
@@ -264,7 +278,7 @@ void fsb_vfio_pci_close(struct fsb_pcidev *d)
 			munmap((void *)d->bar_map[i], p->bar_maplen[i]);
 		d->bar_map[i] = NULL;
 	}
-	if (p->devfd >= 0)
+	if (p->devfd >= 0 && !p->devfd_taken)
 		close(p->devfd);
 	if (p->group >= 0)
 		close(p->group);
@@ -277,9 +291,8 @@ void fsb_vfio_pci_close(struct fsb_pcidev *d)
 int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d)
 {
 	struct vfio_pci *p = d->priv;
-	int fd = p->devfd;
-	p->devfd = -1;
-	return fd;
+	p->devfd_taken = true;
+	return p->devfd;
 }
 
 int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,

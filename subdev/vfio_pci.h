@@ -37,9 +37,10 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		      char *err, size_t errlen);
 
 /*
- * The device fd, taken over by the caller (for the VFIO request source,
- * whose close is what releases the device); fsb_vfio_pci_close() then
- * leaves it alone.
+ * The device fd, for the VFIO request source, whose close is what
+ * releases the device: fsb_vfio_pci_close() then leaves it open, and
+ * the caller closes it after fsb_vfio_pci_close() (a BAR still mapped
+ * would keep the device held).  @d keeps using it until then.
  */
 int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d);
 

@@ -218,6 +218,12 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	return (uint16_t)k;
 }
 
+void fsb_vnet_buf_free(void *cookie, void *arg)
+{
+	(void)arg;
+	fsb_buf_free(cookie);
+}
+
 void fsb_vnet_stats_add(const struct fsb_vnet_rxq *rq,
 			const struct fsb_vnet_txq *tq,
 			struct fsb_subdev_stats *st)

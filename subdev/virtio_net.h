@@ -51,6 +51,9 @@ void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq);
 uint16_t fsb_vnet_rx_burst(void *q, struct fsb_buf **bufs, uint16_t n);
 uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n);
 
+/* For fsb_vq_reclaim(): give a buffer the device held back to its pool. */
+void fsb_vnet_buf_free(void *cookie, void *arg);
+
 /* Add the queues' counters to @st; zero them. */
 void fsb_vnet_stats_add(const struct fsb_vnet_rxq *rq,
 			const struct fsb_vnet_txq *tq,

@@ -125,6 +125,11 @@ int fsb_vpci_negotiate(struct fsb_vpci *v, uint64_t wanted, uint64_t required,
 int fsb_vpci_cfg_read(struct fsb_vpci *v, unsigned off, void *buf,
 		      unsigned len, char *err, size_t errlen);
 
+/* The device's size of queue @q (selects it): 0; -ENODEV; -ENOENT (no
+ * such queue); -EINVAL (0 or not a power of two: @err says which). */
+int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
+		       char *err, size_t errlen);
+
 /*
  * Queue @q: its size is min(the device's, @max_size), which must be a
  * power of two; place its rings at the given bus addresses, enable it

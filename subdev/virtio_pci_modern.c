@@ -369,10 +369,8 @@ int fsb_vpci_cfg_read(struct fsb_vpci *v, unsigned off, void *buf,
 /* Queues                                                              */
 /* ------------------------------------------------------------------ */
 
-int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,
-			 uint64_t desc, uint64_t avail, uint64_t used,
-			 unsigned *size, uint64_t *notify_off, char *err,
-			 size_t errlen)
+int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
+		       char *err, size_t errlen)
 {
 	if (q >= v->num_queues) {
 		ERR("%s: queue %u asked for, the device has %u", v->dev->addr,
@@ -390,6 +388,19 @@ int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,
 		    dev_size, dev_size ? "not a power of two" : "0 (no queue)");
 		return -EINVAL;
 	}
+	*size = dev_size;
+	return 0;
+}
+
+int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,
+			 uint64_t desc, uint64_t avail, uint64_t used,
+			 unsigned *size, uint64_t *notify_off, char *err,
+			 size_t errlen)
+{
+	unsigned dev_size;
+	int rc = fsb_vpci_queue_max(v, q, &dev_size, err, errlen);
+	if (rc < 0)
+		return rc;
 	unsigned sz = dev_size;
 	while (sz > max_size && sz > 1)
 		sz >>= 1;

@@ -636,12 +636,6 @@ fail:
 	return rc;
 }
 
-static void vu_buf_free(void *cookie, void *arg)
-{
-	(void)arg;
-	fsb_buf_free(cookie);
-}
-
 static void vu_kick(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
@@ -662,13 +656,13 @@ static void vu_queues_free(struct vu_dev *d)
 {
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
 		if (d->rxq[q]) {
-			fsb_vq_reclaim(&d->rxq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_reclaim(&d->rxq[q]->vq, fsb_vnet_buf_free, NULL);
 			fsb_vq_fini(&d->rxq[q]->vq);
 			free(d->rxq[q]);
 			d->rxq[q] = NULL;
 		}
 		if (d->txq[q]) {
-			fsb_vq_reclaim(&d->txq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_reclaim(&d->txq[q]->vq, fsb_vnet_buf_free, NULL);
 			fsb_vq_fini(&d->txq[q]->vq);
 			free(d->txq[q]);
 			d->txq[q] = NULL;
@@ -829,8 +823,8 @@ static int vu_start(struct fsb_subdev *sd)
 		/* a restart: what the backend held is ours again (it stopped
 		 * at GET_VRING_BASE, or the session is new) */
 		for (unsigned q = 0; q < d->nqp; q++) {
-			fsb_vq_reclaim(&d->rxq[q]->vq, vu_buf_free, NULL);
-			fsb_vq_reclaim(&d->txq[q]->vq, vu_buf_free, NULL);
+			fsb_vq_reclaim(&d->rxq[q]->vq, fsb_vnet_buf_free, NULL);
+			fsb_vq_reclaim(&d->txq[q]->vq, fsb_vnet_buf_free, NULL);
 			d->rxq[q]->skip = 0;
 		}
 	}

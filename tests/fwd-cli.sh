@@ -24,7 +24,7 @@ expect_err() {
 	fi
 }
 
-expect_err "fsb-fwd: spec error at column 10: unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'nope'" \
+expect_err "fsb-fwd: spec error at column 10: unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'nope'" \
 	--port 'fsb0,dev(nope)'
 expect_err "fsb-fwd: spec error at column 9: unbalanced parentheses near '(null'" \
 	--port 'fsb0,dev(null'

@@ -75,7 +75,7 @@ static const struct spec_vec vecs[] = {
 
 	/* Kinds and options. */
 	{ "fsb0,dev(bogus)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'bogus'") },
 	{ "fsb0,dev(virtio_user)",
 	  E(10, "virtio_user needs path= near 'virtio_user'") },
 	{ "fsb0,dev(virtio_user,path=/run/vu.sock,queue_size=100)",
@@ -86,13 +86,21 @@ static const struct spec_vec vecs[] = {
 	  E(40, "number out of range (1..16) near 'queues=0'") },
 	{ "fsb0,dev(virtio_user,path=/run/vu.sock,server=2)",
 	  E(40, "bad boolean (want 0 or 1) near 'server=2'") },
+	{ "fsb0,dev(virtio_pci)",
+	  E(10, "virtio_pci needs addr=DDDD:BB:DD.F near 'virtio_pci'") },
+	{ "fsb0,dev(virtio_pci,addr=0000:02:00.8)",
+	  E(21, "bad PCI address (want DDDD:BB:DD.F) near 'addr=0000:02:00.8'") },
+	{ "fsb0,dev(virtio_pci,addr=02:00.0,queue_size=100)",
+	  E(10, "virtio_pci queue_size=100 is not a power of two near 'virtio_pci'") },
+	{ "fsb0,dev(virtio_pci,addr=02:00.0,queues=2)",
+	  E(34, "number out of range (1..1) near 'queues=2'") },
 	{ "fsb0,dev()",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near ''") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near ''") },
 	{ "fsb0,dev(nullnullnullnullnull)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near "
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near "
 		"'nullnullnullnullnull'") },
 	{ "fsb0,dev(null=1)",
-	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'null=1'") },
+	  E(10, "unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'null=1'") },
 	{ "fsb0,speed=10,dev(null)", E(6, "unknown port option near 'speed=10'") },
 	{ "fsb0,dev=x,dev(null)", E(6, "unknown port option near 'dev=x'") },
 	{ "fsb0,=x,dev(null)", E(6, "unknown port option near '=x'") },
@@ -374,7 +382,7 @@ static void test_spec_fields(void **state)
 	assert_int_equal(fsb_spec_parse("p,dev(null),dev(bogus)", sp, err,
 					sizeof(err)), -EINVAL);
 	assert_string_equal(err, "spec error at column 17: unknown sub-device "
-			    "kind (known: null, ring, af_packet, virtio_user) near 'bogus'");
+			    "kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'bogus'");
 	assert_int_equal(sp->ndev, 0);
 	assert_int_equal(sp->name[0], 0);
 	assert_int_equal(sp->dev[0].kind[0], 0);
@@ -417,7 +425,7 @@ static void test_devspec_parse(void **state)
 		{ "ring", E(1, "ring needs name= near 'ring'") },
 		{ "dev(null)", E(4, "nested parentheses near '(null)'") },
 		{ "bogus,x=1",
-		  E(1, "unknown sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'") },
+		  E(1, "unknown sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'bogus'") },
 		{ "null,size=\"64\"x",
 		  E(15, "text after closing quote near 'x'") },
 	};
@@ -465,7 +473,7 @@ static void test_spec_errbuf(void **state)
 {
 	static const char *bad = "fsb0,dev(bogus)";
 	static const char *full = "spec error at column 10: unknown "
-		"sub-device kind (known: null, ring, af_packet, virtio_user) near 'bogus'";
+		"sub-device kind (known: null, ring, af_packet, virtio_user, virtio_pci) near 'bogus'";
 	struct fsb_spec *sp = malloc(sizeof(*sp));
 	char err[FSB_ERRMSG_MAX];
 	char small[17];

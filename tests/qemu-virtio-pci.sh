@@ -1,0 +1,87 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# qemu-virtio-pci.sh - our port on two virtio_pci sub-devices in a QEMU
+# guest with a vIOMMU (setup A): a virtio-net failover=on standby and a
+# virtio-net primary with failover_pair_id, both driven from userspace
+# through VFIO.  No kernel net driver is loaded (fsb.skip=virtio_net),
+# so ours is the only driver that can negotiate STANDBY.
+#   1. STANDBY: our standby negotiates bit 62 (at its probe), QEMU says
+#      FAILOVER_NEGOTIATED and plugs the primary; the kernel's virtio-pci
+#      binds it, we take it (vfio-pci), and TX goes to it: from the
+#      start when it was there before the port started, else after
+#      hold-down; the sink sees our frames on the primary's path.
+#   2. Planned unplug: device_del of the primary under traffic.  vfio-pci
+#      asks for the device back (the VFIO request), the port moves TX,
+#      drains and releases it, QEMU says DEVICE_DELETED well within the
+#      kernel's 10 s re-ask, and the frames carry on on the standby.
+# All counted from outside (sink sequence numbers, QMP events): no frame
+# lost or duplicated.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+FSB_QMP=${FSB_QMP:-$top_builddir/tests/tools/fsb-qmp}
+FSB_UDPSINK=${FSB_UDPSINK:-$top_builddir/tests/tools/fsb-udpsink}
+me=qemu-virtio-pci
+command -v qemu-system-x86_64 >/dev/null || {
+	echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
+. "$top_srcdir/tests/qemu/qemu-lib.sh"
+
+d=$(mktemp -d /tmp/fsb-qemu.XXXXXX)
+[ -n "${QEMU_KEEP:-}" ] && echo "$me: keeping $d"
+trap 'qemu_kill_all "$d"; [ -n "${QEMU_KEEP:-}" ] || rm -rf "$d"' EXIT
+fail() {
+	echo "$me: FAIL: $*"
+	echo "--- serial"; grep -av '^\[' "$d/src.serial" 2>/dev/null | tail -30
+	echo "--- events"; cut -c1-160 "$d/src.events" 2>/dev/null | grep -v NIC_RX
+	echo "--- sink"; grep -v BUCKETS "$d/sink.out" 2>/dev/null
+	exit 1
+}
+qemu_image "$top_builddir" || fail "no guest image"
+qemu_ports
+qemu_sink "$d" || fail "the sink did not start"
+guest='
+echo "fsb-guest: pci $(ls /sys/bus/pci/devices | tr "\n" " ")"
+fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_pci,addr=0000:01:00.0,standby=1)" \
+	--forward-mode txonly --check --tx-rate 1000 --burst 1 --tx-retry \
+	--duration 14 --json > /tmp/fwd.json 2> /tmp/fwd.err
+echo "fsb-guest: fwd rc $?"
+grep -E "virtio_pci|active|VFIO|release|error|TX-" /tmp/fwd.err | cut -c1-160 | tail -20
+'
+QEMU_IOMMU=1 QEMU_APPEND="fsb.skip=virtio_net" \
+	qemu_start "$d" src "virtio-net-pci,iommu_platform=on" "$guest"
+neg=$(qemu_wait_event "$d" src FAILOVER_NEGOTIATED 90) ||
+	fail "no FAILOVER_NEGOTIATED: our standby did not negotiate STANDBY"
+for i in $(seq 600); do
+	grep -q "^FIRST vf" "$d/sink.out" && break
+	qemu_alive "$d" src || break
+	sleep 0.05
+done
+grep -q "^FIRST vf" "$d/sink.out" || fail "no frame on the primary's path"
+sleep 1
+qemu_cmd "$d" src '{"execute":"device_del","arguments":{"id":"primary0"}}' > "$d/del.out" ||
+	fail "device_del: $(cat "$d/del.out")"
+t0=$(cut -d' ' -f1 "$d/del.out")
+ev=$(qemu_wait_event "$d" src DEVICE_DELETED 30 '"device": "primary0"') ||
+	fail "no DEVICE_DELETED for primary0: the device was not released"
+qemu_wait_serial "$d" src "fsb-guest: fwd rc" 60 || fail "fsb-fwd did not finish"
+qemu_stop "$d" src
+qemu_sink_stop "$d"
+grep -a "fsb-guest:\|fsb0" "$d/src.serial" | grep -v "^\[" | sed "s/^/$me: guest: /" | tail -20
+sum=$(sed -n 's/^SUMMARY //p' "$d/sink.out")
+num() { echo "$sum" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+del_us=$(( (${ev%% *} - t0) / 1000 ))
+echo "$me: FAILOVER_NEGOTIATED -> first frame on the primary: $(( ($(sed -n 's/^FIRST vf //p' "$d/sink.out") - ${neg%% *}) / 1000000 )) ms"
+echo "$me: device_del -> DEVICE_DELETED $del_us us"
+echo "$me: sent $(($(num max_seq) + 1)), lost $(num lost), dups $(num dups), reordered $(num reordered), longest silence $(num longest_silence_us) us"
+grep -q "fsb-guest: fwd rc 0" "$d/src.serial" || fail "fsb-fwd failed in the guest"
+[ "$del_us" -lt 5000000 ] || fail "the release took $del_us us: the request was not answered"
+[ "$(num dups)" = 0 ] || fail "duplicates"
+[ "$(num lost)" = 0 ] || fail "$(num lost) frames lost ($(echo "$sum" | sed -n 's/.*"missing":"\([^"]*\)".*/\1/p'))"
+# The primary carried our frames (from the start when QEMU plugged it
+# before the port started, else after hold-down), then the standby.
+grep -q "^FIRST vf" "$d/sink.out" || fail "TX never reached the primary"
+sw=$(awk -v t="$t0" '$1 == "PATH" && $2 == "vf" && $3 == "sb" && $4 > t { print $5; exit }' "$d/sink.out")
+[ -n "$sw" ] || fail "TX did not move to the standby after device_del"
+echo "$me: the primary carried TX $(grep -q '^PATH sb vf' "$d/sink.out" &&
+	echo 'after hold-down' || echo 'from the start'); switch gap at unplug $sw us"
+echo "$me: PASS"
