@@ -173,47 +173,53 @@ static int vp_cfg_write(struct fsb_pcidev *d, unsigned off, const void *buf,
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
+/* One register access: a volatile load or store on the mapped BAR, or
+ * pread/pwrite on the device fd where VFIO gave no mapping. */
+static int vp_mmio(struct fsb_pcidev *d, unsigned bar, uint64_t off,
+		   unsigned width, uint64_t *val, bool write)
+{
+	struct vfio_pci *p = d->priv;
+	if (bar >= FSB_PCI_BARS || off + width > d->bar_len[bar] ||
+	    (width != 1 && width != 2 && width != 4 && width != 8))
+		return -EINVAL;
+	volatile uint8_t *a = d->bar_map[bar];
+	if (!a) {
+		off_t at = (off_t)(p->bar_off[bar] + off);
+		if (!write)
+			*val = 0;
+		ssize_t n = write ? pwrite(p->devfd, val, width, at) :
+			pread(p->devfd, val, width, at);
+		return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
+	}
+	a += off;
+	if (write) {
+		switch (width) {
+		case 1: *a = (uint8_t)*val; break;
+		case 2: *(volatile uint16_t *)a = (uint16_t)*val; break;
+		case 4: *(volatile uint32_t *)a = (uint32_t)*val; break;
+		default: *(volatile uint64_t *)a = *val; break;
+		}
+	} else {
+		switch (width) {
+		case 1: *val = *a; break;
+		case 2: *val = *(volatile uint16_t *)a; break;
+		case 4: *val = *(volatile uint32_t *)a; break;
+		default: *val = *(volatile uint64_t *)a; break;
+		}
+	}
+	return 0;
+}
+
 static int vp_mmio_read(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 			unsigned width, uint64_t *val)
 {
-	struct vfio_pci *p = d->priv;
-	if (bar >= FSB_PCI_BARS || off + width > d->bar_len[bar])
-		return -EINVAL;
-	volatile uint8_t *a = d->bar_map[bar];
-	if (a) {
-		a += off;
-		switch (width) {
-		case 1: *val = *(volatile uint8_t *)a; return 0;
-		case 2: *val = *(volatile uint16_t *)a; return 0;
-		case 4: *val = *(volatile uint32_t *)a; return 0;
-		case 8: *val = *(volatile uint64_t *)a; return 0;
-		default: return -EINVAL;
-		}
-	}
-	*val = 0;
-	ssize_t n = pread(p->devfd, val, width, (off_t)(p->bar_off[bar] + off));
-	return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
+	return vp_mmio(d, bar, off, width, val, false);
 }
 
 static int vp_mmio_write(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 			 unsigned width, uint64_t val)
 {
-	struct vfio_pci *p = d->priv;
-	if (bar >= FSB_PCI_BARS || off + width > d->bar_len[bar])
-		return -EINVAL;
-	volatile uint8_t *a = d->bar_map[bar];
-	if (a) {
-		a += off;
-		switch (width) {
-		case 1: *(volatile uint8_t *)a = (uint8_t)val; return 0;
-		case 2: *(volatile uint16_t *)a = (uint16_t)val; return 0;
-		case 4: *(volatile uint32_t *)a = (uint32_t)val; return 0;
-		case 8: *(volatile uint64_t *)a = val; return 0;
-		default: return -EINVAL;
-		}
-	}
-	ssize_t n = pwrite(p->devfd, &val, width, (off_t)(p->bar_off[bar] + off));
-	return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
+	return vp_mmio(d, bar, off, width, &val, true);
 }
 
 static const struct fsb_pcidev_ops vfio_pci_ops = {
