@@ -339,6 +339,31 @@ struct fsb_pool_snap {
 int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max,
 			 uint64_t *epoch);
 
+/*
+ * A device that DMAs into pool memory through an IOMMU (virtio_pci over
+ * VFIO) must have every pool mapped before one of its buffers can reach
+ * it, including pools the application creates while the port runs.  A
+ * listener is told of each live pool (@added) and of each one freed
+ * (@removed: only once every buffer is back, so none is at a device),
+ * synchronously and under the pool registry's lock, so its callbacks
+ * never run concurrently with each other.  fsb_mempool_listen calls
+ * @added for every pool live now; afterwards fsb_mempool_create returns
+ * a pool only after every listener was told.
+ * *@epoch (optional) is kept equal to fsb_mempool_epoch() for as long as
+ * the listener was told of every pool created: the datapath's one-load
+ * check that no pool is unknown (virtio_net.c).  Callbacks must not
+ * create or free pools.
+ */
+struct fsb_mempool_listener {
+	void (*added)(void *arg, const struct fsb_pool_snap *p);
+	void (*removed)(void *arg, const struct fsb_pool_snap *p);
+	void *arg;
+	uint64_t *epoch;
+	struct fsb_mempool_listener *next;
+};
+void fsb_mempool_listen(struct fsb_mempool_listener *l);
+void fsb_mempool_unlisten(struct fsb_mempool_listener *l);
+
 /* The next pool's gen: moves whenever a pool is created.  One relaxed
  * load, for the datapath: a buffer's pool was created before the buffer
  * reached this thread, so its creation is visible here. */

@@ -470,6 +470,84 @@ int fsb_mempool_regions(const struct fsb_mempool *mp, struct fsb_mem_region *r,
 	return (int)mp->nregions;
 }
 
+static struct fsb_mempool_listener *listeners; /* under live_lock */
+
+static void pool_snap_fill(struct fsb_pool_snap *o, const struct fsb_mempool *mp)
+{
+	o->id = mp->id;
+	o->gen = mp->gen;
+	o->nregions = mp->nregions;
+	memcpy(o->regions, mp->regions, mp->nregions * sizeof(mp->regions[0]));
+}
+
+static void pool_tell(const struct fsb_mempool *mp, bool added)
+{
+	struct fsb_pool_snap snap;
+
+	if (!listeners)
+		return;
+	pool_snap_fill(&snap, mp);
+	for (struct fsb_mempool_listener *l = listeners; l; l = l->next) {
+		(added ? l->added : l->removed)(l->arg, &snap);
+		/* told of every pool up to this one: the epoch moves on */
+		if (added && l->epoch &&
+		    __atomic_load_n(l->epoch, __ATOMIC_RELAXED) == mp->gen)
+			__atomic_store_n(l->epoch, mp->gen + 1, __ATOMIC_RELAXED);
+	}
+}
+
+static int snapshot_locked(struct fsb_pool_snap *out, unsigned max,
+			   uint64_t *epoch)
+{
+	unsigned n = 0;
+
+	*epoch = atomic_load_explicit(&fsb_mempool_gen_next, memory_order_relaxed);
+	for (unsigned i = 0; i < FSB_MAX_POOLS; i++) {
+		struct fsb_mempool *mp = live_pool[i];
+
+		if (!mp || live_gen[i] != mp->gen)
+			continue;
+		if (n < max)
+			pool_snap_fill(&out[n], mp);
+		n++;
+	}
+	return (int)n;
+}
+
+void fsb_mempool_listen(struct fsb_mempool_listener *l)
+{
+	struct fsb_pool_snap snap;
+
+	pthread_mutex_lock(&live_lock);
+	l->next = listeners;
+	listeners = l;
+	for (unsigned i = 0; i < FSB_MAX_POOLS; i++) {
+		struct fsb_mempool *mp = live_pool[i];
+
+		if (!mp || live_gen[i] != mp->gen)
+			continue;
+		pool_snap_fill(&snap, mp);
+		l->added(l->arg, &snap);
+	}
+	if (l->epoch)
+		__atomic_store_n(l->epoch, atomic_load_explicit(&fsb_mempool_gen_next,
+								memory_order_relaxed),
+				 __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* Once this returns, no callback of @l runs or will run. */
+void fsb_mempool_unlisten(struct fsb_mempool_listener *l)
+{
+	pthread_mutex_lock(&live_lock);
+	for (struct fsb_mempool_listener **pp = &listeners; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	pthread_mutex_unlock(&live_lock);
+}
+
 /*
  * Copy every live pool's id, gen and regions into @out (at most @max
  * pools); returns the number of live pools (which may exceed @max).
@@ -481,27 +559,12 @@ int fsb_mempool_regions(const struct fsb_mempool *mp, struct fsb_mem_region *r,
 int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max,
 			 uint64_t *epoch)
 {
-	unsigned n = 0;
-
 	pthread_mutex_lock(&live_lock);
-	*epoch = atomic_load_explicit(&fsb_mempool_gen_next, memory_order_relaxed);
-	for (unsigned i = 0; i < FSB_MAX_POOLS; i++) {
-		struct fsb_mempool *mp = live_pool[i];
-
-		if (!mp || live_gen[i] != mp->gen)
-			continue;
-		if (n < max) {
-			out[n].id = mp->id;
-			out[n].gen = mp->gen;
-			out[n].nregions = mp->nregions;
-			memcpy(out[n].regions, mp->regions,
-			       mp->nregions * sizeof(mp->regions[0]));
-		}
-		n++;
-	}
+	int n = snapshot_locked(out, max, epoch);
 	pthread_mutex_unlock(&live_lock);
-	return (int)n;
+	return n;
 }
+
 
 /* True when @p points into one of @mp's regions. */
 bool fsb_mempool_owns(const struct fsb_mempool *mp, const void *p)
@@ -795,6 +858,7 @@ struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 					    memory_order_relaxed);
 	live_gen[mp->id] = mp->gen;
 	live_pool[mp->id] = mp;
+	pool_tell(mp, true);
 	pthread_mutex_unlock(&live_lock);
 	ctx->pools[mp->id] = mp;
 	pthread_mutex_unlock(&ctx->lock);
@@ -824,6 +888,7 @@ int fsb_mempool_free(struct fsb_mempool *mp)
 	/* From here on, no exiting thread touches our caches. */
 	live_gen[mp->id] = 0;
 	live_pool[mp->id] = NULL;
+	pool_tell(mp, false);
 	pthread_mutex_unlock(&live_lock);
 
 	if (ctx) {

@@ -166,7 +166,8 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	const uint64_t *known = tq->known_gen;
 	/* Pools are checked only when one was created after the memory
 	 * table was sent: one load per burst, none per packet. */
-	bool new_pools = fsb_mempool_epoch() != *tq->table_epoch;
+	bool new_pools = fsb_mempool_epoch() !=
+		__atomic_load_n(tq->table_epoch, __ATOMIC_RELAXED);
 	void *ck[FSB_VNET_BURST_MAX];
 	uint64_t addr[FSB_VNET_BURST_MAX];
 	uint32_t len[FSB_VNET_BURST_MAX];
@@ -176,7 +177,8 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		struct fsb_buf *b = bufs[i];
 		struct fsb_mempool *mp = b->pool;
 		if (FSB_UNLIKELY(b->data_off < hl || b->next ||
-				 (new_pools && known[mp->id] != mp->gen))) {
+				 (new_pools && __atomic_load_n(&known[mp->id],
+							       __ATOMIC_RELAXED) != mp->gen))) {
 			if (b->next)
 				FSB_DP_NOTE(FSB_LOG_WARNING, vq->name, 0,
 					    "%s: a chained tx buffer was dropped "

@@ -28,16 +28,17 @@
  * nothing to it; QEMU refuses FEATURES_OK without it behind a vIOMMU);
  * MAC and STATUS when offered; STANDBY (bit 62) with standby=1, which
  * is what makes QEMU plug the failover primary.  One queue pair for
- * now: RX queue 0, TX queue 1, a 12-byte header.  MRG_RXBUF is not
- * negotiated (one buffer per frame); MQ and the control queue come
- * with multi-queue.
+ * now: RX queue 0, TX queue 1, a 12-byte header.  MRG_RXBUF,
+ * EVENT_IDX and IN_ORDER when offered (the rings do both; a frame that
+ * would span RX buffers is dropped and counted: our buffers hold a
+ * full frame); MQ and the control queue come with multi-queue.
  *
  * Memory.  Ring memory and every live mempool region are mapped for
  * DMA at start, IOVA = VA (the descriptors carry process addresses, as
- * for vhost-user).  An aperture that does not cover them (a vIOMMU with
- * 39 address bits) is refused with one line naming the fix.  A TX
- * buffer from a pool created after start is dropped and counted, as for
- * virtio_user.
+ * for vhost-user).  A pool created while the port runs is mapped before
+ * fsb_mempool_create returns it (a mempool listener), and unmapped when
+ * freed.  An aperture that does not cover them (a vIOMMU with 39
+ * address bits) is refused with one line naming the fix.
  *
  * Stop resets the device: from then on it touches no memory of ours;
  * what it held is reclaimed at the next start or at close.  Close
@@ -69,7 +70,10 @@
 #define VP_RESET_MS 1000
 #define VP_F(b) (1ull << (b))
 #define VP_F_MAC 5
+#define VP_F_MRG_RXBUF 15
 #define VP_F_STATUS 16
+#define VP_F_EVENT_IDX 29
+#define VP_F_IN_ORDER 35
 #define VP_F_STANDBY 62
 #define VP_HDR_LEN 12
 
@@ -81,6 +85,7 @@ struct vp_dev {
 	uint64_t want, required;
 	bool negotiated;                /* FEATURES_OK, queues not set yet */
 	bool started, used_before;
+	bool gone_marked;               /* all-ones seen and told */
 	unsigned qsize[2];              /* RX, TX */
 	void *ring_mem;
 	size_t ring_len, ring_off_tx;
@@ -92,8 +97,14 @@ struct vp_dev {
 	struct fsb_vnet_txq *txq;
 	uint64_t known_gen[FSB_MAX_POOLS];
 	uint64_t table_epoch;
-	struct { uint64_t iova, len; } dma[FSB_MAX_POOLS * FSB_MEMPOOL_MAX_REGIONS + 1];
+	struct vp_dma {                 /* what the IOMMU maps for the device */
+		uint64_t iova, len;
+		int pool;               /* its pool's id, -1 for the rings */
+	} dma[FSB_MAX_POOLS * FSB_MEMPOOL_MAX_REGIONS + 1];
 	unsigned ndma;
+	struct fsb_mempool_listener pools;
+	bool listening;
+	int dma_err;                    /* a pool created after start failed */
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 };
 
@@ -184,6 +195,7 @@ static int vp_probe(struct fsb_subdev *sd)
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
 	d->required = VP_F(FSB_VIRTIO_F_VERSION_1) | VP_F(FSB_VIRTIO_F_ACCESS_PLATFORM);
 	d->want = d->required | VP_F(VP_F_MAC) | VP_F(VP_F_STATUS) |
+		VP_F(VP_F_MRG_RXBUF) | VP_F(VP_F_EVENT_IDX) | VP_F(VP_F_IN_ORDER) |
 		(fsb_devspec_get_u64(&sd->spec, "standby", 0) ? VP_F(VP_F_STANDBY) : 0);
 	if (rc == 0)
 		rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err, sizeof(err));
@@ -234,12 +246,29 @@ static void vp_rings_free(struct vp_dev *d)
 	d->ring_mem = NULL;
 }
 
+/* Unmap what @pool (-1: the rings; FSB_MAX_POOLS: everything) had
+ * mapped.  Under live_lock (a listener's callback) or with no listener. */
+static void vp_dma_unmap(struct vp_dev *d, int pool)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < d->ndma; i++) {
+		if (pool == FSB_MAX_POOLS || d->dma[i].pool == pool)
+			fsb_vfio_pci_dma_unmap(&d->pci, d->dma[i].iova, d->dma[i].len);
+		else
+			d->dma[k++] = d->dma[i];
+	}
+	d->ndma = k;
+}
+
 static void vp_dma_unmap_all(struct vp_dev *d)
 {
-	for (unsigned i = 0; i < d->ndma; i++)
-		fsb_vfio_pci_dma_unmap(&d->pci, d->dma[i].iova, d->dma[i].len);
-	d->ndma = 0;
+	if (d->listening) {
+		fsb_mempool_unlisten(&d->pools);
+		d->listening = false;
+	}
+	vp_dma_unmap(d, FSB_MAX_POOLS);
 	memset(d->known_gen, 0, sizeof(d->known_gen));
+	d->table_epoch = 0;
 }
 
 static void vp_close(struct fsb_subdev *sd)
@@ -274,6 +303,30 @@ static void vp_on_broken(void *arg, enum fsb_vq_fault f)
 	(void)f;
 	struct vp_dev *d = arg;
 	fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
+}
+
+/* Lay out both rings on zeroed memory, as the features negotiated ask:
+ * the device starts from index 0. */
+static int vp_rings_init(struct vp_dev *d)
+{
+	bool eidx = d->v.features & VP_F(VP_F_EVENT_IDX);
+	bool ino = d->v.features & VP_F(VP_F_IN_ORDER);
+	memset(d->ring_mem, 0, d->ring_len);
+	int rc = fsb_vq_init(&d->rxq->vq, d->ring_mem, (uint16_t)d->qsize[0],
+			     true, eidx, ino, d->sd->name);
+	if (rc == 0)
+		rc = fsb_vq_init(&d->txq->vq, (char *)d->ring_mem + d->ring_off_tx,
+				 (uint16_t)d->qsize[1], false, eidx, ino,
+				 d->sd->name);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < 2; i++) {
+		struct fsb_vq *vq = i ? &d->txq->vq : &d->rxq->vq;
+		vq->on_broken = vp_on_broken;
+		vq->broken_arg = d;
+	}
+	d->rxq->mrg = d->v.features & VP_F(VP_F_MRG_RXBUF);
+	return 0;
 }
 
 static int vp_configure(struct fsb_subdev *sd)
@@ -324,19 +377,10 @@ static int vp_configure(struct fsb_subdev *sd)
 	}
 	memset(d->rxq, 0, sizeof(*d->rxq));
 	memset(d->txq, 0, sizeof(*d->txq));
-	int rc = fsb_vq_init(&d->rxq->vq, d->ring_mem, (uint16_t)d->qsize[0],
-			     true, false, false, sd->name);
-	if (rc == 0)
-		rc = fsb_vq_init(&d->txq->vq, (char *)d->ring_mem + d->ring_off_tx,
-				 (uint16_t)d->qsize[1], false, false, false, sd->name);
+	int rc = vp_rings_init(d);
 	if (rc < 0) {
 		vp_rings_free(d);
 		return rc;
-	}
-	for (unsigned i = 0; i < 2; i++) {
-		struct fsb_vq *vq = i ? &d->txq->vq : &d->rxq->vq;
-		vq->on_broken = vp_on_broken;
-		vq->broken_arg = d;
 	}
 	d->rxq->port_id = sd->port_id;
 	d->rxq->qid = 0;
@@ -348,46 +392,77 @@ static int vp_configure(struct fsb_subdev *sd)
 	return 0;
 }
 
+/* Map @len bytes at @va for the device, IOVA = VA. */
+static int vp_dma_map(struct vp_dev *d, void *va, uint64_t len, int pool)
+{
+	uint64_t iova;
+	int rc = fsb_vfio_pci_dma_map(&d->pci, va, len, &iova);
+	if (rc == 0 && iova != (uint64_t)(uintptr_t)va) {
+		fsb_vfio_pci_dma_unmap(&d->pci, iova, len);
+		fsb_log(FSB_LOG_ERR, "%s: the IOMMU's aperture does not cover "
+			"our memory at %p: virtio_pci needs IOVA = VA (in a "
+			"guest: intel-iommu,aw-bits=48)", d->sd->name, va);
+		return -ENOTSUP;
+	}
+	if (rc < 0) {
+		fsb_log(FSB_LOG_ERR, "%s: VFIO_IOMMU_MAP_DMA of %llu bytes at %p: %s",
+			d->sd->name, (unsigned long long)len, va, strerror(-rc));
+		return rc;
+	}
+	d->dma[d->ndma].iova = iova;
+	d->dma[d->ndma].len = len;
+	d->dma[d->ndma++].pool = pool;
+	return 0;
+}
+
+/*
+ * The mempool listener (fsb_private.h): every pool, live at start or
+ * created while the port runs, is mapped before fsb_mempool_create
+ * returns it, so none of its buffers can reach the device unmapped.
+ * Only then is it known to TX (known_gen); a pool that could not be
+ * mapped stays unknown, and TX drops its buffers and counts them.
+ */
+static void vp_pool_added(void *arg, const struct fsb_pool_snap *p)
+{
+	struct vp_dev *d = arg;
+	for (unsigned i = 0; i < p->nregions; i++) {
+		d->dma_err = vp_dma_map(d, p->regions[i].addr, p->regions[i].size,
+					(int)p->id);
+		if (d->dma_err < 0) {
+			vp_dma_unmap(d, (int)p->id);
+			return;
+		}
+	}
+	__atomic_store_n(&d->known_gen[p->id], p->gen, __ATOMIC_RELAXED);
+}
+
+static void vp_pool_removed(void *arg, const struct fsb_pool_snap *p)
+{
+	struct vp_dev *d = arg;
+	__atomic_store_n(&d->known_gen[p->id], 0, __ATOMIC_RELAXED);
+	vp_dma_unmap(d, (int)p->id);
+}
+
 /* Map the ring memory and every live pool's regions for the device. */
 static int vp_dma_map_all(struct vp_dev *d)
 {
-	struct fsb_pool_snap snap[FSB_MAX_POOLS];
-	int np = fsb_mempool_snapshot(snap, FSB_MAX_POOLS, &d->table_epoch);
 	vp_dma_unmap_all(d);
-	struct { void *va; uint64_t len; } want[FSB_MAX_POOLS * FSB_MEMPOOL_MAX_REGIONS + 1];
-	unsigned n = 0;
-	want[n].va = d->ring_mem;
-	want[n++].len = d->ring_len;
-	for (int p = 0; p < np && p < FSB_MAX_POOLS; p++) {
-		for (unsigned i = 0; i < snap[p].nregions; i++) {
-			want[n].va = snap[p].regions[i].addr;
-			want[n++].len = snap[p].regions[i].size;
-		}
-		d->known_gen[snap[p].id] = snap[p].gen;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t iova;
-		int rc = fsb_vfio_pci_dma_map(&d->pci, want[i].va, want[i].len, &iova);
-		if (rc == 0 && iova != (uint64_t)(uintptr_t)want[i].va) {
-			fsb_vfio_pci_dma_unmap(&d->pci, iova, want[i].len);
-			fsb_log(FSB_LOG_ERR, "%s: the IOMMU's aperture does not cover "
-				"our memory at %p: virtio_pci needs IOVA = VA (in a "
-				"guest: intel-iommu,aw-bits=48)", d->sd->name,
-				want[i].va);
-			vp_dma_unmap_all(d);
-			return -ENOTSUP;
-		}
-		if (rc < 0) {
-			fsb_log(FSB_LOG_ERR, "%s: VFIO_IOMMU_MAP_DMA of %llu bytes: %s",
-				d->sd->name, (unsigned long long)want[i].len,
-				strerror(-rc));
-			vp_dma_unmap_all(d);
-			return rc;
-		}
-		d->dma[d->ndma].iova = iova;
-		d->dma[d->ndma++].len = want[i].len;
-	}
-	return 0;
+	int rc = vp_dma_map(d, d->ring_mem, d->ring_len, -1);
+	if (rc < 0)
+		return rc;
+	d->dma_err = 0;
+	d->pools.added = vp_pool_added;
+	d->pools.removed = vp_pool_removed;
+	d->pools.arg = d;
+	d->pools.epoch = &d->table_epoch;
+	fsb_mempool_listen(&d->pools);
+	d->listening = true;
+	/* a pool live now that could not be mapped fails the start; one
+	 * created later is refused to TX (above) */
+	rc = d->dma_err;
+	if (rc < 0)
+		vp_dma_unmap_all(d);
+	return rc;
 }
 
 static int vp_start(struct fsb_subdev *sd)
@@ -417,27 +492,16 @@ static int vp_start(struct fsb_subdev *sd)
 		/* fresh rings: the device starts from index 0 again */
 		fsb_vq_fini(&d->rxq->vq);
 		fsb_vq_fini(&d->txq->vq);
-		memset(d->ring_mem, 0, d->ring_len);
-		rc = fsb_vq_init(&d->rxq->vq, d->ring_mem, (uint16_t)d->qsize[0],
-				 true, false, false, sd->name);
-		if (rc == 0)
-			rc = fsb_vq_init(&d->txq->vq, (char *)d->ring_mem + d->ring_off_tx,
-					 (uint16_t)d->qsize[1], false, false, false,
-					 sd->name);
-		if (rc < 0)
+		if ((rc = vp_rings_init(d)) < 0)
 			return rc;
-		for (unsigned i = 0; i < 2; i++) {
-			struct fsb_vq *vq = i ? &d->txq->vq : &d->rxq->vq;
-			vq->on_broken = vp_on_broken;
-			vq->broken_arg = d;
-		}
 	}
 	if ((rc = vp_dma_map_all(d)) < 0)
 		return rc;
 	if (sd->conf.nb_rxq) {
 		d->rxq->pool = sd->rx_pool[0];
 		d->rxq->cap = sd->rx_pool[0]->data_room - FSB_BUF_HEADROOM + VP_HDR_LEN;
-		if (d->known_gen[d->rxq->pool->id] != d->rxq->pool->gen) {
+		if (__atomic_load_n(&d->known_gen[d->rxq->pool->id],
+				    __ATOMIC_RELAXED) != d->rxq->pool->gen) {
 			fsb_log(FSB_LOG_ERR, "%s: rx queue 0's mempool is not a live "
 				"pool (freed?)", sd->name);
 			return -EINVAL;
@@ -499,14 +563,25 @@ static unsigned vp_rx_pending(struct fsb_subdev *sd)
 }
 
 /* The device's LINK_UP (config status, bit 0) while started.  A device
- * gone (all-ones) reads down: the port fails over on that alone, and
- * whichever source saw the removal marks it. */
+ * whose common configuration reads all-ones is gone, as a PCI driver
+ * tells surprise removal: its link reads down, so the port fails over
+ * on that alone, and it is marked gone (once: the mark is a flag, and
+ * a source that saw the removal first makes this a dup_signal). */
 static int vp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 {
 	struct vp_dev *d = sd->priv;
 	memset(l, 0, sizeof(*l));
-	if (!d || !d->started || fsb_vpci_gone(&d->v))
+	if (!d || !d->started)
 		return 0;
+	if (fsb_vpci_gone(&d->v)) {
+		if (!d->gone_marked) {
+			d->gone_marked = true;
+			fsb_log(FSB_LOG_WARNING, "%s: %s reads all-ones: the device "
+				"is gone", sd->name, sd->pci_addr);
+			fsb_subdev_notify(sd, FSB_DEVSIG_GONE, FSB_REASON_LINK_DOWN);
+		}
+		return 0;
+	}
 	l->up = true;
 	if (d->v.features & VP_F(VP_F_STATUS)) {
 		uint16_t st = 0;

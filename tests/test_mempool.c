@@ -974,6 +974,71 @@ static void test_hammer(void **state)
 	fsb_spsc_free(r10);
 }
 
+/* ------------------------------------------------------------------ */
+/* Listeners (a device mapping pool memory for DMA)                    */
+/* ------------------------------------------------------------------ */
+
+struct told {
+	unsigned added, removed;
+	uint64_t gen[FSB_MAX_POOLS];
+	void *region0[FSB_MAX_POOLS];
+};
+
+static void told_added(void *arg, const struct fsb_pool_snap *p)
+{
+	struct told *t = arg;
+	t->added++;
+	t->gen[p->id] = p->gen;
+	t->region0[p->id] = p->regions[0].addr;
+}
+
+static void told_removed(void *arg, const struct fsb_pool_snap *p)
+{
+	struct told *t = arg;
+	t->removed++;
+	t->gen[p->id] = 0;
+}
+
+/* Told of the pools live at listen, of a new one before create returns
+ * it, of a freed one; the epoch follows fsb_mempool_epoch() exactly
+ * while it was told of every pool, and nothing after unlisten. */
+static void test_listener(void **state)
+{
+	struct fsb_ctx *ctx = *state;
+	struct fsb_mempool *a = fsb_mempool_create(ctx, "la", 16, 512, 0, -1);
+	assert_non_null(a);
+	struct told t = { 0 };
+	uint64_t epoch = 0;
+	struct fsb_mempool_listener l = {
+		.added = told_added, .removed = told_removed, .arg = &t,
+		.epoch = &epoch,
+	};
+	fsb_mempool_listen(&l);
+	assert_int_equal(t.added, 1);
+	assert_int_equal(t.gen[a->id], a->gen);
+	assert_ptr_equal(t.region0[a->id], a->regions[0].addr);
+	assert_int_equal(epoch, fsb_mempool_epoch());
+
+	struct fsb_mempool *b = fsb_mempool_create(ctx, "lb", 16, 512, 0, -1);
+	assert_non_null(b);
+	assert_int_equal(t.added, 2);           /* told before it was ours */
+	assert_int_equal(t.gen[b->id], b->gen);
+	assert_int_equal(epoch, fsb_mempool_epoch());
+
+	assert_int_equal(fsb_mempool_free(b), 0);
+	assert_int_equal(t.removed, 1);
+	assert_int_equal(t.gen[b->id], 0);
+
+	fsb_mempool_unlisten(&l);
+	struct fsb_mempool *c = fsb_mempool_create(ctx, "lc", 16, 512, 0, -1);
+	assert_non_null(c);
+	assert_int_equal(t.added, 2);
+	assert_true(epoch != fsb_mempool_epoch()); /* not told: TX checks */
+	assert_int_equal(fsb_mempool_free(c), 0);
+	assert_int_equal(fsb_mempool_free(a), 0);
+	assert_int_equal(t.removed, 1);
+}
+
 /* fsb_ctx_free() frees pools that are complete and leaves busy ones. */
 static void test_ctx_free_pools(void **state)
 {
@@ -1012,6 +1077,7 @@ int main(void)
 		T(test_thread_exit_after_pool_free),
 		T(test_thread_exit_holding),
 		T(test_hammer),
+		T(test_listener),
 		T(test_ctx_free_pools),
 #undef T
 	};

@@ -601,6 +601,41 @@ static void test_release_under_traffic(void **state)
 /* Repeats, idle queues, a queue that stops polling                    */
 /* ------------------------------------------------------------------ */
 
+/* An application that holds on (the test knob): the first ask is read
+ * and ignored, nothing moves; the kernel's second ask is answered.  The
+ * release time counts from the first. */
+static void test_request_ignored(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "vfio_h1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "vfio_h2", e->mp);
+	setenv("FSB_TEST_VFIO_REQUEST_IGNORE", "1", 1);
+	struct fsb_port *p = port_up(e->ctx,
+		"vfioh,hold_down=0,dev(ring,name=vfio_h1,vfio=1),dev(ring,name=vfio_h2)",
+		e->mp, NULL);
+	unsetenv("FSB_TEST_VFIO_REQUEST_IGNORE");
+	unsigned closes = k_read(&k.closes);
+	log_capture_start(e);
+	assert_true(kernel_request() != 0);
+	assert_true(WAIT_UNTIL(logged("vfioh.0: VFIO device request #1 ignored "
+				      "(FSB_TEST_VFIO_REQUEST_IGNORE=1)"), 1000));
+	assert_true(WAIT_UNTIL(settled(p), 1000));
+	assert_int_equal(k_read(&k.closes), closes);
+	assert_int_equal(active_slot(p), 0);
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	assert_true(kernel_request() != 0);     /* the kernel's re-ask */
+	assert_true(WAIT_UNTIL(closed_since(closes), 1000));
+	assert_true(WAIT_UNTIL(logged(" ms after the kernel's first request "
+				      "(2 requests)"), 1000));
+	fsb_ctx_set_log(e->ctx, NULL, NULL, FSB_LOG_WARNING);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(xstat(p, "last_release_us") >= 20000);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 static void test_release_idempotent(void **state)
 {
 	struct env *e = *state;
@@ -616,7 +651,7 @@ static void test_release_idempotent(void **state)
 	log_capture_start(e);
 	assert_true(kernel_request() != 0);
 	assert_true(WAIT_UNTIL(closed_since(closes), 1000));
-	assert_true(WAIT_UNTIL(logged(" ms after the kernel's request"), 1000));
+	assert_true(WAIT_UNTIL(logged(" ms after the kernel's first request (1 request)"), 1000));
 	fsb_ctx_set_log(e->ctx, NULL, NULL, FSB_LOG_WARNING);
 	assert_true(logged("vfio1.0: the kernel asks for the device back "
 			   "(vfio-request): releasing it"));
@@ -715,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_req_bytes),
 		cmocka_unit_test_setup_teardown(test_ring_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_req_seam, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_under_traffic, setup, teardown),
 	};
