@@ -103,8 +103,10 @@ tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
 # and the guest scenes
 QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
 	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
-TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh
+TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
+	tests/qemu-virtio-pci-hold.sh
 EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
+	tests/qemu-virtio-pci-hold.sh \
 	tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
 	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
 	tests/qemu/guest-init.sh tests/bench/qemu-failover
