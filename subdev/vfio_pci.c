@@ -95,7 +95,8 @@ int fsb_vfio_pci_driver(const char *addr, char *drv, size_t len)
 	return 0;
 }
 
-int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen)
+int fsb_vfio_pci_bind(const char *addr, const char *auto_drv, char *err,
+		      size_t errlen)
 {
 	char drv[64], path[PATH_MAX];
 	int rc = fsb_vfio_pci_driver(addr, drv, sizeof(drv));
@@ -105,6 +106,13 @@ int fsb_vfio_pci_bind(const char *addr, char *err, size_t errlen)
 	}
 	if (strcmp(drv, "vfio-pci") == 0)
 		return 0;
+	/* Ours to take only from the driver the kernel binds by itself: a
+	 * device someone bound elsewhere stays where they put it. */
+	if (drv[0] && (!auto_drv || strcmp(drv, auto_drv) != 0)) {
+		ERR("%s: bound to %s, which is not ours to take (bind it to "
+		    "vfio-pci, or unbind it, for the port to use it)", addr, drv);
+		return -EBUSY;
+	}
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", addr);
 	if ((rc = sysfs_write(path, "vfio-pci")) < 0) {
 		ERR("%s: cannot set driver_override: %s", addr, strerror(-rc));

@@ -162,7 +162,7 @@ static int vp_probe(struct fsb_subdev *sd)
 			sd->name, sd->pci_addr);
 		return -ENODEV;
 	}
-	int rc = fsb_vfio_pci_bind(sd->pci_addr, err, sizeof(err));
+	int rc = fsb_vfio_pci_bind(sd->pci_addr, "virtio-pci", err, sizeof(err));
 	if (rc < 0)
 		goto fail;
 	struct vp_dev *d = calloc(1, sizeof(*d));

@@ -109,7 +109,8 @@ EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh \
 	tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
 	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
-	tests/qemu/guest-init.sh tests/bench/qemu-failover
+	tests/qemu/guest-init.sh tests/bench/qemu-failover \
+	tests/bench/qemu-hotplug
 AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \
 	FSB_UDPSINK='$(abs_top_builddir)/tests/tools/fsb-udpsink'; \
 	export FSB_QMP FSB_UDPSINK;

@@ -21,6 +21,7 @@ me=qemu-vfio
 command -v qemu-system-x86_64 >/dev/null || {
 	echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
 . "$top_srcdir/tests/qemu/qemu-lib.sh"
+t_start=$(date +%s)
 
 d=$(mktemp -d /tmp/fsb-qemu.XXXXXX)
 trap 'qemu_kill_all "$d"; [ -n "${QEMU_KEEP:-}" ] || rm -rf "$d"' EXIT
@@ -56,4 +57,5 @@ grep -q "vfio-probe: tx done" "$s" || fail "the device did not return the buffer
 grep -q "^FIRST sb" "$d/sink.out" || fail "the frame never reached the sink"
 ours=$(sed -n 's/.*{"name":"sb","frames":[0-9]*,"ours":\([0-9]*\).*/\1/p' "$d/sink.out")
 [ "$ours" = 1 ] || fail "the sink counted $ours of our frames on the standby's path, not 1"
+echo "$me: took $(( $(date +%s) - t_start )) s"
 echo "$me: PASS"

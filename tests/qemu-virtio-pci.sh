@@ -34,6 +34,7 @@ me=qemu-virtio-pci
 command -v qemu-system-x86_64 >/dev/null || {
 	echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
 . "$top_srcdir/tests/qemu/qemu-lib.sh"
+t_start=$(date +%s)
 
 d=$(mktemp -d /tmp/fsb-qemu.XXXXXX)
 [ -n "${QEMU_KEEP:-}" ] && echo "$me: keeping $d"
@@ -83,6 +84,7 @@ if [ "$mode" = replug ]; then
 	# 3. Re-plug: a new id, no failover_pair_id (QEMU 7.2 refuses both
 	# again, see scenes.sh); the same slot, netdev and MAC.
 	sleep 1
+	kill -USR1 "$QSINK_PID"         # the sink splits the loss here
 	qemu_cmd "$d" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"virtio-net-pci\",\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\",\"iommu_platform\":true}}" \
 		> "$d/add.out" || fail "device_add: $(cat "$d/add.out")"
 	t_add=$(cut -d' ' -f1 "$d/add.out")
@@ -128,5 +130,7 @@ if [ "$mode" = replug ]; then
 	back=$(awk -v t="$t_add" '$1 == "PATH" && $2 == "sb" && $3 == "vf" && $4 > t { print $4; exit }' "$d/sink.out")
 	[ -n "$back" ] || fail "TX did not return to the re-plugged primary"
 	echo "$me: device_add -> TX back on the primary: $(( (back - t_add) / 1000000 )) ms (hold-down 500 ms)"
+	echo "$me: lost at unplug $(num lost_before_mark), at re-plug $(num lost_after_mark)"
 fi
+echo "$me: took $(( $(date +%s) - t_start )) s"
 echo "$me: PASS"

@@ -26,7 +26,10 @@
  * "PATH OLD NEW T GAP_US" for each path change.  On SIGINT or SIGTERM it
  * prints one JSON line "SUMMARY {...}", then per path one line
  * "BUCKETS NAME T0_NS 10 N,N,..." (our frames per 10 ms from the first
- * of them, for plots), and exits 0.  1 on a runtime
+ * of them, for plots), and exits 0.  SIGUSR1 sets a mark: it prints
+ * "MARK T SEQ" (SEQ: the highest sequence number seen then, plus one),
+ * and the summary then splits the loss into "lost_before_mark" and
+ * "lost_after_mark" (a scene's unplug and its re-plug).  1 on a runtime
  * failure, 2 on bad usage.
  *
  * Test tool only: libc, nothing else.
@@ -83,10 +86,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static volatile sig_atomic_t mark_req;
+static uint64_t mark_seq = UINT64_MAX;
+
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		mark_req = 1;
+	else
+		stop = 1;
 }
 
 static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
@@ -158,6 +166,19 @@ static void summary(void)
 	       (unsigned long long)(silence_max_ns / 1000),
 	       (unsigned long long)silence_at_ns);
 	/* the first missing ranges, to find where frames went */
+	if (mark_seq != UINT64_MAX) {
+		uint64_t lost_pre = 0, lost_post = 0;
+		for (uint64_t q = 0; q < expect; q++)
+			if (!(seen[q >> 3] & (1u << (q & 7)))) {
+				if (q < mark_seq)
+					lost_pre++;
+				else
+					lost_post++;
+			}
+		printf("\"mark_seq\":%llu,\"lost_before_mark\":%llu,"
+		       "\"lost_after_mark\":%llu,", (unsigned long long)mark_seq,
+		       (unsigned long long)lost_pre, (unsigned long long)lost_post);
+	}
 	printf("\"missing\":\"");
 	unsigned nr = 0;
 	for (uint64_t q = 0; q < expect && nr < 8; q++) {
@@ -240,6 +261,7 @@ int main(int argc, char **argv)
 	struct sigaction act = { .sa_handler = on_signal };
 	sigaction(SIGINT, &act, NULL);
 	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGUSR1, &act, NULL);
 	printf("READY\n");
 	fflush(stdout);
 	struct pollfd pf[MAX_PATHS];
@@ -256,6 +278,13 @@ int main(int argc, char **argv)
 			ssize_t n;
 			while ((n = recv(paths[i].fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
 				frame(i, buf, (size_t)n, now_ns());
+		}
+		if (mark_req) {
+			mark_req = 0;
+			mark_seq = have_seq ? max_seq + 1 : 0;
+			printf("MARK %llu %llu\n", (unsigned long long)now_ns(),
+			       (unsigned long long)mark_seq);
+			fflush(stdout);
 		}
 	}
 	summary();

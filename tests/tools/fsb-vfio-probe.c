@@ -17,12 +17,27 @@
  * the device to return the descriptor, resets the device and lets it
  * go.  Each step prints one "vfio-probe: ..." line; exit 0 when the
  * frame went, 1 otherwise.
+ *
+ *   fsb-vfio-probe --hold ADDR
+ *
+ * The minimal VFIO holder, the anchor of tests/bench/qemu-hotplug: it
+ * waits (60 s at most) for ADDR to appear, takes it to vfio-pci, opens
+ * it, arms the device request eventfd, prints "vfio-probe: holding",
+ * and blocks on the eventfd.  On the kernel's request it unmaps the
+ * BARs and closes the device, group and container at once, and prints
+ * how long that took.  Nothing else: what the kernel and QEMU need for
+ * an unplug when userspace answers as fast as it can.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -42,10 +57,53 @@ static int die(const char *what, const char *err)
 	return 1;
 }
 
+static int hold(const char *arg)
+{
+	char addr[16], err[256] = "", drv[64] = "";
+	if (fsb_pci_addr_parse(arg, addr) < 0) {
+		fprintf(stderr, "fsb-vfio-probe: bad PCI address '%s'\n", arg);
+		return 2;
+	}
+	for (int i = 0; i < 600 && fsb_vfio_pci_driver(addr, drv, sizeof(drv)) < 0; i++) {
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (fsb_vfio_pci_bind(addr, "virtio-pci", err, sizeof(err)) < 0)
+		return die("bind", err);
+	struct fsb_pcidev d;
+	if (fsb_vfio_pci_open(&d, addr, NULL, "holder", err, sizeof(err)) < 0)
+		return die("open", err);
+	int devfd = fsb_vfio_pci_devfd_take(&d);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	struct { struct vfio_irq_set s; int32_t fd; } req = {
+		.s = { .argsz = sizeof(req), .flags = VFIO_IRQ_SET_DATA_EVENTFD |
+		       VFIO_IRQ_SET_ACTION_TRIGGER, .index = VFIO_PCI_REQ_IRQ_INDEX,
+		       .start = 0, .count = 1 },
+		.fd = efd,
+	};
+	if (efd < 0 || ioctl(devfd, VFIO_DEVICE_SET_IRQS, &req) < 0)
+		return die("arm the request", strerror(errno));
+	printf("vfio-probe: holding %s\n", addr);
+	fflush(stdout);
+	uint64_t n;
+	if (read(efd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return die("read the request", strerror(errno));
+	uint64_t t0 = fsb_now_ns();
+	fsb_vfio_pci_close(&d);
+	close(devfd);
+	uint64_t us = (fsb_now_ns() - t0) / 1000;
+	close(efd);
+	printf("vfio-probe: released %llu us after the request\n",
+	       (unsigned long long)us);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--hold") == 0)
+		return hold(argv[2]);
 	if (argc < 2) {
-		fprintf(stderr, "usage: fsb-vfio-probe ADDR [--standby]\n");
+		fprintf(stderr, "usage: fsb-vfio-probe ADDR [--standby] | --hold ADDR\n");
 		return 2;
 	}
 	char addr[16], err[256] = "";
@@ -57,7 +115,7 @@ int main(int argc, char **argv)
 	char drv[64];
 	fsb_vfio_pci_driver(addr, drv, sizeof(drv));
 	printf("vfio-probe: %s driver before: %s\n", addr, drv[0] ? drv : "none");
-	if (fsb_vfio_pci_bind(addr, err, sizeof(err)) < 0)
+	if (fsb_vfio_pci_bind(addr, "virtio-pci", err, sizeof(err)) < 0)
 		return die("bind", err);
 	fsb_vfio_pci_driver(addr, drv, sizeof(drv));
 	printf("vfio-probe: %s driver now: %s\n", addr, drv);
