@@ -108,7 +108,9 @@ static struct {
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
-	bool json, check, tx_retry;
+	bool json, check, tx_retry, promisc;
+	bool set_mac;
+	uint8_t port_mac[6];            /* --port-mac */
 	unsigned nports, npeers, nsched;
 	struct fwd_port ports[MAX_PORTS];
 	struct peer peers[MAX_PEERS];
@@ -183,6 +185,8 @@ static void usage(FILE *f)
 "                         send them again first, instead of freeing\n"
 "                         them (txonly always does: a refused frame is\n"
 "                         generated again with its sequence number)\n"
+"  --promisc              put every port in promiscuous mode\n"
+"  --port-mac MAC         set the (first) port's MAC address after start\n"
 "  --burst N              packets per burst, 1..512 (default 32)\n"
 "  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
 "  --rxd N, --txd N       descriptors per rx/tx queue (default 1024)\n"
@@ -968,6 +972,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "tx-retry", no_argument, NULL, 'Y' },
+		{ "promisc", no_argument, NULL, 'M' },
+		{ "port-mac", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1014,6 +1020,21 @@ int main(int argc, char **argv)
 		case 'T': cfg.nb_txd = (unsigned)parse_ulong("--txd", optarg, 64, 32768); break;
 		case 'N': cfg.tx_packets = parse_ulong("--tx-packets", optarg, 1, ULONG_MAX); break;
 		case 'Y': cfg.tx_retry = true; break;
+		case 'M': cfg.promisc = true; break;
+		case 'A': {
+			unsigned m[6];
+			char extra;
+			if (sscanf(optarg, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2],
+				   &m[3], &m[4], &m[5], &extra) != 6 ||
+			    m[0] > 255 || m[1] > 255 || m[2] > 255 || m[3] > 255 ||
+			    m[4] > 255 || m[5] > 255 || (m[0] & 1))
+				die_usage("--port-mac: '%s' is not a unicast MAC address "
+					  "(want xx:xx:xx:xx:xx:xx)", optarg);
+			for (int k = 0; k < 6; k++)
+				cfg.port_mac[k] = (uint8_t)m[k];
+			cfg.set_mac = true;
+			break;
+		}
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
 		case 'j': cfg.json = true; break;
 		case 'C': cfg.check = true; break;
@@ -1150,6 +1171,14 @@ int main(int argc, char **argv)
 			exit_code = 1;
 			goto out;
 		}
+		if (!p->bare && cfg.promisc &&
+		    (rc = fsb_port_promisc_set(p->port, true)) < 0)
+			fprintf(stderr, "fsb-fwd: port %u: promiscuous: %s\n", i,
+				strerror(-rc));
+		if (!p->bare && cfg.set_mac && i == 0 &&
+		    (rc = fsb_port_mac_set(p->port, cfg.port_mac)) < 0)
+			fprintf(stderr, "fsb-fwd: port %u: --port-mac: %s\n", i,
+				strerror(-rc));
 		if (!p->bare) {
 			struct fsb_port_info info;
 			fsb_port_info_get(p->port, &info);

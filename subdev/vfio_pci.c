@@ -19,9 +19,10 @@
  *
  * DMA.  The device sees what the container maps.  IOVA = VA where the
  * IOMMU's aperture (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) covers the
- * range: user addresses sit near 2^47, so a guest vIOMMU needs 48
- * address bits (design.md 6b).  Otherwise IOVAs are handed out upwards
- * from the start of the first range that fits.
+ * range: user addresses sit near 2^47, so that takes a guest vIOMMU of
+ * 48 address bits (design.md 6b).  Otherwise IOVAs are handed out
+ * upwards from the start of the widest range (fsb_vfio_pci_iova_pick),
+ * and the caller translates.
  *
  * Taking the device.  A device that appears (at boot, or re-plugged) is
  * bound to the kernel's own driver first: virtio-pci for a virtio NIC.
@@ -330,7 +331,7 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 	if (n < 0) {
 		int e = errno;
 		ERR("%s: no IOMMU group (%s): VFIO type1 needs an IOMMU (a vIOMMU "
-		    "in a guest: intel-iommu,aw-bits=48 and intel_iommu=on)", addr,
+		    "in a guest: -device intel-iommu and intel_iommu=on)", addr,
 		    strerror(e));
 		fsb_vfio_pci_close(d);
 		return e == ENOENT ? -ENODEV : -e;
@@ -410,32 +411,43 @@ fail:
 	return rc;
 }
 
-int fsb_vfio_pci_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
-			 uint64_t *iova)
+int fsb_vfio_pci_iova_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
+			   uint64_t *iova)
 {
 	struct vfio_pci *p = d->priv;
-	uint64_t v = (uint64_t)(uintptr_t)va, io;
 	if (len == 0)
 		return -EINVAL;
-	if (v >= p->range.start && v <= p->range.end &&
-	    len - 1 <= p->range.end - v)
-		io = v;                 /* IOVA = VA: it fits the aperture */
-	else {
-		uint64_t align = 1ull << 21;
-		io = (p->iova_next + align - 1) & ~(align - 1);
-		if (io < p->range.start || len - 1 > p->range.end - io)
-			return -ENOSPC;
-		p->iova_next = io + len;
+	if (va >= p->range.start && va <= p->range.end &&
+	    len - 1 <= p->range.end - va) {
+		*iova = va;             /* IOVA = VA: it fits the aperture */
+		return 0;
 	}
+	uint64_t align = 1ull << 21;
+	uint64_t io = (p->iova_next + align - 1) & ~(align - 1);
+	if (io < p->range.start || io > p->range.end || len - 1 > p->range.end - io)
+		return -ENOSPC;
+	p->iova_next = io + len;
+	*iova = io;
+	return 0;
+}
+
+int fsb_vfio_pci_dma_map_at(struct fsb_pcidev *d, void *va, uint64_t len,
+			    uint64_t iova)
+{
+	struct vfio_pci *p = d->priv;
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
 		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = v, .iova = io, .size = len,
+		.vaddr = (uint64_t)(uintptr_t)va, .iova = iova, .size = len,
 	};
-	if (ioctl(p->container, VFIO_IOMMU_MAP_DMA, &m) < 0)
-		return -errno;
-	*iova = io;
-	return 0;
+	return ioctl(p->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+}
+
+int fsb_vfio_pci_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
+			 uint64_t *iova)
+{
+	int rc = fsb_vfio_pci_iova_pick(d, (uint64_t)(uintptr_t)va, len, iova);
+	return rc < 0 ? rc : fsb_vfio_pci_dma_map_at(d, va, len, *iova);
 }
 
 int fsb_vfio_pci_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)

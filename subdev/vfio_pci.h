@@ -53,6 +53,19 @@ int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d);
 void fsb_vfio_pci_close(struct fsb_pcidev *d);
 
 /*
+ * Where the device is to see [@va, @va + @len): *@iova = @va when the
+ * IOMMU's aperture covers it, else a fresh 2 MiB-aligned block of the
+ * aperture (never handed out again while the container is open).
+ * Nothing is mapped.  0, -EINVAL (@len 0), -ENOSPC (no room).
+ */
+int fsb_vfio_pci_iova_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
+			   uint64_t *iova);
+
+/* Map [@va, @va + @len) for the device at @iova.  0 or the ioctl's -errno. */
+int fsb_vfio_pci_dma_map_at(struct fsb_pcidev *d, void *va, uint64_t len,
+			    uint64_t iova);
+
+/*
  * Let the device read and write [@va, @va + @len): *@iova gets the
  * address to give it (= @va when the IOMMU's aperture covers it).
  * 0, -ENOSPC (no room in the aperture), or the ioctl's -errno.

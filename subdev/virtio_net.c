@@ -24,6 +24,7 @@ void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq)
 	uint64_t addr[FSB_VNET_BURST_MAX];
 	uint32_t len[FSB_VNET_BURST_MAX];
 	uint16_t hl = rq->hdr_len;
+	uint64_t off = (uint64_t)rq->iova_off;
 	while (vq->nfree) {
 		unsigned k = vq->nfree < FSB_VNET_BURST_MAX ? vq->nfree : FSB_VNET_BURST_MAX;
 		if (fsb_buf_alloc_bulk(rq->pool, nb, k) < 0) {
@@ -33,7 +34,7 @@ void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq)
 		for (unsigned i = 0; i < k; i++) {
 			struct fsb_buf *b = nb[i];
 			/* fresh from the pool: data_off is FSB_BUF_HEADROOM */
-			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl;
+			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl + off;
 			len[i] = (uint32_t)(b->buf_len - FSB_BUF_HEADROOM + hl);
 		}
 		fsb_vq_add_bulk(vq, (void **)nb, addr, len, k);
@@ -164,6 +165,7 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	unsigned k = n < vq->nfree ? n : vq->nfree;
 	uint16_t hl = tq->hdr_len;
 	const uint64_t *known = tq->known_gen;
+	const int64_t *ioff = tq->iova_off;
 	/* Pools are checked only when one was created after the memory
 	 * table was sent: one load per burst, none per packet. */
 	bool new_pools = fsb_mempool_epoch() !=
@@ -205,6 +207,9 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		vnet_hdr_zero(hdr, hl);
 		ck[m] = b;
 		addr[m] = (uintptr_t)hdr;
+		if (ioff)
+			addr[m] += (uint64_t)__atomic_load_n(&ioff[mp->id],
+							     __ATOMIC_RELAXED);
 		len[m] = (uint32_t)b->data_len + hl;
 		bytes += b->data_len;
 		m++;

@@ -30,6 +30,7 @@ struct fsb_vnet_rxq {
 	bool mrg;
 	uint16_t skip;                  /* buffers left of a dropped frame */
 	uint32_t cap;                   /* bytes one posted buffer holds */
+	int64_t iova_off;               /* device address - VA, for pool */
 	_Atomic uint64_t pkts, bytes, missed, nombuf;
 } FSB_ALIGNED;
 
@@ -40,6 +41,11 @@ struct fsb_vnet_txq {
 	 * epoch as of then (fsb_mempool_epoch()).  Owned by the kind. */
 	const uint64_t *known_gen;
 	const uint64_t *table_epoch;
+	/* Device address - VA per pool id, or NULL where the device sees
+	 * our memory at its process addresses (vhost-user; VFIO with
+	 * IOVA = VA).  Written by the kind (relaxed) before the pool's
+	 * known_gen, read per packet only when not NULL. */
+	const int64_t *iova_off;
 	uint16_t hdr_len;
 	_Atomic uint64_t pkts, bytes, errors;
 } FSB_ALIGNED;

@@ -4,7 +4,7 @@
  * (a VM's virtio NIC, a virtio-class VF) driven from userspace through
  * VFIO type1.
  *
- *   dev(virtio_pci,addr=DDDD:BB:DD.F,standby=0|1,queue_size=N,mac=M)
+ *   dev(virtio_pci,addr=DDDD:BB:DD.F,standby=0|1,queues=N,queue_size=N,mac=M)
  *
  * The pieces: vfio_pci.c takes the device from the kernel's driver and
  * opens it (BARs registered with the SIGBUS registry before any access),
@@ -27,18 +27,25 @@
  * (a device that bypassed the IOMMU would DMA to addresses that mean
  * nothing to it; QEMU refuses FEATURES_OK without it behind a vIOMMU);
  * MAC and STATUS when offered; STANDBY (bit 62) with standby=1, which
- * is what makes QEMU plug the failover primary.  One queue pair for
- * now: RX queue 0, TX queue 1, a 12-byte header.  MRG_RXBUF,
- * EVENT_IDX and IN_ORDER when offered (the rings do both; a frame that
- * would span RX buffers is dropped and counted: our buffers hold a
- * full frame); MQ and the control queue come with multi-queue.
+ * is what makes QEMU plug the failover primary.  MRG_RXBUF, EVENT_IDX
+ * and IN_ORDER when offered (the rings do both; a frame that would span
+ * RX buffers is dropped and counted: our buffers hold a full frame).
+ * The control queue (CTRL_VQ) with CTRL_RX, CTRL_MAC_ADDR and MQ: the
+ * port's MAC, promiscuous, all-multicast and multicast list go to the
+ * device there, and queues=N > 1 asks for N queue pairs (RX 2q, TX
+ * 2q+1, control after the device's last pair).  Control requests are
+ * synchronous and bounded (1 s); a device that does not answer is
+ * broken.
  *
  * Memory.  Ring memory and every live mempool region are mapped for
- * DMA at start, IOVA = VA (the descriptors carry process addresses, as
- * for vhost-user).  A pool created while the port runs is mapped before
- * fsb_mempool_create returns it (a mempool listener), and unmapped when
- * freed.  An aperture that does not cover them (a vIOMMU with 39
- * address bits) is refused with one line naming the fix.
+ * DMA at start.  Where the IOMMU's aperture covers our addresses the
+ * device sees them as they are (IOVA = VA, as for vhost-user); where it
+ * does not (a vIOMMU with 39 address bits, user addresses near 2^47),
+ * each pool gets one block of the aperture as large as the span of its
+ * regions, so one offset per pool translates any of its buffers: one
+ * add per packet, from a table indexed by the buffer's pool id.  A pool
+ * created while the port runs is mapped before fsb_mempool_create
+ * returns it (a mempool listener), and unmapped when freed.
  *
  * Stop resets the device: from then on it touches no memory of ours;
  * what it held is reclaimed at the next start or at close.  Close
@@ -67,15 +74,45 @@
 #include "virtio_pci.h"
 
 #define VP_QSIZE_DEFAULT 256
+#define VP_CTRL_QSIZE 64
 #define VP_RESET_MS 1000
+#define VP_CTRL_MS 1000
 #define VP_F(b) (1ull << (b))
+#define VP_F_MTU 3
 #define VP_F_MAC 5
 #define VP_F_MRG_RXBUF 15
 #define VP_F_STATUS 16
+#define VP_F_CTRL_VQ 17
+#define VP_F_CTRL_RX 18
+#define VP_F_MQ 22
+#define VP_F_CTRL_MAC_ADDR 23
 #define VP_F_EVENT_IDX 29
 #define VP_F_IN_ORDER 35
 #define VP_F_STANDBY 62
 #define VP_HDR_LEN 12
+/* device configuration (virtio 1.x 5.1.4) */
+#define VP_CFG_MAC 0
+#define VP_CFG_STATUS 6
+#define VP_CFG_MAX_QP 8
+#define VP_CFG_MTU 10
+/* control classes and commands (5.1.6.5) */
+#define VP_CTRL_RX 0
+#define VP_CTRL_RX_PROMISC 0
+#define VP_CTRL_RX_ALLMULTI 1
+#define VP_CTRL_MAC 1
+#define VP_CTRL_MAC_TABLE_SET 0
+#define VP_CTRL_MAC_ADDR_SET 1
+#define VP_CTRL_MQ 4
+#define VP_CTRL_MQ_VQ_PAIRS_SET 0
+/* the control request buffer: one page after the rings */
+#define VP_CBUF_LEN 4096
+#define VP_CBUF_ACK 4032
+#define VP_NVQ (2 * FSB_MAX_QUEUES + 1)
+
+struct vp_kick {                        /* a queue's doorbell and index */
+	volatile uint16_t *db;
+	uint16_t idx;
+};
 
 struct vp_dev {
 	struct fsb_subdev *sd;
@@ -86,17 +123,26 @@ struct vp_dev {
 	bool negotiated;                /* FEATURES_OK, queues not set yet */
 	bool started, used_before;
 	bool gone_marked;               /* all-ones seen and told */
-	unsigned qsize[2];              /* RX, TX */
+	unsigned max_qp;                /* the device's queue pairs */
+	unsigned nqp;                   /* queue pairs configured */
+	unsigned nvq;                   /* our virtqueues: 2 * nqp (+ control) */
+	struct vp_vq {                  /* ours, in the order above */
+		uint16_t index;         /* the device's queue number */
+		unsigned size;
+		size_t off;             /* in ring_mem */
+		struct fsb_vq *vq;
+		struct vp_kick kick;
+	} q[VP_NVQ];
+	struct fsb_vnet_rxq *rxq[FSB_MAX_QUEUES];
+	struct fsb_vnet_txq *txq[FSB_MAX_QUEUES];
+	struct fsb_vq *cvq;             /* the control queue, or NULL */
 	void *ring_mem;
-	size_t ring_len, ring_off_tx;
-	struct vp_kick {                /* a queue's doorbell and index */
-		volatile uint16_t *db;
-		uint16_t idx;
-	} kick_ctx[2];
-	struct fsb_vnet_rxq *rxq;
-	struct fsb_vnet_txq *txq;
+	size_t ring_len, cbuf_off;
+	uint64_t ring_iova;             /* where the device sees ring_mem */
 	uint64_t known_gen[FSB_MAX_POOLS];
 	uint64_t table_epoch;
+	int64_t pool_off[FSB_MAX_POOLS]; /* device address - VA, per pool */
+	bool translate;                 /* some pool is not IOVA = VA */
 	struct vp_dma {                 /* what the IOMMU maps for the device */
 		uint64_t iova, len;
 		int pool;               /* its pool's id, -1 for the rings */
@@ -104,14 +150,15 @@ struct vp_dev {
 	unsigned ndma;
 	struct fsb_mempool_listener pools;
 	bool listening;
-	int dma_err;                    /* a pool created after start failed */
+	int dma_err;                    /* the last pool mapping's */
+	uint16_t max_mtu;               /* VIRTIO_NET_F_MTU, else 0 */
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 };
 
 static const struct fsb_opt_desc vp_opts[] = {
 	{ "addr", FSB_OPT_PCI, 0, 0 },
 	{ "standby", FSB_OPT_BOOL, 0, 0 },
-	{ "queues", FSB_OPT_UINT, 1, 1 },
+	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
 	{ "queue_size", FSB_OPT_UINT, 2, 32768 },
 	{ "mac", FSB_OPT_MAC, 0, 0 },
 	{ NULL, 0, 0, 0 },
@@ -194,11 +241,41 @@ static int vp_probe(struct fsb_subdev *sd)
 	if (rc == 0)
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
 	d->required = VP_F(FSB_VIRTIO_F_VERSION_1) | VP_F(FSB_VIRTIO_F_ACCESS_PLATFORM);
-	d->want = d->required | VP_F(VP_F_MAC) | VP_F(VP_F_STATUS) |
+	d->want = d->required | VP_F(VP_F_MAC) | VP_F(VP_F_STATUS) | VP_F(VP_F_MTU) |
 		VP_F(VP_F_MRG_RXBUF) | VP_F(VP_F_EVENT_IDX) | VP_F(VP_F_IN_ORDER) |
+		VP_F(VP_F_CTRL_VQ) | VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
+		VP_F(VP_F_CTRL_MAC_ADDR) |
 		(fsb_devspec_get_u64(&sd->spec, "standby", 0) ? VP_F(VP_F_STANDBY) : 0);
 	if (rc == 0)
 		rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err, sizeof(err));
+	uint64_t f = d->v.features;
+	/* CTRL_RX, MQ and CTRL_MAC_ADDR live on the control queue: a
+	 * device that offers them without it offers nothing (the driver
+	 * must not accept them, 5.1.3.1) */
+	if (rc == 0 && !(f & VP_F(VP_F_CTRL_VQ)) &&
+	    (f & (VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) | VP_F(VP_F_CTRL_MAC_ADDR)))) {
+		d->want &= ~(VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
+			     VP_F(VP_F_CTRL_MAC_ADDR));
+		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
+		if (rc == 0)
+			rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err,
+						sizeof(err));
+		f = d->v.features;
+	}
+	d->max_qp = 1;
+	if (rc == 0 && (f & VP_F(VP_F_MQ))) {
+		uint16_t mq = 0;
+		rc = fsb_vpci_cfg_read(&d->v, VP_CFG_MAX_QP, &mq, 2, err, sizeof(err));
+		if (rc == 0 && mq == 0) {
+			snprintf(err, sizeof(err), "%s: the device offers MQ with "
+				 "0 queue pairs", sd->pci_addr);
+			rc = -EINVAL;
+		}
+		d->max_qp = mq;
+	}
+	if (rc == 0 && (f & VP_F(VP_F_MTU)))
+		rc = fsb_vpci_cfg_read(&d->v, VP_CFG_MTU, &d->max_mtu, 2, err,
+				       sizeof(err));
 	if (rc < 0) {
 		vp_free(d);
 		goto fail;
@@ -207,8 +284,8 @@ static int vp_probe(struct fsb_subdev *sd)
 	const char *mac = fsb_devspec_get(&sd->spec, "mac");
 	if (mac)
 		fsb_mac_parse(mac, d->mac);
-	else if (!(d->v.features & VP_F(VP_F_MAC)) ||
-		 fsb_vpci_cfg_read(&d->v, 0, d->mac, 6, err, sizeof(err)) < 0) {
+	else if (!(f & VP_F(VP_F_MAC)) ||
+		 fsb_vpci_cfg_read(&d->v, VP_CFG_MAC, d->mac, 6, err, sizeof(err)) < 0) {
 		/* locally administered, unicast, random */
 		if (getrandom(d->mac, sizeof(d->mac), 0) != sizeof(d->mac)) {
 			uint64_t t = fsb_now_ns();
@@ -217,9 +294,11 @@ static int vp_probe(struct fsb_subdev *sd)
 		d->mac[0] = (uint8_t)((d->mac[0] & 0xfc) | 0x02);
 	}
 	sd->priv = d;
-	fsb_log(FSB_LOG_INFO, "%s: virtio_pci on %s: features 0x%llx%s",
-		sd->name, sd->pci_addr, (unsigned long long)d->v.features,
-		d->v.features & VP_F(VP_F_STANDBY) ? " (STANDBY)" : "");
+	fsb_log(FSB_LOG_INFO, "%s: virtio_pci on %s: features 0x%llx, %u queue "
+		"pair%s%s%s", sd->name, sd->pci_addr, (unsigned long long)f,
+		d->max_qp, d->max_qp == 1 ? "" : "s",
+		f & VP_F(VP_F_CTRL_VQ) ? ", control queue" : "",
+		f & VP_F(VP_F_STANDBY) ? " (STANDBY)" : "");
 	return 0;
 fail:
 	fsb_log(rc == -ENODEV ? FSB_LOG_INFO : FSB_LOG_ERR, "%s: %s", sd->name,
@@ -229,22 +308,31 @@ fail:
 
 static void vp_rings_free(struct vp_dev *d)
 {
-	if (d->rxq) {
-		fsb_vq_reclaim(&d->rxq->vq, fsb_vnet_buf_free, NULL);
-		fsb_vq_fini(&d->rxq->vq);
-		free(d->rxq);
-		d->rxq = NULL;
+	for (unsigned i = 0; i < d->nvq; i++) {
+		struct fsb_vq *vq = d->q[i].vq;
+		if (!vq || !vq->slot)
+			continue;
+		fsb_vq_reclaim(vq, fsb_vnet_buf_free, NULL);
+		fsb_vq_fini(vq);
 	}
-	if (d->txq) {
-		fsb_vq_reclaim(&d->txq->vq, fsb_vnet_buf_free, NULL);
-		fsb_vq_fini(&d->txq->vq);
-		free(d->txq);
-		d->txq = NULL;
+	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+		free(d->rxq[q]);
+		free(d->txq[q]);
+		d->rxq[q] = NULL;
+		d->txq[q] = NULL;
 	}
+	free(d->cvq);
+	d->cvq = NULL;
+	memset(d->q, 0, sizeof(d->q));
+	d->nvq = 0;
 	if (d->ring_mem)
 		munmap(d->ring_mem, d->ring_len);
 	d->ring_mem = NULL;
 }
+
+/* ------------------------------------------------------------------ */
+/* DMA                                                                 */
+/* ------------------------------------------------------------------ */
 
 /* Unmap what @pool (-1: the rings; FSB_MAX_POOLS: everything) had
  * mapped.  Under live_lock (a listener's callback) or with no listener. */
@@ -268,21 +356,168 @@ static void vp_dma_unmap_all(struct vp_dev *d)
 	}
 	vp_dma_unmap(d, FSB_MAX_POOLS);
 	memset(d->known_gen, 0, sizeof(d->known_gen));
+	memset(d->pool_off, 0, sizeof(d->pool_off));
 	d->table_epoch = 0;
 }
 
-static void vp_close(struct fsb_subdev *sd)
+/*
+ * Map [lo, hi) as @n regions (va, len) for the device, with one
+ * offset: *@off = device address - VA for all of them.  IOVA = VA when
+ * the aperture covers the span, else one block of it.
+ */
+static int vp_dma_map_span(struct vp_dev *d, const struct fsb_mem_region *r,
+			   unsigned n, int pool, int64_t *off)
 {
-	struct vp_dev *d = sd->priv;
-	if (!d)
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)r[i].addr;
+		if (a < lo)
+			lo = a;
+		if (a + r[i].size > hi)
+			hi = a + r[i].size;
+	}
+	uint64_t base;
+	int rc = fsb_vfio_pci_iova_pick(&d->pci, lo, hi - lo, &base);
+	if (rc < 0) {
+		fsb_log(FSB_LOG_ERR, "%s: no room in the IOMMU's aperture for %llu "
+			"bytes at %p", d->sd->name, (unsigned long long)(hi - lo),
+			(void *)lo);
+		return rc;
+	}
+	*off = (int64_t)(base - lo);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t iova = (uintptr_t)r[i].addr + (uint64_t)*off;
+		rc = fsb_vfio_pci_dma_map_at(&d->pci, r[i].addr, r[i].size, iova);
+		if (rc < 0) {
+			fsb_log(FSB_LOG_ERR, "%s: VFIO_IOMMU_MAP_DMA of %llu bytes "
+				"at %p: %s", d->sd->name,
+				(unsigned long long)r[i].size, r[i].addr,
+				strerror(-rc));
+			vp_dma_unmap(d, pool);
+			return rc;
+		}
+		d->dma[d->ndma].iova = iova;
+		d->dma[d->ndma].len = r[i].size;
+		d->dma[d->ndma++].pool = pool;
+	}
+	return 0;
+}
+
+/*
+ * The mempool listener (fsb_private.h): every pool, live at start or
+ * created while the port runs, is mapped before fsb_mempool_create
+ * returns it, so none of its buffers can reach the device unmapped.
+ * Its offset is published before its gen: TX uses a pool only once it
+ * is known.  A pool that could not be mapped stays unknown, and TX
+ * drops its buffers and counts them.
+ */
+static void vp_pool_added(void *arg, const struct fsb_pool_snap *p)
+{
+	struct vp_dev *d = arg;
+	int64_t off = 0;
+	d->dma_err = vp_dma_map_span(d, p->regions, p->nregions, (int)p->id, &off);
+	if (d->dma_err < 0)
 		return;
-	char err[128];
-	if (!fsb_vpci_gone(&d->v))
-		fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
+	if (off && !d->translate)
+		fsb_log(FSB_LOG_NOTICE, "%s: the IOMMU's aperture does not cover our "
+			"addresses: the device sees our memory at addresses we "
+			"chose (IOVA != VA)", d->sd->name);
+	d->translate |= off != 0;
+	__atomic_store_n(&d->pool_off[p->id], off, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->known_gen[p->id], p->gen, __ATOMIC_RELEASE);
+}
+
+static void vp_pool_removed(void *arg, const struct fsb_pool_snap *p)
+{
+	struct vp_dev *d = arg;
+	__atomic_store_n(&d->known_gen[p->id], 0, __ATOMIC_RELAXED);
+	vp_dma_unmap(d, (int)p->id);
+}
+
+/* Map the ring memory and every live pool's regions for the device. */
+static int vp_dma_map_all(struct vp_dev *d)
+{
 	vp_dma_unmap_all(d);
-	vp_rings_free(d);
-	vp_free(d);
-	sd->priv = NULL;
+	d->translate = false;
+	struct fsb_mem_region ring = { .addr = d->ring_mem, .size = d->ring_len };
+	int64_t off;
+	int rc = vp_dma_map_span(d, &ring, 1, -1, &off);
+	if (rc < 0)
+		return rc;
+	d->ring_iova = (uintptr_t)d->ring_mem + (uint64_t)off;
+	d->dma_err = 0;
+	d->pools.added = vp_pool_added;
+	d->pools.removed = vp_pool_removed;
+	d->pools.arg = d;
+	d->pools.epoch = &d->table_epoch;
+	fsb_mempool_listen(&d->pools);
+	d->listening = true;
+	/* a pool live now that could not be mapped fails the start; one
+	 * created later is refused to TX (above) */
+	rc = d->dma_err;
+	if (rc < 0)
+		vp_dma_unmap_all(d);
+	return rc;
+}
+
+static uint64_t vp_ring_iova(const struct vp_dev *d, const void *p)
+{
+	return d->ring_iova + (uint64_t)((const char *)p - (const char *)d->ring_mem);
+}
+
+/* ------------------------------------------------------------------ */
+/* The control queue                                                   */
+/* ------------------------------------------------------------------ */
+
+static const char *vp_ctrl_name(uint8_t cls, uint8_t cmd)
+{
+	switch (cls << 8 | cmd) {
+	case VP_CTRL_RX << 8 | VP_CTRL_RX_PROMISC: return "RX_PROMISC";
+	case VP_CTRL_RX << 8 | VP_CTRL_RX_ALLMULTI: return "RX_ALLMULTI";
+	case VP_CTRL_MAC << 8 | VP_CTRL_MAC_TABLE_SET: return "MAC_TABLE_SET";
+	case VP_CTRL_MAC << 8 | VP_CTRL_MAC_ADDR_SET: return "MAC_ADDR_SET";
+	case VP_CTRL_MQ << 8 | VP_CTRL_MQ_VQ_PAIRS_SET: return "MQ_VQ_PAIRS_SET";
+	default: return "?";
+	}
+}
+
+/*
+ * One control request (5.1.6.5): class, command, data; the device
+ * answers OK (0) or ERR (1) in the ack byte.  Only while started (the
+ * device reads its queues after DRIVER_OK); before, 0: the port replays
+ * its configuration at every start.  0, -EIO (the device said ERR),
+ * -ETIMEDOUT or -EPROTO (it broke the queue: the device is marked
+ * broken).
+ */
+static int vp_ctrl(struct vp_dev *d, uint8_t cls, uint8_t cmd,
+		   const void *data, size_t len)
+{
+	if (!d->started)
+		return 0;
+	if (fsb_vpci_gone(&d->v))
+		return -ENODEV;
+	uint8_t *buf = (uint8_t *)d->ring_mem + d->cbuf_off;
+	buf[0] = cls;
+	buf[1] = cmd;
+	memcpy(buf + 2, data, len);
+	volatile uint8_t *ack = buf + VP_CBUF_ACK;
+	*ack = 0xff;
+	int rc = fsb_vq_ctrl_call(d->cvq, vp_ring_iova(d, buf), (uint32_t)(2 + len),
+				  vp_ring_iova(d, (void *)ack), 1, VP_CTRL_MS);
+	if (rc < 0) {
+		fsb_log(FSB_LOG_ERR, "%s: control request %s: %s", d->sd->name,
+			vp_ctrl_name(cls, cmd), rc == -ETIMEDOUT ?
+			"no answer within 1 s (the device is broken)" :
+			"the device broke the control queue");
+		fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
+		return rc;
+	}
+	if (*ack != 0) {
+		fsb_log(FSB_LOG_WARNING, "%s: control request %s refused by the "
+			"device (ack %u)", d->sd->name, vp_ctrl_name(cls, cmd), *ack);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,164 +540,121 @@ static void vp_on_broken(void *arg, enum fsb_vq_fault f)
 	fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
 }
 
-/* Lay out both rings on zeroed memory, as the features negotiated ask:
+/* Lay every ring out on zeroed memory, as the features negotiated ask:
  * the device starts from index 0. */
 static int vp_rings_init(struct vp_dev *d)
 {
 	bool eidx = d->v.features & VP_F(VP_F_EVENT_IDX);
 	bool ino = d->v.features & VP_F(VP_F_IN_ORDER);
 	memset(d->ring_mem, 0, d->ring_len);
-	int rc = fsb_vq_init(&d->rxq->vq, d->ring_mem, (uint16_t)d->qsize[0],
-			     true, eidx, ino, d->sd->name);
-	if (rc == 0)
-		rc = fsb_vq_init(&d->txq->vq, (char *)d->ring_mem + d->ring_off_tx,
-				 (uint16_t)d->qsize[1], false, eidx, ino,
-				 d->sd->name);
-	if (rc < 0)
-		return rc;
-	for (unsigned i = 0; i < 2; i++) {
-		struct fsb_vq *vq = i ? &d->txq->vq : &d->rxq->vq;
-		vq->on_broken = vp_on_broken;
-		vq->broken_arg = d;
+	for (unsigned i = 0; i < d->nvq; i++) {
+		struct vp_vq *q = &d->q[i];
+		/* RX queues (even, below the control queue) are the device's
+		 * to write */
+		bool rx = i < 2 * d->nqp && !(i & 1);
+		int rc = fsb_vq_init(q->vq, (char *)d->ring_mem + q->off,
+				     (uint16_t)q->size, rx, eidx, ino, d->sd->name);
+		if (rc < 0)
+			return rc;
+		q->vq->on_broken = vp_on_broken;
+		q->vq->broken_arg = d;
 	}
-	d->rxq->mrg = d->v.features & VP_F(VP_F_MRG_RXBUF);
+	for (unsigned p = 0; p < d->nqp; p++)
+		d->rxq[p]->mrg = d->v.features & VP_F(VP_F_MRG_RXBUF);
 	return 0;
+}
+
+static void *vp_qalloc(size_t size)
+{
+	size_t n = (size + FSB_CACHE_LINE - 1) & ~(size_t)(FSB_CACHE_LINE - 1);
+	void *p = aligned_alloc(FSB_CACHE_LINE, n);
+	if (p)
+		memset(p, 0, size);
+	return p;
 }
 
 static int vp_configure(struct fsb_subdev *sd)
 {
 	struct vp_dev *d = sd->priv;
-	if (sd->conf.nb_rxq > 1 || sd->conf.nb_txq > 1) {
-		fsb_log(FSB_LOG_ERR, "%s: %u queues wanted, virtio_pci drives one "
-			"queue pair for now", sd->name,
-			sd->conf.nb_rxq > sd->conf.nb_txq ? sd->conf.nb_rxq :
-			sd->conf.nb_txq);
+	vp_rings_free(d);
+	unsigned nqp = sd->conf.nb_rxq > sd->conf.nb_txq ? sd->conf.nb_rxq :
+		sd->conf.nb_txq;
+	uint64_t f = d->v.features;
+	if (nqp > d->max_qp) {
+		fsb_log(FSB_LOG_ERR, "%s: %u queue pairs wanted, the device has "
+			"%u%s", sd->name, nqp, d->max_qp, f & VP_F(VP_F_MQ) ? "" :
+			" (it does not offer MQ)");
 		return -EINVAL;
 	}
-	vp_rings_free(d);
+	d->nqp = nqp;
+	bool ctrl = f & VP_F(VP_F_CTRL_VQ);
+	d->nvq = 2 * nqp + (ctrl ? 1 : 0);
 	unsigned want = (unsigned)fsb_devspec_get_u64(&sd->spec, "queue_size",
 						      VP_QSIZE_DEFAULT);
 	char err[256];
-	for (unsigned i = 0; i < 2; i++) {
-		unsigned max;
-		int rc = fsb_vpci_queue_max(&d->v, (uint16_t)i, &max, err, sizeof(err));
+	size_t off = 0;
+	for (unsigned i = 0; i < d->nvq; i++) {
+		struct vp_vq *q = &d->q[i];
+		bool is_ctrl = i == 2 * nqp;
+		q->index = (uint16_t)(is_ctrl ? (f & VP_F(VP_F_MQ) ? 2 * d->max_qp : 2) : i);
+		unsigned max, cap = is_ctrl ? VP_CTRL_QSIZE : want;
+		int rc = fsb_vpci_queue_max(&d->v, q->index, &max, err, sizeof(err));
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: %s", sd->name, err);
+			d->nvq = 0;
 			return rc;
 		}
-		d->qsize[i] = want < max ? want : max;
-		if (d->qsize[i] != want)
-			fsb_log(FSB_LOG_INFO, "%s: %s queue: %u entries (the "
+		q->size = cap < max ? cap : max;
+		if (q->size != cap && i < 2)
+			fsb_log(FSB_LOG_INFO, "%s: %s queues: %u entries (the "
 				"device's maximum; queue_size=%u)", sd->name,
-				i ? "tx" : "rx", d->qsize[i], want);
+				i ? "tx" : "rx", q->size, want);
+		q->off = off;
+		off += fsb_vq_mem_size((uint16_t)q->size);
 	}
-	size_t rx_len = fsb_vq_mem_size((uint16_t)d->qsize[0]);
-	d->ring_off_tx = rx_len;
-	d->ring_len = rx_len + fsb_vq_mem_size((uint16_t)d->qsize[1]);
+	d->cbuf_off = off;
+	d->ring_len = off + VP_CBUF_LEN;
 	d->ring_mem = mmap(NULL, d->ring_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d->ring_mem == MAP_FAILED) {
 		d->ring_mem = NULL;
+		d->nvq = 0;
 		return -ENOMEM;
 	}
-	size_t qs = (sizeof(struct fsb_vnet_rxq) + FSB_CACHE_LINE - 1) &
-		~(size_t)(FSB_CACHE_LINE - 1);
-	size_t ts = (sizeof(struct fsb_vnet_txq) + FSB_CACHE_LINE - 1) &
-		~(size_t)(FSB_CACHE_LINE - 1);
-	d->rxq = aligned_alloc(FSB_CACHE_LINE, qs);
-	d->txq = aligned_alloc(FSB_CACHE_LINE, ts);
-	if (!d->rxq || !d->txq) {
-		vp_rings_free(d);
-		return -ENOMEM;
+	for (unsigned p = 0; p < nqp; p++) {
+		d->rxq[p] = vp_qalloc(sizeof(struct fsb_vnet_rxq));
+		d->txq[p] = vp_qalloc(sizeof(struct fsb_vnet_txq));
+		if (!d->rxq[p] || !d->txq[p])
+			goto nomem;
+		d->q[2 * p].vq = &d->rxq[p]->vq;
+		d->q[2 * p + 1].vq = &d->txq[p]->vq;
 	}
-	memset(d->rxq, 0, sizeof(*d->rxq));
-	memset(d->txq, 0, sizeof(*d->txq));
+	if (ctrl) {
+		d->cvq = vp_qalloc(sizeof(struct fsb_vq));
+		if (!d->cvq)
+			goto nomem;
+		d->q[2 * nqp].vq = d->cvq;
+	}
 	int rc = vp_rings_init(d);
 	if (rc < 0) {
 		vp_rings_free(d);
 		return rc;
 	}
-	d->rxq->port_id = sd->port_id;
-	d->rxq->qid = 0;
-	d->rxq->hdr_len = d->txq->hdr_len = VP_HDR_LEN;
-	d->txq->known_gen = d->known_gen;
-	d->txq->table_epoch = &d->table_epoch;
-	sd->rxq[0] = sd->conf.nb_rxq ? d->rxq : NULL;
-	sd->txq[0] = sd->conf.nb_txq ? d->txq : NULL;
+	for (unsigned p = 0; p < nqp; p++) {
+		struct fsb_vnet_rxq *rq = d->rxq[p];
+		struct fsb_vnet_txq *tq = d->txq[p];
+		rq->port_id = sd->port_id;
+		rq->qid = (uint16_t)p;
+		rq->hdr_len = tq->hdr_len = VP_HDR_LEN;
+		tq->known_gen = d->known_gen;
+		tq->table_epoch = &d->table_epoch;
+		sd->rxq[p] = p < sd->conf.nb_rxq ? rq : NULL;
+		sd->txq[p] = p < sd->conf.nb_txq ? tq : NULL;
+	}
 	return 0;
-}
-
-/* Map @len bytes at @va for the device, IOVA = VA. */
-static int vp_dma_map(struct vp_dev *d, void *va, uint64_t len, int pool)
-{
-	uint64_t iova;
-	int rc = fsb_vfio_pci_dma_map(&d->pci, va, len, &iova);
-	if (rc == 0 && iova != (uint64_t)(uintptr_t)va) {
-		fsb_vfio_pci_dma_unmap(&d->pci, iova, len);
-		fsb_log(FSB_LOG_ERR, "%s: the IOMMU's aperture does not cover "
-			"our memory at %p: virtio_pci needs IOVA = VA (in a "
-			"guest: intel-iommu,aw-bits=48)", d->sd->name, va);
-		return -ENOTSUP;
-	}
-	if (rc < 0) {
-		fsb_log(FSB_LOG_ERR, "%s: VFIO_IOMMU_MAP_DMA of %llu bytes at %p: %s",
-			d->sd->name, (unsigned long long)len, va, strerror(-rc));
-		return rc;
-	}
-	d->dma[d->ndma].iova = iova;
-	d->dma[d->ndma].len = len;
-	d->dma[d->ndma++].pool = pool;
-	return 0;
-}
-
-/*
- * The mempool listener (fsb_private.h): every pool, live at start or
- * created while the port runs, is mapped before fsb_mempool_create
- * returns it, so none of its buffers can reach the device unmapped.
- * Only then is it known to TX (known_gen); a pool that could not be
- * mapped stays unknown, and TX drops its buffers and counts them.
- */
-static void vp_pool_added(void *arg, const struct fsb_pool_snap *p)
-{
-	struct vp_dev *d = arg;
-	for (unsigned i = 0; i < p->nregions; i++) {
-		d->dma_err = vp_dma_map(d, p->regions[i].addr, p->regions[i].size,
-					(int)p->id);
-		if (d->dma_err < 0) {
-			vp_dma_unmap(d, (int)p->id);
-			return;
-		}
-	}
-	__atomic_store_n(&d->known_gen[p->id], p->gen, __ATOMIC_RELAXED);
-}
-
-static void vp_pool_removed(void *arg, const struct fsb_pool_snap *p)
-{
-	struct vp_dev *d = arg;
-	__atomic_store_n(&d->known_gen[p->id], 0, __ATOMIC_RELAXED);
-	vp_dma_unmap(d, (int)p->id);
-}
-
-/* Map the ring memory and every live pool's regions for the device. */
-static int vp_dma_map_all(struct vp_dev *d)
-{
-	vp_dma_unmap_all(d);
-	int rc = vp_dma_map(d, d->ring_mem, d->ring_len, -1);
-	if (rc < 0)
-		return rc;
-	d->dma_err = 0;
-	d->pools.added = vp_pool_added;
-	d->pools.removed = vp_pool_removed;
-	d->pools.arg = d;
-	d->pools.epoch = &d->table_epoch;
-	fsb_mempool_listen(&d->pools);
-	d->listening = true;
-	/* a pool live now that could not be mapped fails the start; one
-	 * created later is refused to TX (above) */
-	rc = d->dma_err;
-	if (rc < 0)
-		vp_dma_unmap_all(d);
-	return rc;
+nomem:
+	vp_rings_free(d);
+	return -ENOMEM;
 }
 
 static int vp_start(struct fsb_subdev *sd)
@@ -470,10 +662,12 @@ static int vp_start(struct fsb_subdev *sd)
 	struct vp_dev *d = sd->priv;
 	char err[256];
 	int rc;
-	if (!sd->rx_pool[0] && sd->conf.nb_rxq) {
-		fsb_log(FSB_LOG_ERR, "%s: rx queue 0 has no mempool", sd->name);
-		return -EINVAL;
-	}
+	for (unsigned p = 0; p < sd->conf.nb_rxq; p++)
+		if (!sd->rx_pool[p]) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u has no mempool",
+				sd->name, p);
+			return -EINVAL;
+		}
 	if (!d->negotiated) {
 		/* a restart: the device was reset at stop */
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
@@ -487,56 +681,71 @@ static int vp_start(struct fsb_subdev *sd)
 		d->negotiated = true;
 	}
 	if (d->used_before) {
-		fsb_vq_reclaim(&d->rxq->vq, fsb_vnet_buf_free, NULL);
-		fsb_vq_reclaim(&d->txq->vq, fsb_vnet_buf_free, NULL);
 		/* fresh rings: the device starts from index 0 again */
-		fsb_vq_fini(&d->rxq->vq);
-		fsb_vq_fini(&d->txq->vq);
+		for (unsigned i = 0; i < d->nvq; i++) {
+			fsb_vq_reclaim(d->q[i].vq, fsb_vnet_buf_free, NULL);
+			fsb_vq_fini(d->q[i].vq);
+		}
 		if ((rc = vp_rings_init(d)) < 0)
 			return rc;
 	}
 	if ((rc = vp_dma_map_all(d)) < 0)
 		return rc;
-	if (sd->conf.nb_rxq) {
-		d->rxq->pool = sd->rx_pool[0];
-		d->rxq->cap = sd->rx_pool[0]->data_room - FSB_BUF_HEADROOM + VP_HDR_LEN;
-		if (__atomic_load_n(&d->known_gen[d->rxq->pool->id],
-				    __ATOMIC_RELAXED) != d->rxq->pool->gen) {
-			fsb_log(FSB_LOG_ERR, "%s: rx queue 0's mempool is not a live "
-				"pool (freed?)", sd->name);
+	for (unsigned p = 0; p < d->nqp; p++) {
+		d->txq[p]->iova_off = d->translate ? d->pool_off : NULL;
+		if (p >= sd->conf.nb_rxq)
+			continue;
+		struct fsb_vnet_rxq *rq = d->rxq[p];
+		rq->pool = sd->rx_pool[p];
+		rq->cap = rq->pool->data_room - FSB_BUF_HEADROOM + VP_HDR_LEN;
+		if (__atomic_load_n(&d->known_gen[rq->pool->id],
+				    __ATOMIC_RELAXED) != rq->pool->gen) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u's mempool is not a "
+				"live pool (freed?)", sd->name, p);
 			return -EINVAL;
 		}
+		rq->iova_off = d->pool_off[rq->pool->id];
 	}
-	for (unsigned i = 0; i < 2; i++) {
-		struct fsb_vq *vq = i ? &d->txq->vq : &d->rxq->vq;
+	volatile uint8_t *bar = d->pci.bar_map[d->v.notify.bar];
+	if (!bar) {
+		fsb_log(FSB_LOG_ERR, "%s: the notify BAR %u cannot be mapped",
+			sd->name, d->v.notify.bar);
+		return -ENOTSUP;
+	}
+	for (unsigned i = 0; i < d->nvq; i++) {
+		struct vp_vq *q = &d->q[i];
 		unsigned size;
 		uint64_t noff;
-		rc = fsb_vpci_queue_setup(&d->v, (uint16_t)i, d->qsize[i],
-					  (uintptr_t)fsb_vq_desc_addr(vq),
-					  (uintptr_t)fsb_vq_avail_addr(vq),
-					  (uintptr_t)fsb_vq_used_addr(vq),
+		rc = fsb_vpci_queue_setup(&d->v, q->index, q->size,
+					  vp_ring_iova(d, fsb_vq_desc_addr(q->vq)),
+					  vp_ring_iova(d, fsb_vq_avail_addr(q->vq)),
+					  vp_ring_iova(d, fsb_vq_used_addr(q->vq)),
 					  &size, &noff, err, sizeof(err));
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: %s", sd->name, err);
 			return rc;
 		}
-		volatile uint8_t *bar = d->pci.bar_map[d->v.notify.bar];
-		if (!bar) {
-			fsb_log(FSB_LOG_ERR, "%s: the notify BAR %u cannot be mapped",
-				sd->name, d->v.notify.bar);
-			return -ENOTSUP;
-		}
-		d->kick_ctx[i].db = (volatile uint16_t *)(bar + noff);
-		d->kick_ctx[i].idx = (uint16_t)i;
-		vq->kick = vp_kick;
-		vq->kick_arg = (void *)&d->kick_ctx[i];
+		q->kick.db = (volatile uint16_t *)(bar + noff);
+		q->kick.idx = q->index;
+		q->vq->kick = vp_kick;
+		q->vq->kick_arg = &q->kick;
 	}
 	d->used_before = true;
-	if (sd->conf.nb_rxq)
-		fsb_vnet_rx_refill(d->rxq);
+	for (unsigned p = 0; p < sd->conf.nb_rxq; p++)
+		fsb_vnet_rx_refill(d->rxq[p]);
 	fsb_vpci_status_add(&d->v, FSB_VIRTIO_S_DRIVER_OK);
 	d->negotiated = false;          /* the next start renegotiates */
 	d->started = true;
+	if (d->nqp > 1) {
+		uint16_t n = (uint16_t)d->nqp;
+		rc = vp_ctrl(d, VP_CTRL_MQ, VP_CTRL_MQ_VQ_PAIRS_SET, &n, 2);
+		if (rc < 0) {
+			fsb_log(FSB_LOG_ERR, "%s: the device did not take %u queue "
+				"pairs", sd->name, d->nqp);
+			d->started = false;
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -552,6 +761,20 @@ static void vp_stop(struct fsb_subdev *sd)
 		fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
 }
 
+static void vp_close(struct fsb_subdev *sd)
+{
+	struct vp_dev *d = sd->priv;
+	if (!d)
+		return;
+	char err[128];
+	if (!fsb_vpci_gone(&d->v))
+		fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
+	vp_dma_unmap_all(d);
+	vp_rings_free(d);
+	vp_free(d);
+	sd->priv = NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Info and config                                                     */
 /* ------------------------------------------------------------------ */
@@ -559,7 +782,10 @@ static void vp_stop(struct fsb_subdev *sd)
 static unsigned vp_rx_pending(struct fsb_subdev *sd)
 {
 	struct vp_dev *d = sd->priv;
-	return d && d->rxq ? fsb_vq_used_count(&d->rxq->vq) : 0;
+	unsigned n = 0;
+	for (unsigned p = 0; d && p < d->nqp; p++)
+		n += fsb_vq_used_count(&d->rxq[p]->vq);
+	return n;
 }
 
 /* The device's LINK_UP (config status, bit 0) while started.  A device
@@ -586,7 +812,8 @@ static int vp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 	if (d->v.features & VP_F(VP_F_STATUS)) {
 		uint16_t st = 0;
 		char err[128];
-		if (fsb_vpci_cfg_read(&d->v, 6, &st, 2, err, sizeof(err)) < 0)
+		if (fsb_vpci_cfg_read(&d->v, VP_CFG_STATUS, &st, 2, err,
+				      sizeof(err)) < 0)
 			l->up = false;
 		else
 			l->up = st & 1;
@@ -598,16 +825,16 @@ static int vp_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
 {
 	struct vp_dev *d = sd->priv;
 	memset(st, 0, sizeof(*st));
-	if (d && d->rxq && d->txq)
-		fsb_vnet_stats_add(d->rxq, d->txq, st);
+	for (unsigned p = 0; d && p < d->nqp; p++)
+		fsb_vnet_stats_add(d->rxq[p], d->txq[p], st);
 	return 0;
 }
 
 static int vp_stats_reset(struct fsb_subdev *sd)
 {
 	struct vp_dev *d = sd->priv;
-	if (d && d->rxq && d->txq)
-		fsb_vnet_stats_reset(d->rxq, d->txq);
+	for (unsigned p = 0; d && p < d->nqp; p++)
+		fsb_vnet_stats_reset(d->rxq[p], d->txq[p]);
 	return 0;
 }
 
@@ -620,37 +847,80 @@ static int vp_mac_get(struct fsb_subdev *sd, uint8_t mac[6])
 	return 0;
 }
 
-/* Without the control queue the device filters on its own MAC (or not
- * at all): nothing to set, nothing to pretend.  The port counts these
- * as replay_enotsup. */
+/* The control queue carries these; a device without it (or without
+ * the feature) filters as it likes, and we do not pretend: -ENOTSUP,
+ * which the port counts as replay_enotsup. */
 static int vp_mac_set(struct fsb_subdev *sd, const uint8_t mac[6])
 {
-	(void)sd;
-	(void)mac;
-	return -ENOTSUP;
+	struct vp_dev *d = sd->priv;
+	if (!(d->v.features & VP_F(VP_F_CTRL_MAC_ADDR)))
+		return -ENOTSUP;
+	int rc = vp_ctrl(d, VP_CTRL_MAC, VP_CTRL_MAC_ADDR_SET, mac, 6);
+	if (rc == 0)
+		memcpy(d->mac, mac, 6);
+	return rc;
 }
 
+/* virtio-net has no MTU to program: what limits a frame is our RX
+ * buffers and, with VIRTIO_NET_F_MTU, the device's maximum. */
 static int vp_mtu_set(struct fsb_subdev *sd, uint16_t mtu)
 {
-	(void)sd;
-	(void)mtu;
-	return -ENOTSUP;
+	struct vp_dev *d = sd->priv;
+	if (d->max_mtu && mtu > d->max_mtu) {
+		fsb_log(FSB_LOG_ERR, "%s: MTU %u is above the device's maximum %u",
+			sd->name, mtu, d->max_mtu);
+		return -EINVAL;
+	}
+	for (unsigned p = 0; p < sd->conf.nb_rxq && p < d->nqp; p++) {
+		struct fsb_vnet_rxq *rq = d->rxq[p];
+		/* a frame with a VLAN tag must fit one buffer */
+		if (rq->pool && (uint32_t)mtu + 18 + VP_HDR_LEN > rq->cap) {
+			fsb_log(FSB_LOG_ERR, "%s: MTU %u does not fit rx queue "
+				"%u's buffers (%u bytes)", sd->name, mtu, p,
+				rq->cap - VP_HDR_LEN);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
-static int vp_flag_set(struct fsb_subdev *sd, bool on)
+static int vp_rx_mode(struct fsb_subdev *sd, uint8_t cmd, bool on)
 {
-	(void)sd;
-	(void)on;
-	return -ENOTSUP;
+	struct vp_dev *d = sd->priv;
+	if (!(d->v.features & VP_F(VP_F_CTRL_RX)))
+		return -ENOTSUP;
+	uint8_t v = on;
+	return vp_ctrl(d, VP_CTRL_RX, cmd, &v, 1);
 }
 
+static int vp_promisc_set(struct fsb_subdev *sd, bool on)
+{
+	return vp_rx_mode(sd, VP_CTRL_RX_PROMISC, on);
+}
+
+static int vp_allmulti_set(struct fsb_subdev *sd, bool on)
+{
+	return vp_rx_mode(sd, VP_CTRL_RX_ALLMULTI, on);
+}
+
+/* MAC_TABLE_SET: no extra unicast entries, then the multicast ones
+ * (each table a 32-bit count and the addresses). */
 static int vp_mc_list_set(struct fsb_subdev *sd,
 			  const uint8_t (*macs)[FSB_ETHER_ADDR_LEN], unsigned n)
 {
-	(void)sd;
-	(void)macs;
-	(void)n;
-	return -ENOTSUP;
+	struct vp_dev *d = sd->priv;
+	if (!(d->v.features & VP_F(VP_F_CTRL_RX)))
+		return -ENOTSUP;
+	uint8_t t[8 + FSB_ETHER_ADDR_LEN * FSB_MC_ADDR_MAX];
+	if (n > FSB_MC_ADDR_MAX)
+		return -EINVAL;
+	uint32_t zero = 0, cnt = n;
+	memcpy(t, &zero, 4);
+	memcpy(t + 4, &cnt, 4);
+	if (n)
+		memcpy(t + 8, macs, (size_t)n * FSB_ETHER_ADDR_LEN);
+	return vp_ctrl(d, VP_CTRL_MAC, VP_CTRL_MAC_TABLE_SET, t,
+		       8 + (size_t)n * FSB_ETHER_ADDR_LEN);
 }
 
 const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops = {
@@ -669,7 +939,7 @@ const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops = {
 	.mac_get = vp_mac_get,
 	.mac_set = vp_mac_set,
 	.mtu_set = vp_mtu_set,
-	.promisc_set = vp_flag_set,
-	.allmulti_set = vp_flag_set,
+	.promisc_set = vp_promisc_set,
+	.allmulti_set = vp_allmulti_set,
 	.mc_list_set = vp_mc_list_set,
 };

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "virtqueue.h"
 
@@ -148,4 +149,51 @@ void fsb_vq_fault(struct fsb_vq *vq, enum fsb_vq_fault f, uint32_t a,
 	}
 	if (vq->on_broken)
 		vq->on_broken(vq->broken_arg, f);
+}
+
+int fsb_vq_ctrl_call(struct fsb_vq *vq, uint64_t out, uint32_t out_len,
+		     uint64_t in, uint32_t in_len, unsigned timeout_ms)
+{
+	if (vq->broken)
+		return -EPROTO;
+	uint16_t ai = vq->avail_idx, mask = vq->mask;
+	uint16_t head = (uint16_t)(ai * 2u) & mask, tail = (uint16_t)(head + 1) & mask;
+	vq->desc[head] = (struct fsb_vring_desc){ out, out_len,
+						  FSB_VRING_DESC_F_NEXT, tail };
+	vq->desc[tail] = (struct fsb_vring_desc){ in, in_len,
+						  FSB_VRING_DESC_F_WRITE, 0 };
+	vq->avail->ring[ai & mask] = head;
+	vq->avail_idx = (uint16_t)(ai + 1);
+	/* the chain holds two descriptors: in flight, as far as the index
+	 * checks of fsb_vq_publish and the used ring go, it is one entry */
+	fsb_vq_publish(vq);
+	uint64_t deadline = fsb_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (unsigned spin = 0;; spin++) {
+		uint16_t u = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		if (u != vq->used_idx) {
+			const struct fsb_vring_used_elem *e =
+				&vq->used->ring[vq->used_idx & mask];
+			uint32_t id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
+			uint32_t len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+			if ((uint16_t)(u - vq->used_idx) != 1 || id != head) {
+				fsb_vq_fault(vq, id >= vq->size ? FSB_VQ_BAD_ID :
+					     FSB_VQ_NOT_IN_FLIGHT, id, vq->size);
+				return -EPROTO;
+			}
+			if (len > in_len) {
+				fsb_vq_fault(vq, FSB_VQ_BAD_LEN, len, in_len);
+				return -EPROTO;
+			}
+			vq->used_idx = u;
+			return 0;
+		}
+		if (fsb_now_ns() >= deadline) {
+			/* its late answer would not match the next request:
+			 * the queue is done for */
+			vq->broken = true;
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = { 0, spin < 100 ? 1000 : 1000000 };
+		nanosleep(&ts, NULL);
+	}
 }

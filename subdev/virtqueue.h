@@ -176,6 +176,23 @@ static inline void *fsb_vq_used_addr(const struct fsb_vq *vq) { return vq->used;
 unsigned fsb_vq_reclaim(struct fsb_vq *vq, void (*fn)(void *cookie, void *arg),
 			void *arg);
 
+/*
+ * One request on a control queue (virtio-net's, 5.1.6.5), synchronous,
+ * from the control path: a chain of two descriptors, @out_len bytes at
+ * device address @out for the device to read (class, command, data),
+ * then @in_len bytes at @in for it to write (the ack).  Descriptors are
+ * taken in ring order, two per request, which is what IN_ORDER asks of
+ * a driver and is valid without it; the queue's other helpers are not
+ * used on it (fsb_vq_init lays it out; fsb_vq_reclaim resets it).
+ * Waits at most @timeout_ms for the device, polling with a backoff, and
+ * calls @kick through the queue's kick callback as the device asks.
+ * Returns 0 once the device used the chain; -ETIMEDOUT; -EPROTO when
+ * it returned something else (another id, or more than @in_len bytes;
+ * the queue is then broken, as for the datapath).
+ */
+int fsb_vq_ctrl_call(struct fsb_vq *vq, uint64_t out, uint32_t out_len,
+		     uint64_t in, uint32_t in_len, unsigned timeout_ms);
+
 /* Report a fault (slow path; keeps the hot functions small). */
 void fsb_vq_fault(struct fsb_vq *vq, enum fsb_vq_fault f, uint32_t a,
 		  uint32_t b);

@@ -389,6 +389,85 @@ static void test_reclaim(void **state)
 	tq_free(t);
 }
 
+/* A control-queue device that answers inside the kick, as QEMU does on
+ * the doorbell's exit: it checks the chain, acks with @ctrl_ack, and
+ * uses it with id + @ctrl_id_skew; @ctrl_silent: no answer at all. */
+static uint8_t ctrl_ack;
+static uint32_t ctrl_id_skew;
+static bool ctrl_silent;
+static unsigned ctrl_calls;
+static uint8_t ctrl_seen[16];
+
+static void ctrl_device(void *arg)
+{
+	struct tq *t = arg;
+	struct fsb_vq *vq = &t->vq;
+	t->kicks++;
+	if (ctrl_silent)
+		return;
+	uint16_t head = dev_pop(t);
+	struct fsb_vring_desc *a = &vq->desc[head];
+	assert_int_equal(a->flags, FSB_VRING_DESC_F_NEXT);
+	struct fsb_vring_desc *b = &vq->desc[a->next];
+	assert_int_equal(b->flags, FSB_VRING_DESC_F_WRITE);
+	assert_int_equal(b->len, 1);
+	memcpy(ctrl_seen, (void *)(uintptr_t)a->addr, a->len < 16 ? a->len : 16);
+	*(uint8_t *)(uintptr_t)b->addr = ctrl_ack;
+	dev_put(t, head + ctrl_id_skew, 1);
+	dev_publish(t);
+	ctrl_calls++;
+}
+
+static void test_ctrl_call(void **state)
+{
+	(void)state;
+	for (int ino = 0; ino < 2; ino++) {
+		struct tq *t = tq_new_ex(8, false, ino, false);
+		t->vq.kick = ctrl_device;
+		uint8_t req[4] = { 4, 0, 3, 0 }, ack = 0xff;
+		ctrl_ack = 0;
+		ctrl_id_skew = 0;
+		ctrl_silent = false;
+		ctrl_calls = 0;
+		/* more requests than the ring has descriptors: two each, in
+		 * ring order, wrapping */
+		for (unsigned i = 0; i < 10; i++) {
+			req[2] = (uint8_t)i;
+			ack = 0xff;
+			assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 4,
+							  (uintptr_t)&ack, 1, 100), 0);
+			assert_int_equal(ack, 0);
+			assert_int_equal(ctrl_seen[2], i);
+		}
+		assert_int_equal(ctrl_calls, 10);
+		/* the device says ERR: the call succeeded, the ack says so */
+		ctrl_ack = 1;
+		assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 4,
+						  (uintptr_t)&ack, 1, 100), 0);
+		assert_int_equal(ack, 1);
+		/* another id comes back: the queue is broken */
+		ctrl_id_skew = 1;
+		assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 4,
+						  (uintptr_t)&ack, 1, 100), -EPROTO);
+		assert_true(t->vq.broken);
+		assert_int_equal(t->broken_calls, 1);
+		assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 4,
+						  (uintptr_t)&ack, 1, 100), -EPROTO);
+		tq_free(t);
+	}
+	/* no answer: bounded, and the queue is done for */
+	struct tq *t = tq_new_ex(8, false, false, false);
+	t->vq.kick = ctrl_device;
+	ctrl_silent = true;
+	uint8_t req[2] = { 0, 0 }, ack = 0xff;
+	assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 2,
+					  (uintptr_t)&ack, 1, 20), -ETIMEDOUT);
+	assert_true(t->vq.broken);
+	assert_int_equal(fsb_vq_ctrl_call(&t->vq, (uintptr_t)req, 2,
+					  (uintptr_t)&ack, 1, 20), -EPROTO);
+	tq_free(t);
+}
+
 static void test_bad_init(void **state)
 {
 	(void)state;
@@ -488,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim),
 		cmocka_unit_test(test_in_order),
 		cmocka_unit_test(test_bad_init),
+		cmocka_unit_test(test_ctrl_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

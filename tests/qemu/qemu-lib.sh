@@ -23,7 +23,9 @@
 #                  48 address bits: user VAs sit near 2^47) and
 #                  intel_iommu=on in the guest, for VFIO in the guest;
 #                  the standby gets iommu_platform=on;
-#                  unset: setup B, no IOMMU (kernel drivers, UIO)
+#   QEMU_IOMMU_AW  its address bits, 48 (default) or 39: then user VAs
+#                  lie outside the aperture (IOVA != VA);
+#                  QEMU_IOMMU unset: setup B, no IOMMU (kernel drivers, UIO)
 #   QEMU_MEM       guest RAM in MiB (default 512; at most 1024)
 #   QEMU_APPEND    more kernel arguments (hugepages=64, ...)
 #
@@ -83,7 +85,7 @@ qemu_start() {
 	_iommu=""; _kargs=${QEMU_APPEND:+ $QEMU_APPEND}
 	_vopt=""
 	if [ -n "${QEMU_IOMMU:-}" ]; then
-		_iommu="-device intel-iommu,intremap=on,aw-bits=48"
+		_iommu="-device intel-iommu,intremap=on,aw-bits=${QEMU_IOMMU_AW:-48}"
 		_kargs="$_kargs intel_iommu=on"
 		# virtio devices behind the vIOMMU (a driver must then
 		# accept ACCESS_PLATFORM)
