@@ -428,14 +428,19 @@ static void *fwd_main(void *arg)
 		build_template(tmpl[i], cfg.ports[i].mac, cfg.txpkts);
 	uint64_t t_start = now_ns(), generated = 0;
 
+	unsigned rot = 0;
 	while (!atomic_load_explicit(&fwd_stop, memory_order_relaxed)) {
+		rot++;
 		/* paced txonly: when the next frame is due (0 = now) */
 		uint64_t next_due = cfg.mode == MODE_TXONLY && cfg.tx_rate ?
 			UINT64_MAX : 0;
 		for (unsigned i = 0; i < cfg.nports; i++) {
 			struct fwd_port *p = &cfg.ports[i];
 			struct fwd_port *peer = &cfg.ports[(i ^ 1) < cfg.nports ? (i ^ 1) : i];
-			for (uint16_t q = 0; q < cfg.nb_queues; q++) {
+			/* paced txonly: the queue that goes first rotates, or
+			 * the first one would take every frame that falls due */
+			for (uint16_t qi = 0; qi < cfg.nb_queues; qi++) {
+				uint16_t q = (uint16_t)((qi + rot) % cfg.nb_queues);
 				uint16_t n, sent;
 				switch (cfg.mode) {
 				case MODE_TXONLY: {

@@ -294,7 +294,7 @@ static int vp_probe(struct fsb_subdev *sd)
 		d->mac[0] = (uint8_t)((d->mac[0] & 0xfc) | 0x02);
 	}
 	sd->priv = d;
-	fsb_log(FSB_LOG_INFO, "%s: virtio_pci on %s: features 0x%llx, %u queue "
+	fsb_log(FSB_LOG_NOTICE, "%s: virtio_pci on %s: features 0x%llx, %u queue "
 		"pair%s%s%s", sd->name, sd->pci_addr, (unsigned long long)f,
 		d->max_qp, d->max_qp == 1 ? "" : "s",
 		f & VP_F(VP_F_CTRL_VQ) ? ", control queue" : "",

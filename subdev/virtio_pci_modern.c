@@ -332,6 +332,9 @@ int fsb_vpci_negotiate(struct fsb_vpci *v, uint64_t wanted, uint64_t required,
 		return -EIO;
 	}
 	v->features = acc;
+	/* again: a device may size its queues by the features (QEMU's
+	 * virtio-net adds the second and later pairs for MQ only here) */
+	v->num_queues = (uint16_t)common_rd(v, FSB_VPCI_NUM_QUEUES, 2);
 	return 0;
 }
 

@@ -2,17 +2,21 @@
 /*
  * fsb-udpsink - the host-side counter of the QEMU harness (tests/qemu/).
  *
- *   fsb-udpsink [--after NAME] NAME=PORT [NAME=PORT ...]
+ *   fsb-udpsink [--after NAME] NAME=PORT|NAME=tap:IFNAME ...
  *
  * A guest NIC on a QEMU `-netdev socket,udp=127.0.0.1:PORT,...` sends
  * each Ethernet frame as one UDP datagram to PORT.  This binds each PORT
  * on 127.0.0.1 (one per path: the primary's, the standby's) and counts
- * what arrives, from outside the guest:
+ * what arrives, from outside the guest.  NAME=tap:IFNAME counts what a
+ * guest NIC on `-netdev tap,ifname=IFNAME` sends (a packet socket on
+ * the host's side of the tap; multi-queue taps carry multi-queue
+ * NICs):
  *   - per path: frames (all), ours, the first and the last of ours'
  *     receipt times;
  *   - for fsb-fwd's frames (magic FSB1 or FSB2 after the 42-byte header,
  *     fsb-check.h): lost (max seq + 1 - distinct seqs), duplicates,
- *     reordered, per (port, queue) stream 0;
+ *     reordered, per (port, queue) stream 0; our frames of every queue
+ *     are counted per path ("queues" in the summary);
  *   - path changes: the path is that of our last frame; each change
  *     records the gap from the old path's last frame to the new one's;
  *   - the longest silence (none of our frames on any path) and when it
@@ -38,6 +42,9 @@
 #define _GNU_SOURCE 1
 #endif
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -59,6 +66,7 @@ struct path {
 	char name[32];
 	int fd;
 	uint64_t frames, ours;
+	uint64_t queue_ours[16];        /* our frames per (sender's) queue */
 	uint64_t first_ns, last_ns;
 	uint32_t *buckets;              /* our frames per 10 ms since t_base */
 };
@@ -107,7 +115,11 @@ static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 	if (len < HDR_LEN + sizeof(h))
 		return;
 	memcpy(&h, d + HDR_LEN, sizeof(h));
-	if ((h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC) || h.queue != 0)
+	if (h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC)
+		return;
+	if (h.queue < 16)
+		ph->queue_ours[h.queue]++;
+	if (h.queue != 0)
 		return;
 	if (!ph->ours) {
 		ph->first_ns = t;
@@ -192,13 +204,22 @@ static void summary(void)
 		q = e;
 	}
 	printf("\",\"paths\":[");
-	for (unsigned i = 0; i < npaths; i++)
+	for (unsigned i = 0; i < npaths; i++) {
 		printf("%s{\"name\":\"%s\",\"frames\":%llu,\"ours\":%llu,"
-		       "\"first_ns\":%llu,\"last_ns\":%llu}", i ? "," : "",
+		       "\"first_ns\":%llu,\"last_ns\":%llu,\"queues\":[", i ? "," : "",
 		       paths[i].name, (unsigned long long)paths[i].frames,
 		       (unsigned long long)paths[i].ours,
 		       (unsigned long long)paths[i].first_ns,
 		       (unsigned long long)paths[i].last_ns);
+		unsigned nq = 1;
+		for (unsigned q = 0; q < 16; q++)
+			if (paths[i].queue_ours[q])
+				nq = q + 1;
+		for (unsigned q = 0; q < nq; q++)
+			printf("%s%llu", q ? "," : "",
+			       (unsigned long long)paths[i].queue_ours[q]);
+		printf("]}");
+	}
 	printf("]}\n");
 	/* for plots: our frames per path per 10 ms, from the first one */
 	for (unsigned i = 0; i < npaths; i++) {
@@ -228,6 +249,28 @@ int main(int argc, char **argv)
 	for (int i = first; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 		char *end;
+		if (eq && strncmp(eq + 1, "tap:", 4) == 0 && eq != argv[i] &&
+		    (size_t)(eq - argv[i]) < sizeof(paths[0].name)) {
+			struct path *p = &paths[npaths++];
+			p->buckets = calloc(BUCKETS_MAX, sizeof(*p->buckets));
+			if (!p->buckets)
+				return 1;
+			memcpy(p->name, argv[i], (size_t)(eq - argv[i]));
+			unsigned ifi = if_nametoindex(eq + 5);
+			p->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+			struct sockaddr_ll sl = { .sll_family = AF_PACKET,
+						  .sll_protocol = htons(ETH_P_ALL),
+						  .sll_ifindex = (int)ifi };
+			if (!ifi || p->fd < 0 ||
+			    bind(p->fd, (struct sockaddr *)&sl, sizeof(sl)) < 0) {
+				fprintf(stderr, "fsb-udpsink: tap %s: %s\n", eq + 5,
+					ifi ? strerror(errno) : "no such interface");
+				return 1;
+			}
+			int big = 8 << 20;
+			setsockopt(p->fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+			continue;
+		}
 		long port = eq ? strtol(eq + 1, &end, 10) : 0;
 		if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof(paths[0].name) ||
 		    *end || port < 1 || port > 65535) {
