@@ -54,6 +54,15 @@ struct fsb_pcidev_ops {
 			 unsigned width, uint64_t *val);
 	int (*mmio_write)(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 			  unsigned width, uint64_t val);
+	/* DMA: where the device is to see [@va, @va + @len) (IOVA = VA
+	 * when it can), then map it there; unmap.  0 or -errno. */
+	int (*dma_pick)(struct fsb_pcidev *d, uint64_t va, uint64_t len,
+			uint64_t *iova);
+	int (*dma_map)(struct fsb_pcidev *d, void *va, uint64_t len,
+		       uint64_t iova);
+	int (*dma_unmap)(struct fsb_pcidev *d, uint64_t iova, uint64_t len);
+	/* Let the device go (BARs unmapped, fds closed). */
+	void (*close)(struct fsb_pcidev *d);
 };
 
 /*
@@ -95,6 +104,24 @@ static inline int fsb_pcidev_wr(struct fsb_pcidev *d, unsigned bar,
 				uint64_t off, unsigned width, uint64_t val)
 {
 	return d->ops->mmio_write(d, bar, off, width, val);
+}
+
+static inline int fsb_pcidev_dma_pick(struct fsb_pcidev *d, uint64_t va,
+				      uint64_t len, uint64_t *iova)
+{
+	return d->ops->dma_pick(d, va, len, iova);
+}
+
+static inline int fsb_pcidev_dma_map(struct fsb_pcidev *d, void *va,
+				     uint64_t len, uint64_t iova)
+{
+	return d->ops->dma_map(d, va, len, iova);
+}
+
+static inline int fsb_pcidev_dma_unmap(struct fsb_pcidev *d, uint64_t iova,
+				       uint64_t len)
+{
+	return d->ops->dma_unmap(d, iova, len);
 }
 
 #endif /* FSB_PCIDEV_H */

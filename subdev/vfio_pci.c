@@ -231,10 +231,7 @@ static int vp_mmio_write(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 	return vp_mmio(d, bar, off, width, &val, true);
 }
 
-static const struct fsb_pcidev_ops vfio_pci_ops = {
-	.cfg_read = vp_cfg_read, .cfg_write = vp_cfg_write,
-	.mmio_read = vp_mmio_read, .mmio_write = vp_mmio_write,
-};
+static const struct fsb_pcidev_ops vfio_pci_ops;
 
 /* ------------------------------------------------------------------ */
 /* Open, close                                                         */
@@ -458,3 +455,16 @@ int fsb_vfio_pci_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)
 	};
 	return ioctl(p->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0 ? -errno : 0;
 }
+
+static int vp_dma_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
+		       uint64_t *iova)
+{
+	return fsb_vfio_pci_iova_pick(d, va, len, iova);
+}
+
+static const struct fsb_pcidev_ops vfio_pci_ops = {
+	.cfg_read = vp_cfg_read, .cfg_write = vp_cfg_write,
+	.mmio_read = vp_mmio_read, .mmio_write = vp_mmio_write,
+	.dma_pick = vp_dma_pick, .dma_map = fsb_vfio_pci_dma_map_at,
+	.dma_unmap = fsb_vfio_pci_dma_unmap, .close = fsb_vfio_pci_close,
+};

@@ -187,7 +187,7 @@ static int vp_validate(const struct fsb_devspec *d, char *msg, size_t len)
  * only when its fd is closed and nothing maps it any more. */
 static void vp_free(struct vp_dev *d)
 {
-	fsb_vfio_pci_close(&d->pci);
+	d->pci.ops->close(&d->pci);
 	if (d->req) {
 		uint64_t us = fsb_vfio_req_close(d->req);
 		if (us)
@@ -197,6 +197,33 @@ static void vp_free(struct vp_dev *d)
 	free(d);
 }
 
+int (*fsb_vpci_test_open)(struct fsb_pcidev *d, const char *addr, char *err,
+			  size_t errlen);
+
+/* Bind and open the device, arm its request: @d->pci and @d->req. */
+static int vp_open(struct vp_dev *d, char *err, size_t errlen)
+{
+	struct fsb_subdev *sd = d->sd;
+	int rc = fsb_vfio_pci_bind(sd->pci_addr, "virtio-pci", err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = fsb_vfio_pci_open(&d->pci, sd->pci_addr, &sd->notify, sd->name,
+			       err, errlen);
+	if (rc < 0)
+		return rc;
+	int devfd = fsb_vfio_pci_devfd_take(&d->pci);
+	d->req = fsb_vfio_req_open(devfd, sd->name, &sd->notify);
+	if (!d->req) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot arm the VFIO device request: %s",
+			 sd->pci_addr, strerror(errno));
+		fsb_vfio_pci_close(&d->pci);
+		close(devfd);           /* still ours: the source did not take it */
+		return rc;
+	}
+	return 0;
+}
+
 static int vp_probe(struct fsb_subdev *sd)
 {
 	char err[256] = "", drv[64];
@@ -204,32 +231,20 @@ static int vp_probe(struct fsb_subdev *sd)
 	/* before the lookup: the router needs it while the device is away */
 	if (fsb_pci_addr_parse(addr, sd->pci_addr) < 0)
 		return -EINVAL;
-	if (fsb_vfio_pci_driver(sd->pci_addr, drv, sizeof(drv)) < 0) {
+	if (!fsb_vpci_test_open && fsb_vfio_pci_driver(sd->pci_addr, drv, sizeof(drv)) < 0) {
 		fsb_log(FSB_LOG_INFO, "%s: PCI device %s is not there (yet)",
 			sd->name, sd->pci_addr);
 		return -ENODEV;
 	}
-	int rc = fsb_vfio_pci_bind(sd->pci_addr, "virtio-pci", err, sizeof(err));
-	if (rc < 0)
-		goto fail;
 	struct vp_dev *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->sd = sd;
-	rc = fsb_vfio_pci_open(&d->pci, sd->pci_addr, &sd->notify, sd->name,
-			       err, sizeof(err));
+	int rc = fsb_vpci_test_open ?
+		fsb_vpci_test_open(&d->pci, sd->pci_addr, err, sizeof(err)) :
+		vp_open(d, err, sizeof(err));
 	if (rc < 0) {
 		free(d);
-		goto fail;
-	}
-	int devfd = fsb_vfio_pci_devfd_take(&d->pci);
-	d->req = fsb_vfio_req_open(devfd, sd->name, &sd->notify);
-	if (!d->req) {
-		rc = -errno;
-		snprintf(err, sizeof(err), "%s: cannot arm the VFIO device "
-			 "request: %s", sd->pci_addr, strerror(errno));
-		vp_free(d);
-		close(devfd);           /* still ours: the source did not take it */
 		goto fail;
 	}
 	rc = fsb_vpci_attach(&d->v, &d->pci, err, sizeof(err));
@@ -341,7 +356,7 @@ static void vp_dma_unmap(struct vp_dev *d, int pool)
 	unsigned k = 0;
 	for (unsigned i = 0; i < d->ndma; i++) {
 		if (pool == FSB_MAX_POOLS || d->dma[i].pool == pool)
-			fsb_vfio_pci_dma_unmap(&d->pci, d->dma[i].iova, d->dma[i].len);
+			fsb_pcidev_dma_unmap(&d->pci, d->dma[i].iova, d->dma[i].len);
 		else
 			d->dma[k++] = d->dma[i];
 	}
@@ -377,7 +392,7 @@ static int vp_dma_map_span(struct vp_dev *d, const struct fsb_mem_region *r,
 			hi = a + r[i].size;
 	}
 	uint64_t base;
-	int rc = fsb_vfio_pci_iova_pick(&d->pci, lo, hi - lo, &base);
+	int rc = fsb_pcidev_dma_pick(&d->pci, lo, hi - lo, &base);
 	if (rc < 0) {
 		fsb_log(FSB_LOG_ERR, "%s: no room in the IOMMU's aperture for %llu "
 			"bytes at %p", d->sd->name, (unsigned long long)(hi - lo),
@@ -387,7 +402,7 @@ static int vp_dma_map_span(struct vp_dev *d, const struct fsb_mem_region *r,
 	*off = (int64_t)(base - lo);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t iova = (uintptr_t)r[i].addr + (uint64_t)*off;
-		rc = fsb_vfio_pci_dma_map_at(&d->pci, r[i].addr, r[i].size, iova);
+		rc = fsb_pcidev_dma_map(&d->pci, r[i].addr, r[i].size, iova);
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: VFIO_IOMMU_MAP_DMA of %llu bytes "
 				"at %p: %s", d->sd->name,

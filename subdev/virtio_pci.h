@@ -145,4 +145,12 @@ int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,
 /* Is the device gone (its common configuration reads all-ones)? */
 bool fsb_vpci_gone(struct fsb_vpci *v);
 
+/*
+ * Tests only: when set, the virtio_pci kind gets its device here (a fake
+ * behind the same pcidev ops, tests/fake_pcidev.c) instead of binding
+ * and opening it through VFIO; there is no device request then.
+ */
+extern int (*fsb_vpci_test_open)(struct fsb_pcidev *d, const char *addr,
+				 char *err, size_t errlen);
+
 #endif /* FSB_VIRTIO_PCI_H */

@@ -22,7 +22,7 @@ static int fake_cfg_read(struct fsb_pcidev *d, unsigned off, void *buf,
 	struct fake_pci *f = d->priv;
 	if (off + len > sizeof(f->cfg))
 		return -EINVAL;
-	if (f->gone)
+	if (__atomic_load_n(&f->gone, __ATOMIC_RELAXED))
 		memset(buf, 0xff, len);
 	else
 		memcpy(buf, f->cfg + off, len);
@@ -35,7 +35,7 @@ static int fake_cfg_write(struct fsb_pcidev *d, unsigned off, const void *buf,
 	struct fake_pci *f = d->priv;
 	if (off + len > sizeof(f->cfg))
 		return -EINVAL;
-	if (!f->gone)
+	if (!__atomic_load_n(&f->gone, __ATOMIC_RELAXED))
 		memcpy(f->cfg + off, buf, len);
 	return 0;
 }
@@ -114,7 +114,7 @@ static int fake_mmio_read(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 	struct fake_pci *f = d->priv;
 	if (bar != FAKE_BAR || off + width > FAKE_BAR_LEN)
 		return -EINVAL;
-	if (f->gone) {
+	if (__atomic_load_n(&f->gone, __ATOMIC_RELAXED)) {
 		*val = width == 8 ? UINT64_MAX : (1ull << (width * 8)) - 1;
 		return 0;
 	}
@@ -133,7 +133,7 @@ static int fake_mmio_write(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 	struct fake_pci *f = d->priv;
 	if (bar != FAKE_BAR || off + width > FAKE_BAR_LEN)
 		return -EINVAL;
-	if (f->gone)
+	if (__atomic_load_n(&f->gone, __ATOMIC_RELAXED))
 		return 0;
 	if (off < FAKE_COMMON + FSB_VPCI_COMMON_LEN) {
 		common_write(f, off - FAKE_COMMON, val);
@@ -143,9 +143,51 @@ static int fake_mmio_write(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 	return 0;
 }
 
+static int fake_dma_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
+			 uint64_t *iova)
+{
+	struct fake_pci *f = d->priv;
+	(void)len;
+	*iova = va + f->iova_off;
+	return 0;
+}
+
+static int fake_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
+			uint64_t iova)
+{
+	struct fake_pci *f = d->priv;
+	(void)va;
+	(void)len;
+	(void)iova;
+	if (f->dma_fail) {
+		int rc = f->dma_fail;
+		f->dma_fail = 0;
+		return rc;
+	}
+	__atomic_fetch_add(&f->dma_maps, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int fake_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)
+{
+	struct fake_pci *f = d->priv;
+	(void)iova;
+	(void)len;
+	__atomic_fetch_sub(&f->dma_maps, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void fake_close(struct fsb_pcidev *d)
+{
+	struct fake_pci *f = d->priv;
+	__atomic_fetch_add(&f->closes, 1, __ATOMIC_RELAXED);
+}
+
 static const struct fsb_pcidev_ops fake_ops = {
 	.cfg_read = fake_cfg_read, .cfg_write = fake_cfg_write,
 	.mmio_read = fake_mmio_read, .mmio_write = fake_mmio_write,
+	.dma_pick = fake_dma_pick, .dma_map = fake_dma_map,
+	.dma_unmap = fake_dma_unmap, .close = fake_close,
 };
 
 void fake_pci_cap(struct fake_pci *f, unsigned at, uint8_t type, uint8_t bar,

@@ -54,6 +54,11 @@ struct fake_pci {
 	uint64_t q_desc[FAKE_QUEUES_MAX], q_avail[FAKE_QUEUES_MAX],
 		 q_used[FAKE_QUEUES_MAX];
 	unsigned resets;
+	/* DMA: the device sees memory at VA + iova_off (0: IOVA = VA) */
+	uint64_t iova_off;
+	int dma_maps;                   /* live mappings */
+	int dma_fail;                   /* -errno for the next map, once */
+	unsigned closes;
 };
 
 /* A fresh device as described above: 3 queues of 256, VERSION_1 | MAC |

@@ -4,6 +4,13 @@
  * device (tests/fake_pcidev.c): the normal sequence, then every hostile
  * answer QEMU cannot give.  Each error must be one line that names what
  * was wrong, and nothing may crash or spin.
+ *
+ * Then the virtio_pci kind itself on the fake (fsb_vpci_test_open), in
+ * a port with a ring standby: the datapath with device addresses that
+ * are not ours (IOVA != VA: the test, playing the device, finds every
+ * frame where the descriptors say), a device gone at runtime, and the
+ * hostile devices at probe and configure, each one line with the port
+ * on its standby.
  */
 #include "config.h"
 
@@ -19,7 +26,9 @@
 
 #include "fake_pcidev.h"
 #include "fsb_private.h"
+#include "helpers.h"
 #include "virtio_pci.h"
+#include "virtqueue.h"
 
 #define F(b) (1ull << (b))
 #define WANT (F(FSB_VIRTIO_F_VERSION_1) | F(FSB_VIRTIO_F_ACCESS_PLATFORM) | \
@@ -274,6 +283,228 @@ static void test_gone(void **state)
 		   "config space reads all-ones");
 }
 
+/* ------------------------------------------------------------------ */
+/* The kind on the fake                                                */
+/* ------------------------------------------------------------------ */
+
+#define KIOVA (1ull << 44)      /* where the fake device sees our memory */
+
+static struct fake_pci kf;
+static struct {
+	pthread_mutex_t lock;
+	char line[64][200];
+	unsigned n;
+} klog = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void klog_cb(void *arg, enum fsb_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	pthread_mutex_lock(&klog.lock);
+	if (klog.n < 64)
+		snprintf(klog.line[klog.n++], sizeof(klog.line[0]), "%s", msg);
+	pthread_mutex_unlock(&klog.lock);
+}
+
+/* The line that contains @what; it must be one line. */
+static bool klogged(const char *what)
+{
+	bool found = false;
+	pthread_mutex_lock(&klog.lock);
+	for (unsigned i = 0; i < klog.n && !found; i++)
+		found = strstr(klog.line[i], what) && !strchr(klog.line[i], '\n');
+	pthread_mutex_unlock(&klog.lock);
+	return found;
+}
+
+static int kind_open(struct fsb_pcidev *d, const char *addr, char *e, size_t len)
+{
+	(void)e;
+	(void)len;
+	*d = kf.dev;
+	snprintf(d->addr, sizeof(d->addr), "%s", addr);
+	return 0;
+}
+
+static int kind_setup(void **state)
+{
+	if (fake_pci_init(&kf) < 0)
+		return -1;
+	kf.iova_off = KIOVA;
+	kf.bar[FAKE_DEVICE + 6] = 1;    /* VIRTIO_NET_S_LINK_UP */
+	fsb_vpci_test_open = kind_open;
+	klog.n = 0;
+	t_setup(state);
+	struct env *e = *state;
+	fsb_ctx_set_log(e->ctx, klog_cb, NULL, FSB_LOG_INFO);
+	return 0;
+}
+
+static int kind_teardown(void **state)
+{
+	int rc = t_teardown(state);
+	fsb_vpci_test_open = NULL;
+	fake_pci_fini(&kf);
+	return rc;
+}
+
+/* The device's view of queue @q: our addresses, less its offset. */
+static void *kva(uint64_t iova)
+{
+	assert_true(iova >= KIOVA);
+	return (void *)(uintptr_t)(iova - KIOVA);
+}
+
+static void test_kind_datapath(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *peer = ring_peer(e->ctx, "vk1", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk1)",
+		e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	assert_true(klogged("IOVA != VA"));
+	/* the rings and the port's pool (and the peer's) are mapped */
+	assert_true(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED) >= 2);
+	assert_int_equal(kf.q_enable[0], 1);
+	assert_int_equal(kf.q_enable[1], 1);
+
+	/* TX: 8 frames; the device finds each behind its descriptor, after
+	 * a zeroed 12-byte header */
+	uint64_t seq = 100;
+	assert_int_equal(send_seq(p, e->mp, &seq, 8), 8);
+	struct fsb_vring_desc *desc = kva(kf.q_desc[1]);
+	struct fsb_vring_avail *av = kva(kf.q_avail[1]);
+	struct fsb_vring_used *us = kva(kf.q_used[1]);
+	uint16_t qs = kf.q_size[1];
+	assert_int_equal(__atomic_load_n(&av->idx, __ATOMIC_ACQUIRE), 8);
+	for (unsigned i = 0; i < 8; i++) {
+		uint16_t id = av->ring[i % qs];
+		assert_true(id < qs);
+		const uint8_t *h = kva(desc[id].addr);
+		static const uint8_t zero[12];
+		assert_memory_equal(h, zero, 12);
+		assert_int_equal(desc[id].len, 12 + 64);
+		uint64_t got;
+		memcpy(&got, h + 12, 8);
+		assert_int_equal(got, 100 + i);
+		us->ring[i].id = id;
+		us->ring[i].len = 0;
+	}
+	__atomic_store_n(&us->idx, 8, __ATOMIC_RELEASE);
+	/* the doorbell rang for queue 1 (notify offset 1 * multiplier) */
+	uint16_t db;
+	memcpy(&db, kf.bar + FAKE_NOTIFY + 1 * FAKE_NOTIFY_MULT, 2);
+	assert_int_equal(db, 1);
+
+	/* RX: the device writes one frame into the first posted buffer */
+	struct fsb_vring_desc *rd = kva(kf.q_desc[0]);
+	struct fsb_vring_avail *ra = kva(kf.q_avail[0]);
+	struct fsb_vring_used *ru = kva(kf.q_used[0]);
+	assert_true(__atomic_load_n(&ra->idx, __ATOMIC_ACQUIRE) > 0);
+	uint16_t rid = ra->ring[0];
+	assert_int_equal(rd[rid].flags, FSB_VRING_DESC_F_WRITE);
+	uint8_t *rb = kva(rd[rid].addr);
+	memset(rb, 0, 12);
+	memset(rb + 12, 0xab, 60);
+	ru->ring[0].id = rid;
+	ru->ring[0].len = 72;
+	__atomic_store_n(&ru->idx, 1, __ATOMIC_RELEASE);
+	struct fsb_buf *b[8];
+	uint16_t n = 0;
+	assert_true(WAIT_UNTIL((n = t_rx(p, b, 8)) > 0, 1000));
+	assert_int_equal(n, 1);
+	assert_int_equal(b[0]->data_len, 60);
+	assert_int_equal(((uint8_t *)fsb_buf_data(b[0]))[59], 0xab);
+	fsb_buf_free(b[0]);
+
+	/* a pool created now is mapped before it is ours, and its frames
+	 * go out at its own device addresses */
+	int maps = __atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED);
+	struct fsb_mempool *late = fsb_mempool_create(e->ctx, "late", 64, 2048, 0, -1);
+	assert_non_null(late);
+	assert_true(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED) > maps);
+	seq = 500;
+	assert_int_equal(send_seq(p, late, &seq, 1), 1);
+	uint16_t id = av->ring[8 % qs];
+	uint64_t got;
+	memcpy(&got, (uint8_t *)kva(desc[id].addr) + 12, 8);
+	assert_int_equal(got, 500);
+	struct fsb_stats st;
+	assert_int_equal(fsb_port_stats_get(p, &st), 0);
+	assert_int_equal(st.oerrors, 0);
+
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+	/* the device was reset, everything unmapped, the device let go */
+	assert_int_equal(kf.status, 0);
+	assert_int_equal(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED), 0);
+	assert_int_equal(kf.closes, 1);
+	assert_int_equal(fsb_mempool_free(late), 0);
+}
+
+/* A device that reads all-ones while started is gone: the link reads
+ * down, the port moves to its standby, one line says why. */
+static void test_kind_gone(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *peer = ring_peer(e->ctx, "vk2", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk2)",
+		e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	__atomic_store_n(&kf.gone, true, __ATOMIC_RELAXED);
+	struct fsb_link l;
+	fsb_port_link_get(p, &l);       /* an app asks: the kind reads */
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_true(klogged("0000:02:00.0 reads all-ones: the device is gone"));
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+}
+
+/* Hostile at probe (never leaves reset) or configure (fewer queues than
+ * asked): one line each, the port runs on its standby. */
+static void test_kind_hostile(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *peer = ring_peer(e->ctx, "vk3", e->mp);
+	/* 1. never leaves reset */
+	kf.reset_reads = -1;
+	struct fsb_port *p = port_up(e->ctx,
+		"vk,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk3)", e->mp, NULL);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(klogged("the device did not leave reset within 1000 ms"));
+	struct fsb_slot_info si;
+	fsb_port_slot_info(p, 0, &si);
+	assert_int_equal(si.state, FSB_SUBDEV_PARSED);
+	fsb_port_close(p);
+	/* 2. one queue only */
+	fake_pci_reset(&kf);
+	kf.iova_off = KIOVA;
+	kf.num_queues = 1;
+	p = port_up(e->ctx,
+		"vk,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk3)", e->mp, NULL);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(klogged("0000:02:00.0: queue 1 asked for, the device has 1"));
+	fsb_port_close(p);
+	/* 3. two queue pairs from a device without MQ */
+	fake_pci_reset(&kf);
+	kf.iova_off = KIOVA;
+	char err2[FSB_ERRMSG_MAX];
+	p = fsb_port_open(e->ctx,
+		"vk,dev(virtio_pci,addr=0000:02:00.0,queues=2),dev(ring,name=vk3)",
+		err2, sizeof(err2));
+	assert_non_null(p);
+	struct fsb_port_conf pc = { .nb_rxq = 2, .nb_txq = 2 };
+	/* (the ring standby's end has one queue: whatever the port makes
+	 * of that, the kind said why it cannot) */
+	fsb_port_configure(p, &pc);
+	assert_true(klogged("2 queue pairs wanted, the device has 1 (it does not "
+			    "offer MQ)"));
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +519,12 @@ int main(void)
 		T(test_queues_hostile),
 		T(test_gone),
 #undef T
+		cmocka_unit_test_setup_teardown(test_kind_datapath, kind_setup,
+						kind_teardown),
+		cmocka_unit_test_setup_teardown(test_kind_gone, kind_setup,
+						kind_teardown),
+		cmocka_unit_test_setup_teardown(test_kind_hostile, kind_setup,
+						kind_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
