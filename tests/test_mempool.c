@@ -1025,9 +1025,10 @@ static void test_listener(void **state)
 	assert_int_equal(t.gen[b->id], b->gen);
 	assert_int_equal(epoch, fsb_mempool_epoch());
 
+	unsigned bid = b->id;
 	assert_int_equal(fsb_mempool_free(b), 0);
 	assert_int_equal(t.removed, 1);
-	assert_int_equal(t.gen[b->id], 0);
+	assert_int_equal(t.gen[bid], 0);
 
 	fsb_mempool_unlisten(&l);
 	struct fsb_mempool *c = fsb_mempool_create(ctx, "lc", 16, 512, 0, -1);
