@@ -278,7 +278,7 @@ static void iova_ranges(struct vfio_pci *p)
 	p->iova_next = p->range.start ? p->range.start : 1ull << 20;
 }
 
-void fsb_vfio_pci_close(struct fsb_pcidev *d)
+void fsb_vfio_pci_bars_unmap(struct fsb_pcidev *d)
 {
 	struct vfio_pci *p = d ? d->priv : NULL;
 	if (!p)
@@ -286,10 +286,19 @@ void fsb_vfio_pci_close(struct fsb_pcidev *d)
 	for (unsigned i = 0; i < FSB_PCI_BARS; i++) {
 		if (p->bar_sigbus[i] >= 0)
 			fsb_sigbus_unregister(p->bar_sigbus[i]);
+		p->bar_sigbus[i] = -1;
 		if (d->bar_map[i])
 			munmap((void *)d->bar_map[i], p->bar_maplen[i]);
 		d->bar_map[i] = NULL;
 	}
+}
+
+void fsb_vfio_pci_close(struct fsb_pcidev *d)
+{
+	struct vfio_pci *p = d ? d->priv : NULL;
+	if (!p)
+		return;
+	fsb_vfio_pci_bars_unmap(d);
 	if (p->devfd >= 0 && !p->devfd_taken)
 		close(p->devfd);
 	if (p->group >= 0)

@@ -48,6 +48,11 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
  */
 int fsb_vfio_pci_devfd_take(struct fsb_pcidev *d);
 
+/* Unregister and unmap the BARs (idempotent): after it, and the device
+ * fd's close, the device is released; the DMA mappings stay until
+ * fsb_vfio_pci_close. */
+void fsb_vfio_pci_bars_unmap(struct fsb_pcidev *d);
+
 /* Unregister and unmap the BARs, close the device (unless taken), the
  * group and the container (which drops every DMA mapping). */
 void fsb_vfio_pci_close(struct fsb_pcidev *d);

@@ -177,10 +177,12 @@ static int fake_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)
 	return 0;
 }
 
+/* as closing a VFIO container: every mapping goes with it */
 static void fake_close(struct fsb_pcidev *d)
 {
 	struct fake_pci *f = d->priv;
 	__atomic_fetch_add(&f->closes, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->dma_maps, 0, __ATOMIC_RELAXED);
 }
 
 static const struct fsb_pcidev_ops fake_ops = {
