@@ -208,10 +208,13 @@ static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
 			st == FSB_SUBDEV_PARSED ? "probe" :
 			st == FSB_SUBDEV_PROBED ? "configure" : "start",
 			strerror(-rc));
-		s->last_reason = FSB_REASON_PROBE_FAILED;
+		/* -EPROTO: the device broke its protocol (a hostile
+		 * virtio-pci device, as a bad vhost-user backend) */
+		s->last_reason = rc == -EPROTO ? FSB_REASON_BROKEN :
+			FSB_REASON_PROBE_FAILED;
 		struct fsb_event ev = {
 			.type = FSB_EVENT_SUBDEV_STATE,
-			.reason = FSB_REASON_PROBE_FAILED, .slot = sd->slot,
+			.reason = s->last_reason, .slot = sd->slot,
 			.old_state = st, .new_state = st,
 			.from_slot = -1, .to_slot = -1,
 		};
@@ -577,6 +580,7 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 				/* Wait for the device to (re)appear. */
 				s->gone = true;
 				fsb_slot_step_down(port, s, FSB_SUBDEV_PARSED,
+						   rc == -EPROTO ? FSB_REASON_BROKEN :
 						   FSB_REASON_PROBE_FAILED);
 				break;
 			}

@@ -187,14 +187,14 @@ static int vp_validate(const struct fsb_devspec *d, char *msg, size_t len)
 /*
  * The device is released when its fd is closed and nothing maps it any
  * more: BARs first, then the device fd (the request source's), and only
- * then the group and the container.  Closing the container unpins and
+ * then our rings, the group and the container.  Closing the container unpins and
  * unmaps every page we gave the device (tens of MB of 4 KiB pages: in
  * the guest test it took 8-10 ms of the kernel's time); the kernel's
  * removal does not wait for that, so neither should it.  The device was
  * reset (by us at stop, and by vfio-pci at the close), so nothing DMAs
  * in between.
  */
-static void vp_free(struct vp_dev *d)
+static void vp_release(struct vp_dev *d)
 {
 	if (d->req) {
 		fsb_vfio_pci_bars_unmap(&d->pci);
@@ -203,6 +203,11 @@ static void vp_free(struct vp_dev *d)
 			d->sd->release_us = us;
 		d->req = NULL;
 	}
+}
+
+static void vp_free(struct vp_dev *d)
+{
+	vp_release(d);
 	d->pci.ops->close(&d->pci);
 	free(d);
 }
@@ -630,9 +635,10 @@ static int vp_configure(struct fsb_subdev *sd)
 		unsigned max, cap = is_ctrl ? VP_CTRL_QSIZE : want;
 		int rc = fsb_vpci_queue_max(&d->v, q->index, &max, err, sizeof(err));
 		if (rc < 0) {
+			/* a queue its features promise and num_queues denies */
 			fsb_log(FSB_LOG_ERR, "%s: %s", sd->name, err);
 			d->nvq = 0;
-			return rc;
+			return rc == -ENOENT ? -EPROTO : rc;
 		}
 		q->size = cap < max ? cap : max;
 		if (q->size != cap && i < 2)
@@ -803,6 +809,9 @@ static void vp_close(struct fsb_subdev *sd)
 	if (!d->stopped && !fsb_vpci_gone(&d->v))
 		fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
 	vp_dma_unmap_all(d, true);
+	/* the device first (reset: it touches none of our memory), our
+	 * rings and buffers after */
+	vp_release(d);
 	vp_rings_free(d);
 	vp_free(d);
 	sd->priv = NULL;

@@ -88,7 +88,12 @@ struct fsb_vpci {
  * and enable memory decoding and bus mastering in its command register
  * (neither vfio-pci nor QEMU does it, and QEMU drops DMA while bus
  * mastering is off).  0; -ENODEV (gone: config reads all-ones); -EINVAL
- * with the reason in @err (not virtio, legacy only, a bad capability).
+ * (not virtio, legacy only: what we do not drive); -EPROTO (the device
+ * describes itself in a way no device may: a bad capability, a
+ * structure past its BAR or overlapping another).  @err says which.
+ *
+ * Throughout, -EPROTO means the device broke the virtio specification
+ * (the port records the slot as "broken"), as for a vhost-user backend.
  */
 int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 		    size_t errlen);
@@ -101,7 +106,7 @@ void fsb_vpci_status_add(struct fsb_vpci *v, uint8_t bits);
 
 /*
  * Reset: write 0 and wait, at most @timeout_ms, for it to read 0.
- * 0, -ENODEV (gone), -ETIMEDOUT (it never left reset: @err says so).
+ * 0, -ENODEV (gone), -EPROTO (it never left reset: @err says so).
  */
 int fsb_vpci_reset(struct fsb_vpci *v, unsigned timeout_ms, char *err,
 		   size_t errlen);
@@ -110,8 +115,8 @@ int fsb_vpci_reset(struct fsb_vpci *v, unsigned timeout_ms, char *err,
  * ACKNOWLEDGE, DRIVER, then features: accept what the device offers of
  * @wanted; every bit of @required must be among them.  Then FEATURES_OK,
  * read back.  On success v->features holds the result.  0; -ENODEV;
- * -ENOTSUP (a required feature missing: @err names it); -EIO (the device
- * refused FEATURES_OK).  On an error the status gets FAILED.
+ * -ENOTSUP (a required feature missing: @err names it); -EPROTO (the
+ * device refused FEATURES_OK for features it offered).  On an error the status gets FAILED.
  */
 int fsb_vpci_negotiate(struct fsb_vpci *v, uint64_t wanted, uint64_t required,
 		       char *err, size_t errlen);
@@ -120,13 +125,13 @@ int fsb_vpci_negotiate(struct fsb_vpci *v, uint64_t wanted, uint64_t required,
  * Read @len bytes of device configuration at @off, consistently: the
  * config generation is read before and after and the read retried while
  * it moves (at most 16 times).  0; -ENODEV; -EINVAL (outside the
- * device structure); -EAGAIN (the generation never settled: @err).
+ * device structure); -EPROTO (the generation never settled: @err).
  */
 int fsb_vpci_cfg_read(struct fsb_vpci *v, unsigned off, void *buf,
 		      unsigned len, char *err, size_t errlen);
 
 /* The device's size of queue @q (selects it): 0; -ENODEV; -ENOENT (no
- * such queue); -EINVAL (0 or not a power of two: @err says which). */
+ * such queue); -EPROTO (0 or not a power of two: @err says which). */
 int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
 		       char *err, size_t errlen);
 
@@ -134,7 +139,7 @@ int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
  * Queue @q: its size is min(the device's, @max_size), which must be a
  * power of two; place its rings at the given bus addresses, enable it
  * and return where to kick it.  *@size gets the size used.  0;
- * -ENODEV; -ENOENT (no such queue); -EINVAL (a size of 0 or not a power
+ * -ENODEV; -ENOENT (no such queue); -EPROTO (a size of 0 or not a power
  * of two, a notify offset outside its structure: @err says which).
  */
 int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,

@@ -93,13 +93,13 @@ static int cap_check(struct fsb_vpci *v, unsigned type,
 	if (c->bar >= FSB_PCI_BARS || bar_len == 0) {
 		ERR("%s: virtio %s structure in BAR %u, which is not a memory BAR",
 		    v->dev->addr, cap_name[type], c->bar);
-		return -EINVAL;
+		return -EPROTO;
 	}
 	if (c->len < need) {
 		ERR("%s: virtio %s structure is %llu bytes, less than %llu",
 		    v->dev->addr, cap_name[type], (unsigned long long)c->len,
 		    (unsigned long long)need);
-		return -EINVAL;
+		return -EPROTO;
 	}
 	if (c->off > bar_len || c->len > bar_len - c->off) {
 		ERR("%s: virtio %s structure (offset 0x%llx, %llu bytes) runs "
@@ -107,7 +107,7 @@ static int cap_check(struct fsb_vpci *v, unsigned type,
 		    cap_name[type], (unsigned long long)c->off,
 		    (unsigned long long)c->len, c->bar,
 		    (unsigned long long)bar_len);
-		return -EINVAL;
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -155,12 +155,12 @@ int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 		if (++walked > VPCI_CAP_WALK_MAX) {
 			ERR("%s: its PCI capability list does not end (a loop?)",
 			    d->addr);
-			return -EINVAL;
+			return -EPROTO;
 		}
 		if (ptr < 0x40 || (ptr & 3) || ptr > FSB_PCI_CFG_SPACE - 4) {
 			ERR("%s: PCI capability pointer 0x%02x is outside config "
 			    "space or unaligned", d->addr, ptr);
-			return -EINVAL;
+			return -EPROTO;
 		}
 		if (fsb_pcidev_cfg_read(d, ptr, c, 4) < 0) {
 			ERR("%s: cannot read the capability at 0x%02x", d->addr, ptr);
@@ -172,7 +172,7 @@ int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 			if (len < 16 || ptr + (unsigned)len > FSB_PCI_CFG_SPACE) {
 				ERR("%s: virtio capability at 0x%02x has a bad "
 				    "length (%u)", d->addr, ptr, len);
-				return -EINVAL;
+				return -EPROTO;
 			}
 			unsigned rd = len < sizeof(c) ? len : sizeof(c);
 			if (fsb_pcidev_cfg_read(d, ptr, c, rd) < 0) {
@@ -195,7 +195,7 @@ int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 					if (len < 20) {
 						ERR("%s: virtio notifications capability "
 						    "is %u bytes, less than 20", d->addr, len);
-						return -EINVAL;
+						return -EPROTO;
 					}
 					memcpy(&v->notify_mult, c + 16, 4);
 				}
@@ -212,7 +212,7 @@ int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 	if (!v->notify.present || !v->device.present) {
 		ERR("%s: virtio device without a %s structure", d->addr,
 		    !v->notify.present ? "notifications" : "device configuration");
-		return -EINVAL;
+		return -EPROTO;
 	}
 	int rc;
 	if ((rc = cap_check(v, FSB_VPCI_CAP_COMMON, &v->common,
@@ -231,7 +231,7 @@ int fsb_vpci_attach(struct fsb_vpci *v, struct fsb_pcidev *d, char *err,
 				ERR("%s: virtio %s and %s structures overlap in "
 				    "BAR %u", d->addr, cap_name[types[i]],
 				    cap_name[types[j]], all[i]->bar);
-				return -EINVAL;
+				return -EPROTO;
 			}
 
 	/* Memory decoding and bus mastering: ours to switch on. */
@@ -276,7 +276,7 @@ int fsb_vpci_reset(struct fsb_vpci *v, unsigned timeout_ms, char *err,
 		if (fsb_now_ns() >= deadline) {
 			ERR("%s: the device did not leave reset within %u ms "
 			    "(status 0x%02x)", v->dev->addr, timeout_ms, s);
-			return -ETIMEDOUT;
+			return -EPROTO;
 		}
 		/* The spec lets a reset take a while: back off, do not spin
 		 * a CPU on a register read that may trap to a hypervisor. */
@@ -329,7 +329,7 @@ int fsb_vpci_negotiate(struct fsb_vpci *v, uint64_t wanted, uint64_t required,
 		ERR("%s: the device refused FEATURES_OK for features 0x%llx",
 		    v->dev->addr, (unsigned long long)acc);
 		fsb_vpci_status_add(v, FSB_VIRTIO_S_FAILED);
-		return -EIO;
+		return -EPROTO;
 	}
 	v->features = acc;
 	/* again: a device may size its queues by the features (QEMU's
@@ -365,7 +365,7 @@ int fsb_vpci_cfg_read(struct fsb_vpci *v, unsigned off, void *buf,
 	}
 	ERR("%s: the device configuration generation changed on each of %u "
 	    "reads", v->dev->addr, VPCI_GEN_RETRIES);
-	return -EAGAIN;
+	return -EPROTO;
 }
 
 /* ------------------------------------------------------------------ */
@@ -389,7 +389,7 @@ int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
 	if (dev_size == 0 || (dev_size & (dev_size - 1))) {
 		ERR("%s: queue %u: the device's size %u is %s", v->dev->addr, q,
 		    dev_size, dev_size ? "not a power of two" : "0 (no queue)");
-		return -EINVAL;
+		return -EPROTO;
 	}
 	*size = dev_size;
 	return 0;
@@ -417,7 +417,7 @@ int fsb_vpci_queue_setup(struct fsb_vpci *v, uint16_t q, unsigned max_size,
 		ERR("%s: queue %u: its notify offset 0x%llx is outside the %llu-"
 		    "byte notifications structure", v->dev->addr, q,
 		    (unsigned long long)noff, (unsigned long long)v->notify.len);
-		return -EINVAL;
+		return -EPROTO;
 	}
 	common_wr(v, FSB_VPCI_Q_ENABLE, 2, 1);
 	*size = sz;

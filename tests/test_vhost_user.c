@@ -320,10 +320,10 @@ static void test_kind_broken_backend(void **state)
 	struct fsb_port *p = port_up(e->ctx, spec, e->mp, &e->log);
 	/* the broken backend never carries traffic; null does */
 	assert_int_equal(active_slot(p), 1);
-	/* at probe time the slot's event says probe-failed (the kind's
-	 * log line says what the backend got wrong) */
-	if (!WAIT_UNTIL(has_reason(&e->log, FSB_REASON_PROBE_FAILED), 3000))
-		fail_msg("no probe-failed event for a backend with bad flags");
+	/* at probe time the slot's event says broken (the kind's log
+	 * line says what the backend got wrong) */
+	if (!WAIT_UNTIL(has_reason(&e->log, FSB_REASON_BROKEN), 3000))
+		fail_msg("no broken event for a backend with bad flags");
 	/* we keep trying, with a backoff: a few more sessions, not a storm */
 	if (!WAIT_UNTIL(atomic_load(&accepts) >= 3, 5000))
 		fail_msg("no reconnect after the broken session (%u)",

@@ -140,50 +140,50 @@ static void test_caps_hostile(void **state)
 	(void)state;
 	/* past the end of the BAR */
 	fake_pci_cap(&fk, 0x68, FSB_VPCI_CAP_DEVICE, FAKE_BAR, 0x3f00, 0x200);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "device configuration structure (offset 0x3f00, 512 bytes) runs past the end of BAR 4");
 	/* an offset that overflows with its length */
 	fake_pci_cap(&fk, 0x68, FSB_VPCI_CAP_DEVICE, FAKE_BAR, 0xfffffff0u, 0x20);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "runs past the end of BAR 4");
 	/* a BAR that is not there */
 	fake_pci_cap(&fk, 0x68, FSB_VPCI_CAP_DEVICE, 2, 0, 0x100);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "in BAR 2, which is not a memory BAR");
 	fake_pci_cap(&fk, 0x68, FSB_VPCI_CAP_DEVICE, 9, 0, 0x100);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "in BAR 9");
 	fake_pci_cap(&fk, 0x68, FSB_VPCI_CAP_DEVICE, FAKE_BAR, FAKE_DEVICE, 0x1000);
 	/* a common configuration too small for its registers */
 	fake_pci_cap(&fk, 0x40, FSB_VPCI_CAP_COMMON, FAKE_BAR, 0, 0x20);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "common configuration structure is 32 bytes, less than 56");
 	fake_pci_cap(&fk, 0x40, FSB_VPCI_CAP_COMMON, FAKE_BAR, 0, 0x1000);
 	/* the ISR inside the queue registers */
 	fake_pci_cap(&fk, 0x54, FSB_VPCI_CAP_ISR, FAKE_BAR, 0x10, 4);
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "common configuration and ISR status structures overlap in BAR 4");
 	fake_pci_cap(&fk, 0x54, FSB_VPCI_CAP_ISR, FAKE_BAR, FAKE_ISR, 0x1000);
 	/* a notifications capability too short for its multiplier */
 	fk.cfg[0x7c + 2] = 16;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "notifications capability is 16 bytes, less than 20");
 	fk.cfg[0x7c + 2] = 20;
 	/* a capability length past config space */
 	fk.cfg[0x7c + 2] = 0xf0;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "capability at 0x7c has a bad length (240)");
 	fk.cfg[0x7c + 2] = 20;
 	/* a list that loops */
 	fk.cfg[0x7c + 1] = 0x40;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "does not end");
 	/* a pointer into the header, and an unaligned one */
 	fk.cfg[0x7c + 1] = 0x10;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "pointer 0x10 is outside config space or unaligned");
 	fk.cfg[0x7c + 1] = 0x81;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "pointer 0x81");
 	fk.cfg[0x7c + 1] = 0;
 	/* a second capability of a type is ignored (the first one counts) */
@@ -193,7 +193,7 @@ static void test_caps_hostile(void **state)
 	assert_int_equal(v.device.off, FAKE_DEVICE);
 	/* no notifications at all */
 	fk.cfg[0x69] = 0;
-	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EINVAL,
+	expect_err(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), -EPROTO,
 		   "without a notifications structure");
 }
 
@@ -205,7 +205,7 @@ static void test_reset_hostile(void **state)
 	assert_int_equal(fsb_vpci_reset(&v, 100, err, sizeof(err)), 0);
 	fk.reset_reads = -1;            /* never */
 	uint64_t t0 = fsb_now_ns();
-	expect_err(fsb_vpci_reset(&v, 50, err, sizeof(err)), -ETIMEDOUT,
+	expect_err(fsb_vpci_reset(&v, 50, err, sizeof(err)), -EPROTO,
 		   "did not leave reset within 50 ms");
 	/* bounded: it gave up near its deadline (a generous bound) */
 	assert_true(fsb_now_ns() - t0 < 2000000000ull);
@@ -216,7 +216,7 @@ static void test_features_hostile(void **state)
 	(void)state;
 	assert_int_equal(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), 0);
 	fk.refuse_features_ok = true;
-	expect_err(fsb_vpci_negotiate(&v, WANT, REQUIRED, err, sizeof(err)), -EIO,
+	expect_err(fsb_vpci_negotiate(&v, WANT, REQUIRED, err, sizeof(err)), -EPROTO,
 		   "refused FEATURES_OK");
 	assert_true(fk.status & FSB_VIRTIO_S_FAILED);
 	fk.refuse_features_ok = false;
@@ -237,7 +237,7 @@ static void test_generation_churn(void **state)
 	assert_int_equal(fsb_vpci_attach(&v, &fk.dev, err, sizeof(err)), 0);
 	fk.gen_churn = true;
 	uint8_t mac[6];
-	expect_err(fsb_vpci_cfg_read(&v, 0, mac, 6, err, sizeof(err)), -EAGAIN,
+	expect_err(fsb_vpci_cfg_read(&v, 0, mac, 6, err, sizeof(err)), -EPROTO,
 		   "generation changed on each of 16 reads");
 }
 
@@ -249,14 +249,14 @@ static void test_queues_hostile(void **state)
 	uint64_t noff;
 	fk.q_size[0] = 0;
 	expect_err(fsb_vpci_queue_setup(&v, 0, 256, 0, 0, 0, &size, &noff, err,
-					sizeof(err)), -EINVAL, "size 0 is 0 (no queue)");
+					sizeof(err)), -EPROTO, "size 0 is 0 (no queue)");
 	fk.q_size[0] = 100;
 	expect_err(fsb_vpci_queue_setup(&v, 0, 256, 0, 0, 0, &size, &noff, err,
-					sizeof(err)), -EINVAL, "size 100 is not a power of two");
+					sizeof(err)), -EPROTO, "size 100 is not a power of two");
 	fk.q_size[0] = 256;
 	fk.q_noff[0] = 0x4000;          /* x4: far outside the 4 KiB structure */
 	expect_err(fsb_vpci_queue_setup(&v, 0, 256, 0, 0, 0, &size, &noff, err,
-					sizeof(err)), -EINVAL,
+					sizeof(err)), -EPROTO,
 		   "notify offset 0x10000 is outside the 4096-byte notifications structure");
 	assert_int_equal(fk.q_enable[0], 0);    /* never enabled */
 }
@@ -477,6 +477,7 @@ static void test_kind_hostile(void **state)
 	struct fsb_slot_info si;
 	fsb_port_slot_info(p, 0, &si);
 	assert_int_equal(si.state, FSB_SUBDEV_PARSED);
+	assert_int_equal(si.last_reason, FSB_REASON_BROKEN);
 	fsb_port_close(p);
 	/* 2. one queue only */
 	fake_pci_reset(&kf);
@@ -486,6 +487,8 @@ static void test_kind_hostile(void **state)
 		"vk,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk3)", e->mp, NULL);
 	assert_int_equal(active_slot(p), 1);
 	assert_true(klogged("0000:02:00.0: queue 1 asked for, the device has 1"));
+	fsb_port_slot_info(p, 0, &si);
+	assert_int_equal(si.last_reason, FSB_REASON_BROKEN);
 	fsb_port_close(p);
 	/* 3. two queue pairs from a device without MQ */
 	fake_pci_reset(&kf);
