@@ -355,7 +355,9 @@ int fsb_mempool_snapshot(struct fsb_pool_snap *out, unsigned max,
  * create or free pools.
  */
 struct fsb_mempool_listener {
-	void (*added)(void *arg, const struct fsb_pool_snap *p);
+	/* 0, or -errno: this pool is unknown to the listener (the epoch
+	 * then stays behind, and the datapath checks every buffer) */
+	int (*added)(void *arg, const struct fsb_pool_snap *p);
 	void (*removed)(void *arg, const struct fsb_pool_snap *p);
 	void *arg;
 	uint64_t *epoch;

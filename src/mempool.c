@@ -488,9 +488,13 @@ static void pool_tell(const struct fsb_mempool *mp, bool added)
 		return;
 	pool_snap_fill(&snap, mp);
 	for (struct fsb_mempool_listener *l = listeners; l; l = l->next) {
-		(added ? l->added : l->removed)(l->arg, &snap);
-		/* told of every pool up to this one: the epoch moves on */
-		if (added && l->epoch &&
+		if (!added) {
+			l->removed(l->arg, &snap);
+			continue;
+		}
+		/* told of (and taken) every pool up to this one: the
+		 * epoch moves on */
+		if (l->added(l->arg, &snap) == 0 && l->epoch &&
 		    __atomic_load_n(l->epoch, __ATOMIC_RELAXED) == mp->gen)
 			__atomic_store_n(l->epoch, mp->gen + 1, __ATOMIC_RELAXED);
 	}
@@ -517,6 +521,7 @@ static int snapshot_locked(struct fsb_pool_snap *out, unsigned max,
 void fsb_mempool_listen(struct fsb_mempool_listener *l)
 {
 	struct fsb_pool_snap snap;
+	bool all = true;
 
 	pthread_mutex_lock(&live_lock);
 	l->next = listeners;
@@ -527,9 +532,9 @@ void fsb_mempool_listen(struct fsb_mempool_listener *l)
 		if (!mp || live_gen[i] != mp->gen)
 			continue;
 		pool_snap_fill(&snap, mp);
-		l->added(l->arg, &snap);
+		all &= l->added(l->arg, &snap) == 0;
 	}
-	if (l->epoch)
+	if (l->epoch && all)
 		__atomic_store_n(l->epoch, atomic_load_explicit(&fsb_mempool_gen_next,
 								memory_order_relaxed),
 				 __ATOMIC_RELAXED);

@@ -63,6 +63,7 @@ struct vfio_pci {
 	size_t bar_maplen[FSB_PCI_BARS];
 	struct vfio_iova_range range;   /* the aperture used */
 	uint64_t iova_next;             /* when IOVA != VA */
+	unsigned nmapped;               /* live DMA mappings */
 };
 
 /* ------------------------------------------------------------------ */
@@ -428,6 +429,11 @@ int fsb_vfio_pci_iova_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
 		*iova = va;             /* IOVA = VA: it fits the aperture */
 		return 0;
 	}
+	/* nothing mapped: what was handed out is free again (a restart
+	 * remaps everything; blocks of pools freed while running come
+	 * back only then) */
+	if (p->nmapped == 0)
+		p->iova_next = p->range.start ? p->range.start : 1ull << 20;
 	uint64_t align = 1ull << 21;
 	uint64_t io = (p->iova_next + align - 1) & ~(align - 1);
 	if (io < p->range.start || io > p->range.end || len - 1 > p->range.end - io)
@@ -446,7 +452,10 @@ int fsb_vfio_pci_dma_map_at(struct fsb_pcidev *d, void *va, uint64_t len,
 		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
 		.vaddr = (uint64_t)(uintptr_t)va, .iova = iova, .size = len,
 	};
-	return ioctl(p->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+	if (ioctl(p->container, VFIO_IOMMU_MAP_DMA, &m) < 0)
+		return -errno;
+	p->nmapped++;
+	return 0;
 }
 
 int fsb_vfio_pci_dma_map(struct fsb_pcidev *d, void *va, uint64_t len,
@@ -462,7 +471,11 @@ int fsb_vfio_pci_dma_unmap(struct fsb_pcidev *d, uint64_t iova, uint64_t len)
 	struct vfio_iommu_type1_dma_unmap u = {
 		.argsz = sizeof(u), .iova = iova, .size = len,
 	};
-	return ioctl(p->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0 ? -errno : 0;
+	if (ioctl(p->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
+		return -errno;
+	if (p->nmapped)
+		p->nmapped--;
+	return 0;
 }
 
 static int vp_dma_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,

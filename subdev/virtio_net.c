@@ -165,7 +165,7 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	unsigned k = n < vq->nfree ? n : vq->nfree;
 	uint16_t hl = tq->hdr_len;
 	const uint64_t *known = tq->known_gen;
-	const int64_t *ioff = tq->iova_off;
+	const int64_t *ioff = __atomic_load_n(&tq->iova_off, __ATOMIC_ACQUIRE);
 	/* Pools are checked only when one was created after the memory
 	 * table was sent: one load per burst, none per packet. */
 	bool new_pools = fsb_mempool_epoch() !=

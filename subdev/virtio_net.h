@@ -43,8 +43,9 @@ struct fsb_vnet_txq {
 	const uint64_t *table_epoch;
 	/* Device address - VA per pool id, or NULL where the device sees
 	 * our memory at its process addresses (vhost-user; VFIO with
-	 * IOVA = VA).  Written by the kind (relaxed) before the pool's
-	 * known_gen, read per packet only when not NULL. */
+	 * IOVA = VA).  Published by the kind (release) before a pool that
+	 * needs it is known; loaded once per burst, read per packet only
+	 * when not NULL. */
 	const int64_t *iova_off;
 	uint16_t hdr_len;
 	_Atomic uint64_t pkts, bytes, errors;

@@ -296,10 +296,12 @@ static int vp_probe(struct fsb_subdev *sd)
 	if (rc == 0 && (f & VP_F(VP_F_MQ))) {
 		uint16_t mq = 0;
 		rc = fsb_vpci_cfg_read(&d->v, VP_CFG_MAX_QP, &mq, 2, err, sizeof(err));
-		if (rc == 0 && mq == 0) {
+		/* its queues: 2 per pair and the control queue after them */
+		if (rc == 0 && (mq == 0 || 2u * mq + 1 > d->v.num_queues)) {
 			snprintf(err, sizeof(err), "%s: the device offers MQ with "
-				 "0 queue pairs", sd->pci_addr);
-			rc = -EINVAL;
+				 "%u queue pairs and has %u queues", sd->pci_addr,
+				 mq, d->v.num_queues);
+			rc = -EPROTO;
 		}
 		d->max_qp = mq;
 	}
@@ -446,26 +448,40 @@ static int vp_dma_map_span(struct vp_dev *d, const struct fsb_mem_region *r,
  * is known.  A pool that could not be mapped stays unknown, and TX
  * drops its buffers and counts them.
  */
-static void vp_pool_added(void *arg, const struct fsb_pool_snap *p)
+static int vp_pool_added(void *arg, const struct fsb_pool_snap *p)
 {
 	struct vp_dev *d = arg;
 	int64_t off = 0;
-	d->dma_err = vp_dma_map_span(d, p->regions, p->nregions, (int)p->id, &off);
-	if (d->dma_err < 0)
-		return;
+	int rc = vp_dma_map_span(d, p->regions, p->nregions, (int)p->id, &off);
+	if (rc < 0) {
+		/* the first error fails a start; later, the pool stays
+		 * unknown and the epoch behind: TX checks every buffer */
+		if (!d->dma_err)
+			d->dma_err = rc;
+		return rc;
+	}
 	if (off && !d->translate)
 		fsb_log(FSB_LOG_NOTICE, "%s: the IOMMU's aperture does not cover our "
 			"addresses: the device sees our memory at addresses we "
 			"chose (IOVA != VA)", d->sd->name);
-	d->translate |= off != 0;
 	__atomic_store_n(&d->pool_off[p->id], off, __ATOMIC_RELAXED);
+	if (off && !d->translate) {
+		/* from now on TX translates (a pool IOVA != VA among pools
+		 * that were not): published before the pool is known */
+		d->translate = true;
+		for (unsigned q = 0; q < d->nqp; q++)
+			__atomic_store_n(&d->txq[q]->iova_off, d->pool_off,
+					 __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&d->known_gen[p->id], p->gen, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static void vp_pool_removed(void *arg, const struct fsb_pool_snap *p)
 {
 	struct vp_dev *d = arg;
 	__atomic_store_n(&d->known_gen[p->id], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->pool_off[p->id], 0, __ATOMIC_RELAXED);
 	vp_dma_unmap(d, (int)p->id);
 }
 
@@ -474,6 +490,8 @@ static int vp_dma_map_all(struct vp_dev *d)
 {
 	vp_dma_unmap_all(d, false);
 	d->translate = false;
+	for (unsigned q = 0; q < d->nqp; q++)
+		__atomic_store_n(&d->txq[q]->iova_off, NULL, __ATOMIC_RELAXED);
 	struct fsb_mem_region ring = { .addr = d->ring_mem, .size = d->ring_len };
 	int64_t off;
 	int rc = vp_dma_map_span(d, &ring, 1, -1, &off);
@@ -527,6 +545,8 @@ static const char *vp_ctrl_name(uint8_t cls, uint8_t cmd)
 static int vp_ctrl(struct vp_dev *d, uint8_t cls, uint8_t cmd,
 		   const void *data, size_t len)
 {
+	if (!d->cvq)
+		return -ENOTSUP;
 	if (!d->started)
 		return 0;
 	if (fsb_vpci_gone(&d->v))
@@ -545,7 +565,7 @@ static int vp_ctrl(struct vp_dev *d, uint8_t cls, uint8_t cmd,
 			"no answer within 1 s (the device is broken)" :
 			"the device broke the control queue");
 		fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
-		return rc;
+		return -EPROTO;
 	}
 	if (*ack != 0) {
 		fsb_log(FSB_LOG_WARNING, "%s: control request %s refused by the "
@@ -615,6 +635,20 @@ static int vp_configure(struct fsb_subdev *sd)
 	unsigned nqp = sd->conf.nb_rxq > sd->conf.nb_txq ? sd->conf.nb_rxq :
 		sd->conf.nb_txq;
 	uint64_t f = d->v.features;
+	uint64_t qopt = fsb_devspec_get_u64(&sd->spec, "queues", 0);
+	if (qopt && nqp > qopt) {
+		fsb_log(FSB_LOG_ERR, "%s: %u queue pairs wanted, queues=%llu",
+			sd->name, nqp, (unsigned long long)qopt);
+		return -EINVAL;
+	}
+	/* the device steers a flow's RX to the queue its TX came from
+	 * (5.1.6.5.5): every pair it may use must have RX buffers */
+	if (nqp > 1 && sd->conf.nb_rxq != sd->conf.nb_txq) {
+		fsb_log(FSB_LOG_ERR, "%s: %u rx and %u tx queues: virtio_pci "
+			"needs as many of each once it uses more than one pair",
+			sd->name, sd->conf.nb_rxq, sd->conf.nb_txq);
+		return -EINVAL;
+	}
 	if (nqp > d->max_qp) {
 		fsb_log(FSB_LOG_ERR, "%s: %u queue pairs wanted, the device has "
 			"%u%s", sd->name, nqp, d->max_qp, f & VP_F(VP_F_MQ) ? "" :
@@ -631,7 +665,7 @@ static int vp_configure(struct fsb_subdev *sd)
 	for (unsigned i = 0; i < d->nvq; i++) {
 		struct vp_vq *q = &d->q[i];
 		bool is_ctrl = i == 2 * nqp;
-		q->index = (uint16_t)(is_ctrl ? (f & VP_F(VP_F_MQ) ? 2 * d->max_qp : 2) : i);
+		q->index = (uint16_t)(is_ctrl ? (f & VP_F(VP_F_MQ) ? 2u * d->max_qp : 2u) : i);
 		unsigned max, cap = is_ctrl ? VP_CTRL_QSIZE : want;
 		int rc = fsb_vpci_queue_max(&d->v, q->index, &max, err, sizeof(err));
 		if (rc < 0) {
@@ -707,9 +741,18 @@ static int vp_start(struct fsb_subdev *sd)
 	if (!d->negotiated) {
 		/* a restart: the device was reset at stop */
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
+		uint64_t had = d->v.features;
 		if (rc == 0)
 			rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err,
 						sizeof(err));
+		if (rc == 0 && d->v.features != had) {
+			/* the queues were laid out for the old ones */
+			snprintf(err, sizeof(err), "%s: the device offers other "
+				 "features than at probe (0x%llx, was 0x%llx)",
+				 sd->pci_addr, (unsigned long long)d->v.features,
+				 (unsigned long long)had);
+			rc = -EPROTO;
+		}
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: %s", sd->name, err);
 			return rc;
@@ -728,7 +771,6 @@ static int vp_start(struct fsb_subdev *sd)
 	if ((rc = vp_dma_map_all(d)) < 0)
 		return rc;
 	for (unsigned p = 0; p < d->nqp; p++) {
-		d->txq[p]->iova_off = d->translate ? d->pool_off : NULL;
 		if (p >= sd->conf.nb_rxq)
 			continue;
 		struct fsb_vnet_rxq *rq = d->rxq[p];
@@ -757,6 +799,12 @@ static int vp_start(struct fsb_subdev *sd)
 					  vp_ring_iova(d, fsb_vq_avail_addr(q->vq)),
 					  vp_ring_iova(d, fsb_vq_used_addr(q->vq)),
 					  &size, &noff, err, sizeof(err));
+		if (rc == 0 && size != q->size) {
+			snprintf(err, sizeof(err), "%s: queue %u: the device now "
+				 "takes %u entries, not the %u it took at configure",
+				 sd->pci_addr, q->index, size, q->size);
+			rc = -EPROTO;
+		}
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: %s", sd->name, err);
 			return rc;
@@ -767,9 +815,12 @@ static int vp_start(struct fsb_subdev *sd)
 		q->vq->kick_arg = &q->kick;
 	}
 	d->used_before = true;
+	/* DRIVER_OK before the first buffers: a driver may not notify the
+	 * device before it (virtio 1.x 3.1.1), and a kick it dropped would
+	 * never come again (the RX ring would stay full) */
+	fsb_vpci_status_add(&d->v, FSB_VIRTIO_S_DRIVER_OK);
 	for (unsigned p = 0; p < sd->conf.nb_rxq; p++)
 		fsb_vnet_rx_refill(d->rxq[p]);
-	fsb_vpci_status_add(&d->v, FSB_VIRTIO_S_DRIVER_OK);
 	d->negotiated = false;          /* the next start renegotiates */
 	d->started = true;
 	d->stopped = false;

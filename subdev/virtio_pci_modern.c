@@ -391,6 +391,11 @@ int fsb_vpci_queue_max(struct fsb_vpci *v, uint16_t q, unsigned *size,
 		    dev_size, dev_size ? "not a power of two" : "0 (no queue)");
 		return -EPROTO;
 	}
+	if (dev_size < 2) {
+		ERR("%s: queue %u: the device's size is 1 (we need at least 2)",
+		    v->dev->addr, q);
+		return -ENOTSUP;
+	}
 	*size = dev_size;
 	return 0;
 }

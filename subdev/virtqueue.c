@@ -40,8 +40,9 @@ size_t fsb_vq_mem_size(uint16_t size)
 static void vq_reset(struct fsb_vq *vq)
 {
 	memset(vq->desc, 0, fsb_vq_mem_size(vq->size));
-	/* poll mode: never interrupt us */
-	vq->avail->flags = FSB_VRING_AVAIL_F_NO_INTERRUPT;
+	/* poll mode: never interrupt us (with EVENT_IDX the flags must be
+	 * 0, virtio 1.x 2.7.7: used_event, far ahead, says it) */
+	vq->avail->flags = vq->event_idx ? 0 : FSB_VRING_AVAIL_F_NO_INTERRUPT;
 	vq->avail->ring[vq->size] = 0x8000;     /* used_event, far ahead */
 	for (unsigned i = 0; i < vq->size; i++) {
 		vq->slot[i].cookie = NULL;

@@ -984,12 +984,19 @@ struct told {
 	void *region0[FSB_MAX_POOLS];
 };
 
-static void told_added(void *arg, const struct fsb_pool_snap *p)
+static int told_refuse;          /* added() fails for this many */
+
+static int told_added(void *arg, const struct fsb_pool_snap *p)
 {
 	struct told *t = arg;
 	t->added++;
+	if (told_refuse) {
+		told_refuse--;
+		return -ENOSPC;
+	}
 	t->gen[p->id] = p->gen;
 	t->region0[p->id] = p->regions[0].addr;
+	return 0;
 }
 
 static void told_removed(void *arg, const struct fsb_pool_snap *p)
@@ -1030,14 +1037,24 @@ static void test_listener(void **state)
 	assert_int_equal(t.removed, 1);
 	assert_int_equal(t.gen[bid], 0);
 
+	/* a pool the listener could not take: the epoch stays behind (the
+	 * datapath checks every buffer from then on) */
+	told_refuse = 1;
+	struct fsb_mempool *r = fsb_mempool_create(ctx, "lr", 16, 512, 0, -1);
+	assert_non_null(r);
+	assert_int_equal(t.added, 3);
+	assert_true(epoch != fsb_mempool_epoch());
+	assert_int_equal(fsb_mempool_free(r), 0);
+	assert_int_equal(t.removed, 2);
+
 	fsb_mempool_unlisten(&l);
 	struct fsb_mempool *c = fsb_mempool_create(ctx, "lc", 16, 512, 0, -1);
 	assert_non_null(c);
-	assert_int_equal(t.added, 2);
+	assert_int_equal(t.added, 3);
 	assert_true(epoch != fsb_mempool_epoch()); /* not told: TX checks */
 	assert_int_equal(fsb_mempool_free(c), 0);
 	assert_int_equal(fsb_mempool_free(a), 0);
-	assert_int_equal(t.removed, 1);
+	assert_int_equal(t.removed, 2);
 }
 
 /* fsb_ctx_free() frees pools that are complete and leaves busy ones. */

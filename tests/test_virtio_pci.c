@@ -434,6 +434,19 @@ static void test_kind_datapath(void **state)
 	assert_int_equal(fsb_port_stats_get(p, &st), 0);
 	assert_int_equal(st.oerrors, 0);
 
+	/* a pool the IOMMU refused: its frames never reach the device at
+	 * an address it cannot use; they are dropped and counted */
+	kf.dma_fail = -ENOSPC;
+	struct fsb_mempool *bad = fsb_mempool_create(e->ctx, "bad", 64, 2048, 0, -1);
+	assert_non_null(bad);
+	uint16_t before = av->idx;
+	seq = 900;
+	assert_int_equal(send_seq(p, bad, &seq, 1), 1);
+	assert_int_equal(av->idx, before);
+	assert_int_equal(fsb_port_stats_get(p, &st), 0);
+	assert_int_equal(st.oerrors, 1);
+	assert_int_equal(fsb_mempool_free(bad), 0);
+
 	fsb_port_close(p);
 	fsb_bare_close(peer);
 	/* the device was reset, everything unmapped, the device let go */
