@@ -91,8 +91,14 @@ qemu_start() {
 		# accept ACCESS_PLATFORM)
 		_vopt=",iommu_platform=on"
 	fi
+	# Paused (-S) until the event log is connected: QMP does not replay
+	# events, and a loaded machine once connected the logger after
+	# the guest's FAILOVER_NEGOTIATED.  Not a migration's destination:
+	# it must run on when the migration completes.
+	_paused=-S
+	case " $* " in *" -incoming "*) _paused= ;; esac
 	$QEMU -machine q35,accel=tcg -cpu max -m "${QEMU_MEM:-512}" -smp 1 \
-		$_iommu \
+		$_paused $_iommu \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x2 \
 		-device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=0x3 \
@@ -109,6 +115,15 @@ qemu_start() {
 	echo $! > "$_d/$_n.pid"
 	"$FSB_QMP" "$_d/$_n.qmp-ev" --log "$_d/$_n.events" 2>>"$_d/$_n.out" &
 	echo $! > "$_d/$_n.logpid"
+	[ -n "$_paused" ] || return 0
+	for _i in $(seq 1200); do
+		grep -q FSB_QMP_CONNECTED "$_d/$_n.events" 2>/dev/null && break
+		kill -0 "$(cat "$_d/$_n.logpid")" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -q FSB_QMP_CONNECTED "$_d/$_n.events" 2>/dev/null ||
+		echo "qemu_start: the event log of $_n did not connect" >&2
+	qemu_cmd "$_d" "$_n" '{"execute":"cont"}' > /dev/null
 }
 
 # qemu_alive DIR NAME

@@ -33,6 +33,7 @@ show() {
 		echo "--- $f"; grep -v '^\[' "$f" | tail -25
 	done
 	echo "--- events"; cat "$1"/*.events 2>/dev/null | cut -c1-160 | tail -20
+	echo "--- qemu and fsb-qmp"; cat "$1"/*.out 2>/dev/null | grep -v "^\(READY\|PATH\|FIRST\|SUMMARY\|BUCKETS\)" | tail -10
 	echo "--- sink"; grep -v "^FIRST" "$1/sink.out" 2>/dev/null | tail -8
 }
 fail() { echo "$me: FAIL: $*"; exit 1; }

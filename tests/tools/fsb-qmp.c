@@ -127,8 +127,10 @@ static int qmp_connect(struct conn *c, const char *path)
 	strcpy(sa.sun_path, path);
 	c->len = 0;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* QEMU creates the socket a moment after it starts: retry 10 s */
-	unsigned long long dl = now_ns() + 10000000000ull;
+	/* QEMU creates the socket a moment after it starts: retry, for a
+	 * minute (a loaded machine starting two TCG guests at once took
+	 * more than the 10 s this once allowed: CI lost a scene's events) */
+	unsigned long long dl = now_ns() + 60000000000ull;
 	while (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (now_ns() > dl) {
 			fprintf(stderr, "fsb-qmp: connect %s: %s\n", path,
