@@ -19,4 +19,6 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtio_pci_modern.c \
 	subdev/vfio_pci.h \
 	subdev/vfio_pci.c \
+	subdev/physmem.h \
+	subdev/physmem.c \
 	subdev/virtio_pci.c

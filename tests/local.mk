@@ -38,6 +38,11 @@ tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
 tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
 TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 
+check_PROGRAMS += tests/test_physmem
+tests_test_physmem_SOURCES = tests/test_physmem.c
+tests_test_physmem_CFLAGS = $(test_cflags)
+tests_test_physmem_LDADD = $(test_ldadd)
+TESTS += tests/test_physmem
 check_PROGRAMS += tests/test_vfio
 tests_test_vfio_SOURCES = tests/test_vfio.c
 tests_test_vfio_CFLAGS = $(test_cflags)
