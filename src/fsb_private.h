@@ -315,6 +315,13 @@ struct fsb_mempool {
 	 * per_region: elements per region. */
 	_Atomic unsigned fresh;
 	unsigned per_region;
+	/* Hugetlb layout: elements are laid out per huge page of elt_page
+	 * bytes, per_page to a page, so none straddles a page boundary
+	 * (a device without an IOMMU sees each page at its own physical
+	 * address).  0: one flat array per region. */
+	uint64_t elt_page;
+	unsigned per_page;
+	unsigned flags;                 /* FSB_MEMPOOL_F_* */
 	pthread_mutex_t caches_lock;    /* caches list */
 	struct fsb_mcache *caches;      /* per-thread caches, linked */
 };

@@ -24,7 +24,14 @@
  * steers only pages that are not faulted in yet.
  *
  * Element layout: [struct fsb_buf padded to FSB_BUF_HDR_SIZE][data room],
- * rounded up to a cache line.  No element straddles two regions.
+ * rounded up to a cache line.  No element straddles two regions.  Where
+ * the system has huge pages, elements are laid out per huge page (the
+ * tail of each page left unused, under one element's size), so none
+ * straddles a page boundary either: a device with no IOMMU in front of
+ * it sees each huge page at its own physical address, and the pages of
+ * a region are not physically contiguous.  This is how a buffer never
+ * crosses a physical discontinuity: by construction, not by checking.
+ * FSB_MEMPOOL_F_HUGETLB makes hugetlb memory a requirement.
  *
  * The cache.  The free list is a bounded MPMC ring (ring.h).  It costs
  * one CAS per object: fine for refills, too much per packet.  So each
@@ -130,8 +137,11 @@ static bool mcache_key_ok;
 static struct fsb_buf *fsb_elt_init(struct fsb_mempool *mp, unsigned i)
 {
 	struct fsb_mem_region *r = &mp->regions[i / mp->per_region];
-	struct fsb_buf *b = (struct fsb_buf *)
-		((char *)r->addr + (uint64_t)(i % mp->per_region) * mp->elt_size);
+	uint64_t j = i % mp->per_region;
+	uint64_t off = mp->elt_page ?
+		j / mp->per_page * mp->elt_page + j % mp->per_page * mp->elt_size :
+		j * mp->elt_size;
+	struct fsb_buf *b = (struct fsb_buf *)((char *)r->addr + off);
 	memset(b, 0, sizeof(*b));
 	b->buf_addr = (char *)b + FSB_BUF_HDR_SIZE;
 	b->buf_len = mp->data_room;
@@ -666,7 +676,7 @@ fail:
  */
 static int fsb_region_map(struct fsb_mem_region *r, const char *pool_name,
 			  unsigned idx, uint64_t len, struct fsb_hugeinfo *hi,
-			  int numa_node)
+			  int numa_node, bool require_huge)
 {
 	char name[FSB_NAME_MAX + 16];
 	const char *what;
@@ -683,11 +693,27 @@ static int fsb_region_map(struct fsb_mem_region *r, const char *pool_name,
 				hi->free_bytes -= size;
 				goto bind;
 			}
+			if (require_huge) {
+				fsb_log(FSB_LOG_ERR, "mempool %s needs hugepages: "
+					"hugetlb %s of %llu bytes: %s", pool_name,
+					what, (unsigned long long)size,
+					strerror(-rc));
+				return -ENOMEM;
+			}
 			fsb_log(FSB_LOG_INFO,
 				"mempool %s: hugetlb %s of %llu bytes: %s; "
 				"using plain memfd", pool_name, what,
 				(unsigned long long)size, strerror(-rc));
 		}
+	}
+	if (require_huge) {
+		/* checked for the whole pool before the first region: only
+		 * a race with another process gets here */
+		fsb_log(FSB_LOG_ERR, "mempool %s needs hugepages: %llu bytes "
+			"more than are free", pool_name,
+			(unsigned long long)fsb_round_up(len, hi->page_size ?
+							  hi->page_size : 1));
+		return -ENOMEM;
 	}
 
 	size = fsb_round_up(len, (uint64_t)sysconf(_SC_PAGESIZE));
@@ -730,9 +756,24 @@ static int fsb_numa_check(int node)
  */
 static int fsb_mempool_populate(struct fsb_mempool *mp)
 {
-	uint64_t per_region = FSB_REGION_SIZE_MAX / mp->elt_size;
-	uint64_t nregions = (mp->n + per_region - 1) / per_region;
 	struct fsb_hugeinfo hi;
+	bool require_huge = mp->flags & FSB_MEMPOOL_F_HUGETLB;
+
+	fsb_huge_probe(&hi);
+	/* Where huge pages exist, lay elements out per page, whichever
+	 * memory a region ends up on: then a pool that got hugetlb memory
+	 * can be given to a device by physical address. */
+	mp->elt_page = 0;
+	mp->per_page = 0;
+	if (hi.page_size && hi.page_size >= mp->elt_size &&
+	    hi.page_size <= FSB_REGION_SIZE_MAX) {
+		mp->elt_page = hi.page_size;
+		mp->per_page = (unsigned)(hi.page_size / mp->elt_size);
+	}
+	uint64_t per_region = mp->elt_page ?
+		FSB_REGION_SIZE_MAX / mp->elt_page * mp->per_page :
+		FSB_REGION_SIZE_MAX / mp->elt_size;
+	uint64_t nregions = (mp->n + per_region - 1) / per_region;
 	unsigned left = mp->n;
 
 	if (nregions > FSB_MEMPOOL_MAX_REGIONS) {
@@ -743,15 +784,41 @@ static int fsb_mempool_populate(struct fsb_mempool *mp)
 		return -ENOMEM;
 	}
 
-	fsb_huge_probe(&hi);
+	if (require_huge) {
+		uint64_t need = 0;
+		for (unsigned i = 0, l = mp->n; i < nregions; i++) {
+			unsigned cnt = l < per_region ? l : (unsigned)per_region;
+			need += mp->elt_page ? (cnt + mp->per_page - 1) /
+				mp->per_page * mp->elt_page : 0;
+			l -= cnt;
+		}
+		if (!mp->elt_page || need > hi.free_bytes) {
+			if (!hi.page_size)
+				fsb_log(FSB_LOG_ERR, "mempool %s needs hugepages: "
+					"none free (vm.nr_hugepages, or "
+					"hugepages= on the kernel command line)",
+					mp->name);
+			else
+				fsb_log(FSB_LOG_ERR, "mempool %s needs hugepages: "
+					"%llu of %llu kB needed, %llu free",
+					mp->name, (unsigned long long)
+					((need + hi.page_size - 1) / hi.page_size),
+					(unsigned long long)(hi.page_size >> 10),
+					(unsigned long long)(hi.free_bytes /
+							     hi.page_size));
+			return -ENOMEM;
+		}
+	}
 	for (unsigned i = 0; i < nregions; i++) {
 		unsigned cnt = left < per_region ? left : (unsigned)per_region;
 		struct fsb_mem_region *r = &mp->regions[i];
+		uint64_t len = mp->elt_page ?
+			(uint64_t)(cnt + mp->per_page - 1) / mp->per_page * mp->elt_page :
+			(uint64_t)cnt * mp->elt_size;
 		int rc;
 
-		rc = fsb_region_map(r, mp->name, i,
-				    (uint64_t)cnt * mp->elt_size, &hi,
-				    mp->numa_node);
+		rc = fsb_region_map(r, mp->name, i, len, &hi, mp->numa_node,
+				    require_huge);
 		if (rc < 0)
 			return rc;
 		mp->nregions++;
@@ -800,11 +867,22 @@ struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 				       unsigned n, uint16_t data_room,
 				       unsigned cache_size, int numa_node)
 {
+	return fsb_mempool_create_flags(ctx, name, n, data_room, cache_size,
+					numa_node, 0);
+}
+
+struct fsb_mempool *fsb_mempool_create_flags(struct fsb_ctx *ctx,
+					     const char *name, unsigned n,
+					     uint16_t data_room,
+					     unsigned cache_size, int numa_node,
+					     unsigned flags)
+{
 	struct fsb_mempool *mp;
 	size_t name_len;
 	int rc, slot;
 
 	if (!ctx || !name || n == 0 || n > FSB_MEMPOOL_N_MAX ||
+	    (flags & ~FSB_MEMPOOL_F_HUGETLB) ||
 	    data_room <= FSB_BUF_HEADROOM ||
 	    cache_size > FSB_MEMPOOL_CACHE_MAX ||
 	    fsb_numa_check(numa_node) < 0) {
@@ -837,6 +915,7 @@ struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx, const char *name,
 	mp->cache_size = cache_size;
 	mp->flush_threshold = cache_size * 3 / 2;
 	mp->numa_node = numa_node;
+	mp->flags = flags;
 	pthread_mutex_init(&mp->caches_lock, NULL);
 
 	mp->free_ring = fsb_mpmc_new(n);

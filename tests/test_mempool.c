@@ -481,6 +481,92 @@ static void test_untouched_until_used(void **state)
 	assert_int_equal(fsb_mempool_free(mp), 0);
 }
 
+/* vm.nr_hugepages: read, or set (-1 when it cannot be). */
+static long nr_hugepages(long set)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", set < 0 ? "re" : "we");
+	long v = -1;
+	if (!f)
+		return -1;
+	if (set < 0) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+	} else {
+		v = fprintf(f, "%ld\n", set) > 0 ? set : -1;
+	}
+	if (fclose(f) != 0)
+		v = -1;
+	return v;
+}
+
+/*
+ * FSB_MEMPOOL_F_HUGETLB: no pool without huge pages (and one line that
+ * says so), every region on them otherwise; and in a pool on huge
+ * pages no buffer, header to tailroom, crosses a page boundary, which
+ * is what lets a device without an IOMMU see each one at a physical
+ * address.  Sets vm.nr_hugepages (root; CI is) and puts it back.
+ */
+static void test_hugetlb_required(void **state)
+{
+	long saved = nr_hugepages(-1);
+	assert_true(saved >= 0);
+	assert_int_equal(nr_hugepages(0), 0);
+	struct fsb_mempool *mp;
+	errno = 0;
+	mp = fsb_mempool_create_flags(*state, "huge0", 64, 2048, 0, -1,
+				      FSB_MEMPOOL_F_HUGETLB);
+	/* pages another process holds would still count as free here:
+	 * none may be free */
+	assert_null(mp);
+	assert_int_equal(errno, ENOMEM);
+	assert_non_null(strstr(last_log, "mempool huge0 needs hugepages"));
+	mp = fsb_mempool_create_flags(*state, "huge0", 64, 2048, 0, -1, 0x80);
+	assert_null(mp);
+	assert_int_equal(errno, EINVAL);
+
+	if (nr_hugepages(6) != 6 || nr_hugepages(-1) < 6) {
+		nr_hugepages(saved);
+		fail_msg("cannot reserve 6 huge pages (vm.nr_hugepages)");
+	}
+	enum { N = 2500, ROOM = 2048 };
+	mp = fsb_mempool_create_flags(*state, "huge1", N, ROOM, 0, -1,
+				      FSB_MEMPOOL_F_HUGETLB);
+	if (!mp)
+		nr_hugepages(saved);
+	assert_non_null(mp);
+	struct fsb_mem_region r;
+	assert_int_equal(fsb_mempool_regions(mp, &r, 1), 1);
+	assert_true(r.hugetlb);
+	assert_int_equal(mp->elt_page, 2u << 20);
+	assert_int_equal(r.size % mp->elt_page, 0);
+	struct fsb_buf **all = calloc(N, sizeof(*all));
+	assert_non_null(all);
+	assert_int_equal(fsb_buf_alloc_bulk(mp, all, N), 0);
+	unsigned per_page[8] = { 0 };
+	for (unsigned i = 0; i < N; i++) {
+		uintptr_t lo = (uintptr_t)all[i] - (uintptr_t)r.addr;
+		uintptr_t hi = (uintptr_t)all[i]->buf_addr + all[i]->buf_len - 1 -
+			(uintptr_t)r.addr;
+		assert_true(hi < r.size);
+		assert_int_equal(lo / mp->elt_page, hi / mp->elt_page);
+		per_page[lo / mp->elt_page]++;
+	}
+	/* as many to a page as fit */
+	assert_int_equal(per_page[0], (2u << 20) / mp->elt_size);
+	fsb_buf_free_bulk(all, N);
+	free(all);
+	/* more than is free: refused, with the count */
+	struct fsb_mempool *big = fsb_mempool_create_flags(*state, "huge2", 20000,
+							   ROOM, 0, -1,
+							   FSB_MEMPOOL_F_HUGETLB);
+	assert_null(big);
+	assert_int_equal(errno, ENOMEM);
+	assert_non_null(strstr(last_log, "needs hugepages"));
+	assert_non_null(strstr(last_log, "free"));
+	assert_int_equal(fsb_mempool_free(mp), 0);
+	nr_hugepages(saved);
+}
+
 static void test_regions_many(void **state)
 {
 	/* 64 KiB elements: 16368 fit in 1 GiB.  Two full regions and one
@@ -1086,6 +1172,7 @@ int main(void)
 		T(test_reset_on_alloc),
 		T(test_regions),
 		T(test_untouched_until_used),
+		T(test_hugetlb_required),
 		T(test_regions_many),
 		T(test_ebusy),
 		T(test_chain_free),

@@ -190,6 +190,27 @@ FSB_API struct fsb_mempool *fsb_mempool_create(struct fsb_ctx *ctx,
 					       unsigned cache_size,
 					       int numa_node);
 
+/** fsb_mempool_create_flags(): every region on hugetlb pages, or no pool. */
+#define FSB_MEMPOOL_F_HUGETLB 0x1u
+
+/**
+ * fsb_mempool_create() with @flags (0 or FSB_MEMPOOL_F_HUGETLB).  With
+ * FSB_MEMPOOL_F_HUGETLB a pool that cannot have every region on hugetlb
+ * pages is not created: NULL with errno ENOMEM, and the log says what is
+ * missing (how many huge pages are free, how many it needs).  A device
+ * with no IOMMU in front of it (virtio_pci driver=uio) addresses
+ * buffers by physical address and takes only such pools.  In a hugetlb
+ * pool no buffer straddles a huge page boundary.  Other errors as
+ * fsb_mempool_create(); EINVAL also for an unknown flag.
+ */
+FSB_API struct fsb_mempool *fsb_mempool_create_flags(struct fsb_ctx *ctx,
+						     const char *name,
+						     unsigned n,
+						     uint16_t data_room,
+						     unsigned cache_size,
+						     int numa_node,
+						     unsigned flags);
+
 /**
  * Free the pool.  Every buffer must be back, in the pool or in some
  * thread's cache; otherwise returns -EBUSY and frees nothing.  Returns 0
