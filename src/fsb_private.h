@@ -334,6 +334,8 @@ struct fsb_mempool {
 struct fsb_pool_snap {
 	unsigned id;
 	uint64_t gen;
+	char name[FSB_NAME_MAX];
+	uint64_t elt_page;              /* huge page layout (mempool.c), or 0 */
 	unsigned nregions;
 	struct fsb_mem_region regions[FSB_MEMPOOL_MAX_REGIONS];
 };

@@ -86,6 +86,7 @@
 #include <unistd.h>
 
 #include "fsb_private.h"
+#include "physmem.h"
 #include "ring.h"
 
 #define FSB_MEMPOOL_N_MAX (1u << 24)
@@ -486,6 +487,8 @@ static void pool_snap_fill(struct fsb_pool_snap *o, const struct fsb_mempool *mp
 {
 	o->id = mp->id;
 	o->gen = mp->gen;
+	memcpy(o->name, mp->name, sizeof(o->name));
+	o->elt_page = mp->elt_page;
 	o->nregions = mp->nregions;
 	memcpy(o->regions, mp->regions, mp->nregions * sizeof(mp->regions[0]));
 }
@@ -611,28 +614,10 @@ struct fsb_hugeinfo {
  */
 static void fsb_huge_probe(struct fsb_hugeinfo *hi)
 {
-	unsigned long long free_pages = 0, rsvd = 0, kb = 0;
-	char line[128];
-	FILE *f;
-
-	hi->page_size = 0;
-	hi->free_bytes = 0;
-	f = fopen("/proc/meminfo", "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "HugePages_Free:", 15))
-			sscanf(line + 15, "%llu", &free_pages);
-		else if (!strncmp(line, "HugePages_Rsvd:", 15))
-			sscanf(line + 15, "%llu", &rsvd);
-		else if (!strncmp(line, "Hugepagesize:", 13))
-			sscanf(line + 13, "%llu", &kb);
-	}
-	fclose(f);
-	if (kb && free_pages > rsvd) {
-		hi->page_size = kb * 1024;
-		hi->free_bytes = (free_pages - rsvd) * hi->page_size;
-	}
+	unsigned long nfree = 0;
+	uint64_t page = fsb_physmem_huge_page(&nfree);
+	hi->page_size = nfree ? page : 0;
+	hi->free_bytes = nfree ? nfree * page : 0;
 }
 
 /*

@@ -579,6 +579,37 @@ int fsb_sigbus_unregister(int h)
 	return faulted;
 }
 
+int fsb_sigbus_revoke(int h)
+{
+	if (h < 0 || h >= FSB_SIGBUS_MAX_RANGES)
+		return -EINVAL;
+	struct bar *b = &bars[h];
+	pthread_mutex_lock(&reg_lock);
+	uint64_t w = atomic_load(&b->word);
+	int rc = -EINVAL;
+	if ((w & BAR_STATE_MASK) == BAR_ARMED) {
+		uint64_t busy = (w & ~BAR_STATE_MASK) | BAR_REMAPPING;
+		if (atomic_compare_exchange_strong(&b->word, &w, busy)) {
+			/* as a fault's remap would, minus the fault: a
+			 * thread that faults on the old pages meanwhile
+			 * waits for it in the handler */
+			int err = bar_replace(atomic_load(&b->base),
+					      atomic_load(&b->len));
+			atomic_store(&b->remap_err, err);
+			b->logged = true;       /* no fault to log */
+			atomic_store_explicit(&b->word, (busy & ~BAR_STATE_MASK) |
+					      BAR_REMAPPED, memory_order_release);
+			rc = err ? -err : 0;
+		} else {
+			w = atomic_load(&b->word);
+		}
+	}
+	if (rc == -EINVAL && (w & BAR_STATE_MASK) >= BAR_REMAPPING)
+		rc = 1;                 /* a fault got there first */
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
 void fsb_sigbus_log_pending(void)
 {
 	if (!atomic_load_explicit(&log_pending, memory_order_relaxed) ||

@@ -49,6 +49,16 @@ int fsb_sigbus_register(void *addr, size_t len,
  */
 int fsb_sigbus_unregister(int h);
 
+/*
+ * Put all-ones memory over handle @h's range now, as a fault would, but
+ * without one: the owner learned by other means that the device is gone
+ * (a re-plugged device may get the same bus address, and our mapping
+ * must not reach it).  Nobody is told; nothing is logged.  0; 1 when a
+ * fault had replaced it already; -EINVAL (bad handle); -errno (the
+ * replacement failed: accesses may fault, and are handled as faults).
+ */
+int fsb_sigbus_revoke(int h);
+
 /* Control thread, once per loop turn: log every fault not logged yet,
  * one line each.  Cheap (one atomic exchange) when there is none. */
 void fsb_sigbus_log_pending(void);

@@ -15,10 +15,13 @@ src_libfsb_internal_la_SOURCES += \
 	subdev/virtio_net.c \
 	subdev/virtio_user.c \
 	subdev/pcidev.h \
+	subdev/pci_bind.c \
 	subdev/virtio_pci.h \
 	subdev/virtio_pci_modern.c \
 	subdev/vfio_pci.h \
 	subdev/vfio_pci.c \
+	subdev/uio_pci.h \
+	subdev/uio_pci.c \
 	subdev/physmem.h \
 	subdev/physmem.c \
 	subdev/virtio_pci.c

@@ -25,6 +25,7 @@
 #define FSB_PCIDEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FSB_PCI_BARS 6
@@ -63,6 +64,11 @@ struct fsb_pcidev_ops {
 	int (*dma_unmap)(struct fsb_pcidev *d, uint64_t iova, uint64_t len);
 	/* Let the device go (BARs unmapped, fds closed). */
 	void (*close)(struct fsb_pcidev *d);
+	/* The device is gone: put all-ones memory over every mapped BAR
+	 * now (the SIGBUS registry's), so that no store of ours reaches a
+	 * device that gets the same bus address later.  The mappings stay
+	 * until close.  Optional. */
+	void (*bars_revoke)(struct fsb_pcidev *d);
 };
 
 /*
@@ -76,7 +82,34 @@ struct fsb_pcidev {
 	char addr[16];                  /* "dddd:bb:dd.f", for logs */
 	uint64_t bar_len[FSB_PCI_BARS];
 	volatile uint8_t *bar_map[FSB_PCI_BARS];
+	/* No IOMMU in front of the device (UIO, VFIO no-IOMMU): it sees
+	 * host physical addresses, the dma ops are not used, and only
+	 * pinned hugetlb memory may be given to it (physmem.h). */
+	bool phys;
+	const char *driver;             /* "vfio-pci", "uio_pci_generic" */
 };
+
+/* One load or store of @width bytes (1, 2, 4, 8) at @a, in a BAR
+ * mapping: what a register access is once the BAR is mapped. */
+static inline void fsb_pcidev_mmio_access(volatile uint8_t *a, unsigned width,
+					  uint64_t *val, bool write)
+{
+	if (write) {
+		switch (width) {
+		case 1: *a = (uint8_t)*val; break;
+		case 2: *(volatile uint16_t *)a = (uint16_t)*val; break;
+		case 4: *(volatile uint32_t *)a = (uint32_t)*val; break;
+		default: *(volatile uint64_t *)a = *val; break;
+		}
+	} else {
+		switch (width) {
+		case 1: *val = *a; break;
+		case 2: *val = *(volatile uint16_t *)a; break;
+		case 4: *val = *(volatile uint32_t *)a; break;
+		default: *val = *(volatile uint64_t *)a; break;
+		}
+	}
+}
 
 static inline int fsb_pcidev_cfg_read(struct fsb_pcidev *d, unsigned off,
 				      void *buf, unsigned len)
@@ -123,5 +156,22 @@ static inline int fsb_pcidev_dma_unmap(struct fsb_pcidev *d, uint64_t iova,
 {
 	return d->ops->dma_unmap(d, iova, len);
 }
+
+/* Taking the device from the kernel (pci_bind.c). */
+/* The driver bound to PCI device @addr into @drv ("" when none).
+ * 0, or -ENODEV when there is no such device. */
+int fsb_pci_driver(const char *addr, char *drv, size_t len);
+
+/*
+ * Make sure driver @want ("vfio-pci", "uio_pci_generic") drives @addr: driver_override first, then unbind
+ * from the current driver, drivers_probe, and a bounded wait.  Only a
+ * device with no driver or with @auto_drv (the kernel driver that binds
+ * such a device by itself when it appears, "virtio-pci" for ours) is
+ * taken: any other driver was the operator's choice.  0; -ENODEV (no
+ * such device); -EBUSY (another driver has it: @err names it);
+ * -ETIMEDOUT (@want did not bind it: not loaded?); -errno.
+ */
+int fsb_pci_bind(const char *addr, const char *want, const char *auto_drv,
+		 char *err, size_t errlen);
 
 #endif /* FSB_PCIDEV_H */

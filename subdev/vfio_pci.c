@@ -24,14 +24,7 @@
  * upwards from the start of the widest range (fsb_vfio_pci_iova_pick),
  * and the caller translates.
  *
- * Taking the device.  A device that appears (at boot, or re-plugged) is
- * bound to the kernel's own driver first: virtio-pci for a virtio NIC.
- * fsb_vfio_pci_bind() takes it race-free: driver_override = vfio-pci
- * first (from then on no other driver can bind it), then unbind from
- * the current driver, then drivers_probe, then wait, bounded, for the
- * vfio-pci binding.  An operator who binds it elsewhere afterwards
- * takes it from us: the open fails, the slot stays down and the port on
- * its standby, and the log says which driver has it.
+ * Taking the device from the kernel's driver is pci_bind.c's.
  */
 #include "config.h"
 
@@ -52,7 +45,6 @@
 #include "vfio_pci.h"
 
 #define ERR(...) do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); } while (0)
-#define BIND_WAIT_MS 2000
 
 struct vfio_pci {
 	int container, group, devfd;
@@ -65,103 +57,6 @@ struct vfio_pci {
 	uint64_t iova_next;             /* when IOVA != VA */
 	unsigned nmapped;               /* live DMA mappings */
 };
-
-/* ------------------------------------------------------------------ */
-/* sysfs: who has the device, and taking it                            */
-/* ------------------------------------------------------------------ */
-
-static int sysfs_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, val, strlen(val));
-	int e = n < 0 ? errno : 0;
-	close(fd);
-	return n < 0 ? -e : 0;
-}
-
-int fsb_vfio_pci_driver(const char *addr, char *drv, size_t len)
-{
-	char path[PATH_MAX], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		drv[0] = '\0';
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
-		return access(path, F_OK) == 0 ? 0 : -ENODEV;
-	}
-	link[n] = '\0';
-	const char *base = strrchr(link, '/');
-	snprintf(drv, len, "%s", base ? base + 1 : link);
-	return 0;
-}
-
-int fsb_vfio_pci_bind(const char *addr, const char *auto_drv, char *err,
-		      size_t errlen)
-{
-	char drv[64], path[PATH_MAX];
-	int rc = fsb_vfio_pci_driver(addr, drv, sizeof(drv));
-	if (rc < 0) {
-		ERR("%s: no such PCI device", addr);
-		return rc;
-	}
-	if (strcmp(drv, "vfio-pci") == 0)
-		return 0;
-	/* Ours to take only from the driver the kernel binds by itself: a
-	 * device someone bound elsewhere stays where they put it. */
-	if (drv[0] && (!auto_drv || strcmp(drv, auto_drv) != 0)) {
-		ERR("%s: bound to %s, which is not ours to take (bind it to "
-		    "vfio-pci, or unbind it, for the port to use it)", addr, drv);
-		return -EBUSY;
-	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", addr);
-	if ((rc = sysfs_write(path, "vfio-pci")) < 0) {
-		ERR("%s: cannot set driver_override: %s", addr, strerror(-rc));
-		return rc;
-	}
-	if (drv[0]) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", addr);
-		rc = sysfs_write(path, addr);
-		if (rc < 0 && rc != -ENODEV) {
-			ERR("%s: cannot unbind it from %s: %s", addr, drv, strerror(-rc));
-			return rc;
-		}
-	}
-	rc = sysfs_write("/sys/bus/pci/drivers_probe", addr);
-	if (rc < 0 && rc != -ENODEV && rc != -EBUSY) {
-		ERR("%s: drivers_probe: %s (is vfio-pci loaded?)", addr, strerror(-rc));
-		return rc;
-	}
-	unsigned retries = 0;
-	for (unsigned ms = 0; ms < BIND_WAIT_MS; ms += 5) {
-		if (fsb_vfio_pci_driver(addr, drv, sizeof(drv)) < 0) {
-			ERR("%s: the device went away while we took it", addr);
-			return -ENODEV;
-		}
-		if (strcmp(drv, "vfio-pci") == 0) {
-			fsb_log(FSB_LOG_INFO, "%s: bound to vfio-pci", addr);
-			return 0;
-		}
-		if (drv[0] && retries < 3) {
-			/* A probe the kernel began before our override (a
-			 * device just plugged: its "add" starts one) bound
-			 * its own driver after our unbind.  The override
-			 * holds now: once more. */
-			retries++;
-			snprintf(path, sizeof(path),
-				 "/sys/bus/pci/devices/%s/driver/unbind", addr);
-			sysfs_write(path, addr);
-			sysfs_write("/sys/bus/pci/drivers_probe", addr);
-			continue;
-		}
-		struct timespec ts = { 0, 5000000 };
-		nanosleep(&ts, NULL);
-	}
-	ERR("%s: not bound to vfio-pci after %u ms (driver: %s; is the vfio-pci "
-	    "module loaded?)", addr, BIND_WAIT_MS, drv[0] ? drv : "none");
-	return -ETIMEDOUT;
-}
 
 /* ------------------------------------------------------------------ */
 /* The pcidev ops                                                      */
@@ -201,22 +96,7 @@ static int vp_mmio(struct fsb_pcidev *d, unsigned bar, uint64_t off,
 			pread(p->devfd, val, width, at);
 		return n == (ssize_t)width ? 0 : n < 0 ? -errno : -EIO;
 	}
-	a += off;
-	if (write) {
-		switch (width) {
-		case 1: *a = (uint8_t)*val; break;
-		case 2: *(volatile uint16_t *)a = (uint16_t)*val; break;
-		case 4: *(volatile uint32_t *)a = (uint32_t)*val; break;
-		default: *(volatile uint64_t *)a = *val; break;
-		}
-	} else {
-		switch (width) {
-		case 1: *val = *a; break;
-		case 2: *val = *(volatile uint16_t *)a; break;
-		case 4: *val = *(volatile uint32_t *)a; break;
-		default: *val = *(volatile uint64_t *)a; break;
-		}
-	}
+	fsb_pcidev_mmio_access(a + off, width, val, write);
 	return 0;
 }
 
@@ -331,6 +211,7 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		p->bar_sigbus[i] = -1;
 	d->ops = &vfio_pci_ops;
 	d->priv = p;
+	d->driver = "vfio-pci";
 
 	char path[PATH_MAX], link[PATH_MAX];
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", addr);
@@ -484,9 +365,19 @@ static int vp_dma_pick(struct fsb_pcidev *d, uint64_t va, uint64_t len,
 	return fsb_vfio_pci_iova_pick(d, va, len, iova);
 }
 
+/* A gone device: all-ones over our BAR mappings now (sigbus.h). */
+static void vp_bars_revoke(struct fsb_pcidev *d)
+{
+	struct vfio_pci *p = d->priv;
+	for (unsigned i = 0; p && i < FSB_PCI_BARS; i++)
+		if (p->bar_sigbus[i] >= 0)
+			fsb_sigbus_revoke(p->bar_sigbus[i]);
+}
+
 static const struct fsb_pcidev_ops vfio_pci_ops = {
 	.cfg_read = vp_cfg_read, .cfg_write = vp_cfg_write,
 	.mmio_read = vp_mmio_read, .mmio_write = vp_mmio_write,
 	.dma_pick = vp_dma_pick, .dma_map = fsb_vfio_pci_dma_map_at,
 	.dma_unmap = fsb_vfio_pci_dma_unmap, .close = fsb_vfio_pci_close,
+	.bars_revoke = vp_bars_revoke,
 };

@@ -13,22 +13,6 @@
 #include "devsignal.h"
 #include "pcidev.h"
 
-/* The driver bound to PCI device @addr into @drv ("" when none).
- * 0, or -ENODEV when there is no such device. */
-int fsb_vfio_pci_driver(const char *addr, char *drv, size_t len);
-
-/*
- * Make sure vfio-pci drives @addr: driver_override first, then unbind
- * from the current driver, drivers_probe, and a bounded wait.  Only a
- * device with no driver or with @auto_drv (the kernel driver that binds
- * such a device by itself when it appears, "virtio-pci" for ours) is
- * taken: any other driver was the operator's choice.  0; -ENODEV (no
- * such device); -EBUSY (another driver has it: @err names it);
- * -ETIMEDOUT (vfio-pci did not bind it: not loaded?); -errno.
- */
-int fsb_vfio_pci_bind(const char *addr, const char *auto_drv, char *err,
-		      size_t errlen);
-
 /*
  * Open @addr (bound to vfio-pci) into @d: its group into a container of
  * its own with the type1 IOMMU, its device fd, config space, and each

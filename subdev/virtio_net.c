@@ -25,6 +25,7 @@ void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq)
 	uint32_t len[FSB_VNET_BURST_MAX];
 	uint16_t hl = rq->hdr_len;
 	uint64_t off = (uint64_t)rq->iova_off;
+	const struct fsb_vnet_phys *ph = rq->phys;
 	while (vq->nfree) {
 		unsigned k = vq->nfree < FSB_VNET_BURST_MAX ? vq->nfree : FSB_VNET_BURST_MAX;
 		if (fsb_buf_alloc_bulk(rq->pool, nb, k) < 0) {
@@ -34,7 +35,9 @@ void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq)
 		for (unsigned i = 0; i < k; i++) {
 			struct fsb_buf *b = nb[i];
 			/* fresh from the pool: data_off is FSB_BUF_HEADROOM */
-			addr[i] = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl + off;
+			uintptr_t va = (uintptr_t)b->buf_addr + FSB_BUF_HEADROOM - hl;
+			addr[i] = FSB_UNLIKELY(ph) ? fsb_vnet_phys_addr(ph, va) :
+				va + off;
 			len[i] = (uint32_t)(b->buf_len - FSB_BUF_HEADROOM + hl);
 		}
 		fsb_vq_add_bulk(vq, (void **)nb, addr, len, k);
@@ -166,6 +169,7 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	uint16_t hl = tq->hdr_len;
 	const uint64_t *known = tq->known_gen;
 	const int64_t *ioff = __atomic_load_n(&tq->iova_off, __ATOMIC_ACQUIRE);
+	const struct fsb_vnet_phys *phys = tq->phys;
 	/* Pools are checked only when one was created after the memory
 	 * table was sent: one load per burst, none per packet. */
 	bool new_pools = fsb_mempool_epoch() !=
@@ -207,7 +211,9 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 		vnet_hdr_zero(hdr, hl);
 		ck[m] = b;
 		addr[m] = (uintptr_t)hdr;
-		if (ioff)
+		if (FSB_UNLIKELY(phys))
+			addr[m] = fsb_vnet_phys_addr(&phys[mp->id], (uintptr_t)hdr);
+		else if (ioff)
 			addr[m] += (uint64_t)__atomic_load_n(&ioff[mp->id],
 							     __ATOMIC_RELAXED);
 		len[m] = (uint32_t)b->data_len + hl;

@@ -7,9 +7,11 @@
  * business (virtqueue.h callbacks); what a packet looks like on the
  * rings is this file's.
  *
- * Buffer addresses given to the device are process virtual addresses:
- * a vhost-user backend maps our memory at the addresses we announce,
- * and under VFIO the kind maps each region with IOVA = VA.
+ * Buffer addresses given to the device are process virtual addresses
+ * (a vhost-user backend maps our memory at the addresses we announce;
+ * VFIO with IOVA = VA), VA plus a per-pool offset (VFIO where the
+ * IOMMU's aperture does not cover our addresses), or physical addresses
+ * (no IOMMU: one table lookup per buffer).
  */
 #ifndef FSB_VIRTIO_NET_H
 #define FSB_VIRTIO_NET_H
@@ -22,6 +24,25 @@
 
 #define FSB_VNET_BURST_MAX 64
 
+/*
+ * Where a device with no IOMMU in front of it (virtio_pci driver=uio)
+ * sees one pool's memory: the physical address of each of its huge
+ * pages, in VA order from @lo, 1 << @shift bytes each.  No buffer
+ * straddles a page (mempool.c), so one lookup translates a buffer.
+ */
+struct fsb_vnet_phys {
+	uintptr_t lo;
+	unsigned shift;
+	const uint64_t *pa;
+};
+
+static inline uint64_t fsb_vnet_phys_addr(const struct fsb_vnet_phys *ph,
+					  uintptr_t va)
+{
+	uintptr_t o = va - ph->lo;
+	return ph->pa[o >> ph->shift] + (o & (((uintptr_t)1 << ph->shift) - 1));
+}
+
 struct fsb_vnet_rxq {
 	struct fsb_vq vq;
 	struct fsb_mempool *pool;
@@ -31,6 +52,7 @@ struct fsb_vnet_rxq {
 	uint16_t skip;                  /* buffers left of a dropped frame */
 	uint32_t cap;                   /* bytes one posted buffer holds */
 	int64_t iova_off;               /* device address - VA, for pool */
+	const struct fsb_vnet_phys *phys; /* or physical addresses */
 	_Atomic uint64_t pkts, bytes, missed, nombuf;
 } FSB_ALIGNED;
 
@@ -47,6 +69,10 @@ struct fsb_vnet_txq {
 	 * needs it is known; loaded once per burst, read per packet only
 	 * when not NULL. */
 	const int64_t *iova_off;
+	/* Or, for a device with no IOMMU, physical addresses: per pool id,
+	 * set before the pool is known (the kind's known_gen); NULL
+	 * otherwise.  Fixed while the queue runs. */
+	const struct fsb_vnet_phys *phys;
 	uint16_t hdr_len;
 	_Atomic uint64_t pkts, bytes, errors;
 } FSB_ALIGNED;

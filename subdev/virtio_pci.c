@@ -67,7 +67,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "physmem.h"
 #include "subdev.h"
+#include "uio_pci.h"
 #include "vfio.h"
 #include "vfio_pci.h"
 #include "virtio_net.h"
@@ -152,12 +154,18 @@ struct vp_dev {
 	struct fsb_mempool_listener pools;
 	bool listening;
 	int dma_err;                    /* the last pool mapping's */
+	/* no IOMMU (pci.phys): physical addresses, per pool and for the
+	 * rings (on huge pages of 1 << ring_shift bytes) */
+	struct fsb_vnet_phys phys[FSB_MAX_POOLS];
+	uint64_t *ring_pa;
+	unsigned ring_shift;
 	uint16_t max_mtu;               /* VIRTIO_NET_F_MTU, else 0 */
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 };
 
 static const struct fsb_opt_desc vp_opts[] = {
 	{ "addr", FSB_OPT_PCI, 0, 0 },
+	{ "driver", FSB_OPT_STR, 0, 0 },
 	{ "standby", FSB_OPT_BOOL, 0, 0 },
 	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
 	{ "queue_size", FSB_OPT_UINT, 2, 32768 },
@@ -169,6 +177,11 @@ static int vp_validate(const struct fsb_devspec *d, char *msg, size_t len)
 {
 	if (!fsb_devspec_get(d, "addr")) {
 		snprintf(msg, len, "virtio_pci needs addr=DDDD:BB:DD.F");
+		return -EINVAL;
+	}
+	const char *drv = fsb_devspec_get(d, "driver");
+	if (drv && strcmp(drv, "vfio") != 0 && strcmp(drv, "uio") != 0) {
+		snprintf(msg, len, "virtio_pci driver=%s: expected vfio or uio", drv);
 		return -EINVAL;
 	}
 	uint64_t qs = fsb_devspec_get_u64(d, "queue_size", VP_QSIZE_DEFAULT);
@@ -219,7 +232,17 @@ int (*fsb_vpci_test_open)(struct fsb_pcidev *d, const char *addr, char *err,
 static int vp_open(struct vp_dev *d, char *err, size_t errlen)
 {
 	struct fsb_subdev *sd = d->sd;
-	int rc = fsb_vfio_pci_bind(sd->pci_addr, "virtio-pci", err, errlen);
+	const char *drv = fsb_devspec_get(&sd->spec, "driver");
+	if (drv && strcmp(drv, "uio") == 0) {
+		/* no request to arm: the kernel removes a UIO device first
+		 * and says so afterwards */
+		int rc = fsb_pci_bind(sd->pci_addr, "uio_pci_generic", "virtio-pci",
+				      err, errlen);
+		return rc < 0 ? rc : fsb_uio_pci_open(&d->pci, sd->pci_addr,
+						      &sd->notify, sd->name,
+						      err, errlen);
+	}
+	int rc = fsb_pci_bind(sd->pci_addr, "vfio-pci", "virtio-pci", err, errlen);
 	if (rc < 0)
 		return rc;
 	rc = fsb_vfio_pci_open(&d->pci, sd->pci_addr, &sd->notify, sd->name,
@@ -246,7 +269,7 @@ static int vp_probe(struct fsb_subdev *sd)
 	/* before the lookup: the router needs it while the device is away */
 	if (fsb_pci_addr_parse(addr, sd->pci_addr) < 0)
 		return -EINVAL;
-	if (!fsb_vpci_test_open && fsb_vfio_pci_driver(sd->pci_addr, drv, sizeof(drv)) < 0) {
+	if (!fsb_vpci_test_open && fsb_pci_driver(sd->pci_addr, drv, sizeof(drv)) < 0) {
 		fsb_log(FSB_LOG_INFO, "%s: PCI device %s is not there (yet)",
 			sd->name, sd->pci_addr);
 		return -ENODEV;
@@ -270,8 +293,12 @@ static int vp_probe(struct fsb_subdev *sd)
 	}
 	if (rc == 0)
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
-	d->required = VP_F(FSB_VIRTIO_F_VERSION_1) | VP_F(FSB_VIRTIO_F_ACCESS_PLATFORM);
-	d->want = d->required | VP_F(VP_F_MAC) | VP_F(VP_F_STATUS) | VP_F(VP_F_MTU) |
+	/* ACCESS_PLATFORM: required behind an IOMMU (the device must go
+	 * through it); without one, taken when offered (the platform's
+	 * translation is then the identity) */
+	d->required = VP_F(FSB_VIRTIO_F_VERSION_1) |
+		(d->pci.phys ? 0 : VP_F(FSB_VIRTIO_F_ACCESS_PLATFORM));
+	d->want = d->required | VP_F(FSB_VIRTIO_F_ACCESS_PLATFORM) | VP_F(VP_F_MAC) | VP_F(VP_F_STATUS) | VP_F(VP_F_MTU) |
 		VP_F(VP_F_MRG_RXBUF) | VP_F(VP_F_EVENT_IDX) | VP_F(VP_F_IN_ORDER) |
 		VP_F(VP_F_CTRL_VQ) | VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
 		VP_F(VP_F_CTRL_MAC_ADDR) |
@@ -360,6 +387,8 @@ static void vp_rings_free(struct vp_dev *d)
 	if (d->ring_mem)
 		munmap(d->ring_mem, d->ring_len);
 	d->ring_mem = NULL;
+	free(d->ring_pa);
+	d->ring_pa = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -380,6 +409,8 @@ static void vp_dma_unmap(struct vp_dev *d, int pool)
 	d->ndma = k;
 }
 
+static void vp_phys_forget(struct vp_dev *d, unsigned id);
+
 /* @closing: the container is about to close, which drops every
  * mapping at once; one by one, each unmap would cost an IOTLB flush
  * (in a guest, a trap to the vIOMMU), on the kernel's removal path. */
@@ -392,6 +423,8 @@ static void vp_dma_unmap_all(struct vp_dev *d, bool closing)
 	if (closing)
 		d->ndma = 0;
 	vp_dma_unmap(d, FSB_MAX_POOLS);
+	for (unsigned i = 0; i < FSB_MAX_POOLS; i++)
+		vp_phys_forget(d, i);
 	memset(d->known_gen, 0, sizeof(d->known_gen));
 	memset(d->pool_off, 0, sizeof(d->pool_off));
 	d->table_epoch = 0;
@@ -448,10 +481,90 @@ static int vp_dma_map_span(struct vp_dev *d, const struct fsb_mem_region *r,
  * is known.  A pool that could not be mapped stays unknown, and TX
  * drops its buffers and counts them.
  */
+/*
+ * No IOMMU: the device is to see the pool at physical addresses.  Only
+ * a pool on huge pages laid out per page (mempool.c) qualifies: locked
+ * (pinned: never swapped, and migration leaves locked hugetlb pages
+ * alone), and translated once, page by page, here.
+ */
+static int vp_phys_pool(struct vp_dev *d, const struct fsb_pool_snap *p)
+{
+	const char *why = NULL;
+	for (unsigned i = 0; i < p->nregions && !why; i++)
+		if (!p->regions[i].hugetlb || !p->elt_page)
+			why = "is not on hugepages";
+	if (why) {
+		unsigned long nfree = 0;
+		uint64_t page = fsb_physmem_huge_page(&nfree);
+		fsb_log(FSB_LOG_ERR, "%s: virtio_pci driver=uio needs hugepages: "
+			"mempool %s %s (%s)", d->sd->name, p->name, why,
+			!page || !nfree ? "none free" :
+			"create it with FSB_MEMPOOL_F_HUGETLB");
+		return -ENOTSUP;
+	}
+	unsigned shift = (unsigned)__builtin_ctzll(p->elt_page);
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	for (unsigned i = 0; i < p->nregions; i++) {
+		uintptr_t a = (uintptr_t)p->regions[i].addr;
+		lo = a < lo ? a : lo;
+		hi = a + p->regions[i].size > hi ? a + p->regions[i].size : hi;
+	}
+	size_t npages = (hi - lo + p->elt_page - 1) >> shift;
+	if (npages > (1u << 20)) {
+		fsb_log(FSB_LOG_ERR, "%s: mempool %s spans %zu huge pages of "
+			"address space: too sparse to translate", d->sd->name,
+			p->name, npages);
+		return -E2BIG;
+	}
+	uint64_t *pa = calloc(npages, sizeof(*pa));
+	if (!pa)
+		return -ENOMEM;
+	int rc = 0;
+	for (unsigned i = 0; i < p->nregions && rc == 0; i++) {
+		const struct fsb_mem_region *r = &p->regions[i];
+		if (mlock(r->addr, r->size) < 0) {
+			rc = -errno;
+			fsb_log(FSB_LOG_ERR, "%s: cannot pin mempool %s (mlock of "
+				"%llu bytes): %s", d->sd->name, p->name,
+				(unsigned long long)r->size, strerror(errno));
+			break;
+		}
+		for (uint64_t o = 0; o < r->size && rc == 0; o += p->elt_page) {
+			const char *va = (const char *)r->addr + o;
+			rc = fsb_physmem_addr(va, &pa[((uintptr_t)va - lo) >> shift]);
+			if (rc < 0)
+				fsb_log(FSB_LOG_ERR, "%s: no physical address for "
+					"mempool %s: %s%s", d->sd->name, p->name,
+					strerror(-rc), rc == -EPERM ?
+					" (pagemap needs CAP_SYS_ADMIN)" : "");
+		}
+	}
+	if (rc < 0) {
+		free(pa);
+		return rc;
+	}
+	vp_phys_forget(d, p->id);
+	d->phys[p->id].lo = lo;
+	d->phys[p->id].shift = shift;
+	d->phys[p->id].pa = pa;
+	return 0;
+}
+
 static int vp_pool_added(void *arg, const struct fsb_pool_snap *p)
 {
 	struct vp_dev *d = arg;
 	int64_t off = 0;
+	if (d->pci.phys) {
+		int rc = vp_phys_pool(d, p);
+		if (rc < 0) {
+			if (!d->dma_err)
+				d->dma_err = rc;
+			return rc;
+		}
+		/* the table before the gen: TX uses a pool once it is known */
+		__atomic_store_n(&d->known_gen[p->id], p->gen, __ATOMIC_RELEASE);
+		return 0;
+	}
 	int rc = vp_dma_map_span(d, p->regions, p->nregions, (int)p->id, &off);
 	if (rc < 0) {
 		/* the first error fails a start; later, the pool stays
@@ -477,12 +590,22 @@ static int vp_pool_added(void *arg, const struct fsb_pool_snap *p)
 	return 0;
 }
 
+static void vp_phys_forget(struct vp_dev *d, unsigned id)
+{
+	free((void *)d->phys[id].pa);
+	memset(&d->phys[id], 0, sizeof(d->phys[id]));
+}
+
 static void vp_pool_removed(void *arg, const struct fsb_pool_snap *p)
 {
 	struct vp_dev *d = arg;
 	__atomic_store_n(&d->known_gen[p->id], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->pool_off[p->id], 0, __ATOMIC_RELAXED);
-	vp_dma_unmap(d, (int)p->id);
+	/* every buffer of it is back: no burst reads its table */
+	if (d->pci.phys)
+		vp_phys_forget(d, p->id);
+	else
+		vp_dma_unmap(d, (int)p->id);
 }
 
 /* Map the ring memory and every live pool's regions for the device. */
@@ -492,12 +615,14 @@ static int vp_dma_map_all(struct vp_dev *d)
 	d->translate = false;
 	for (unsigned q = 0; q < d->nqp; q++)
 		__atomic_store_n(&d->txq[q]->iova_off, NULL, __ATOMIC_RELAXED);
-	struct fsb_mem_region ring = { .addr = d->ring_mem, .size = d->ring_len };
-	int64_t off;
-	int rc = vp_dma_map_span(d, &ring, 1, -1, &off);
-	if (rc < 0)
-		return rc;
-	d->ring_iova = (uintptr_t)d->ring_mem + (uint64_t)off;
+	if (!d->pci.phys) {
+		struct fsb_mem_region ring = { .addr = d->ring_mem, .size = d->ring_len };
+		int64_t off;
+		int rc = vp_dma_map_span(d, &ring, 1, -1, &off);
+		if (rc < 0)
+			return rc;
+		d->ring_iova = (uintptr_t)d->ring_mem + (uint64_t)off;
+	}
 	d->dma_err = 0;
 	d->pools.added = vp_pool_added;
 	d->pools.removed = vp_pool_removed;
@@ -507,7 +632,7 @@ static int vp_dma_map_all(struct vp_dev *d)
 	d->listening = true;
 	/* a pool live now that could not be mapped fails the start; one
 	 * created later is refused to TX (above) */
-	rc = d->dma_err;
+	int rc = d->dma_err;
 	if (rc < 0)
 		vp_dma_unmap_all(d, false);
 	return rc;
@@ -515,7 +640,11 @@ static int vp_dma_map_all(struct vp_dev *d)
 
 static uint64_t vp_ring_iova(const struct vp_dev *d, const void *p)
 {
-	return d->ring_iova + (uint64_t)((const char *)p - (const char *)d->ring_mem);
+	uint64_t off = (uint64_t)((const char *)p - (const char *)d->ring_mem);
+	if (d->ring_pa)
+		return d->ring_pa[off >> d->ring_shift] +
+			(off & ((1ull << d->ring_shift) - 1));
+	return d->ring_iova + off;
 }
 
 /* ------------------------------------------------------------------ */
@@ -662,6 +791,19 @@ static int vp_configure(struct fsb_subdev *sd)
 						      VP_QSIZE_DEFAULT);
 	char err[256];
 	size_t off = 0;
+	/* No IOMMU: the rings go on huge pages, none across a page (the
+	 * pages are not physically contiguous with each other) */
+	uint64_t page = 0;
+	unsigned long nfree = 0;
+	if (d->pci.phys) {
+		page = fsb_physmem_huge_page(&nfree);
+		if (!page || !nfree) {
+			fsb_log(FSB_LOG_ERR, "%s: virtio_pci driver=uio needs "
+				"hugepages: none free (for its rings)", sd->name);
+			d->nvq = 0;
+			return -ENOMEM;
+		}
+	}
 	for (unsigned i = 0; i < d->nvq; i++) {
 		struct vp_vq *q = &d->q[i];
 		bool is_ctrl = i == 2 * nqp;
@@ -679,17 +821,55 @@ static int vp_configure(struct fsb_subdev *sd)
 			fsb_log(FSB_LOG_INFO, "%s: %s queues: %u entries (the "
 				"device's maximum; queue_size=%u)", sd->name,
 				i ? "tx" : "rx", q->size, want);
+		size_t sz = fsb_vq_mem_size((uint16_t)q->size);
+		if (page && off / page != (off + sz - 1) / page)
+			off = (off + page - 1) / page * page;
+		if (page && sz > page) {
+			fsb_log(FSB_LOG_ERR, "%s: a ring of %u entries does not fit "
+				"one huge page: use a smaller queue_size", sd->name,
+				q->size);
+			d->nvq = 0;
+			return -EINVAL;
+		}
 		q->off = off;
-		off += fsb_vq_mem_size((uint16_t)q->size);
+		off += sz;
 	}
+	if (page && off / page != (off + VP_CBUF_LEN - 1) / page)
+		off = (off + page - 1) / page * page;
 	d->cbuf_off = off;
 	d->ring_len = off + VP_CBUF_LEN;
+	if (page)
+		d->ring_len = (d->ring_len + page - 1) / page * page;
 	d->ring_mem = mmap(NULL, d->ring_len, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			   MAP_PRIVATE | MAP_ANONYMOUS | (page ? MAP_HUGETLB : 0),
+			   -1, 0);
 	if (d->ring_mem == MAP_FAILED) {
+		if (page)
+			fsb_log(FSB_LOG_ERR, "%s: virtio_pci driver=uio needs "
+				"hugepages: %zu kB for its rings: %s", sd->name,
+				d->ring_len >> 10, strerror(errno));
 		d->ring_mem = NULL;
 		d->nvq = 0;
 		return -ENOMEM;
+	}
+	if (page) {
+		/* pinned, and each page's physical address once */
+		size_t n = d->ring_len / page;
+		d->ring_shift = (unsigned)__builtin_ctzll(page);
+		d->ring_pa = calloc(n, sizeof(*d->ring_pa));
+		int rc = d->ring_pa ? 0 : -ENOMEM;
+		if (rc == 0 && mlock(d->ring_mem, d->ring_len) < 0)
+			rc = -errno;
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = fsb_physmem_addr((char *)d->ring_mem + i * page,
+					      &d->ring_pa[i]);
+		if (rc < 0) {
+			fsb_log(FSB_LOG_ERR, "%s: no physical address for the "
+				"rings: %s%s", sd->name, strerror(-rc), rc == -EPERM ?
+				" (pagemap needs CAP_SYS_ADMIN)" : "");
+			vp_rings_free(d);
+			return rc;
+		}
 	}
 	for (unsigned p = 0; p < nqp; p++) {
 		d->rxq[p] = vp_qalloc(sizeof(struct fsb_vnet_rxq));
@@ -718,6 +898,7 @@ static int vp_configure(struct fsb_subdev *sd)
 		rq->hdr_len = tq->hdr_len = VP_HDR_LEN;
 		tq->known_gen = d->known_gen;
 		tq->table_epoch = &d->table_epoch;
+		tq->phys = d->pci.phys ? d->phys : NULL;
 		sd->rxq[p] = p < sd->conf.nb_rxq ? rq : NULL;
 		sd->txq[p] = p < sd->conf.nb_txq ? tq : NULL;
 	}
@@ -783,6 +964,7 @@ static int vp_start(struct fsb_subdev *sd)
 			return -EINVAL;
 		}
 		rq->iova_off = d->pool_off[rq->pool->id];
+		rq->phys = d->pci.phys ? &d->phys[rq->pool->id] : NULL;
 	}
 	volatile uint8_t *bar = d->pci.bar_map[d->v.notify.bar];
 	if (!bar) {

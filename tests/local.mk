@@ -27,7 +27,7 @@ check_PROGRAMS += tests/test_spec tests/test_mempool tests/test_port tests/test_
 tests_test_spec_SOURCES = tests/test_spec.c
 tests_test_spec_CFLAGS = $(test_cflags)
 tests_test_spec_LDADD = $(test_ldadd)
-tests_test_mempool_SOURCES = tests/test_mempool.c
+tests_test_mempool_SOURCES = tests/test_mempool.c tests/hugepages.h
 tests_test_mempool_CFLAGS = $(test_cflags)
 tests_test_mempool_LDADD = $(test_ldadd)
 tests_test_port_SOURCES = tests/test_port.c
@@ -79,7 +79,7 @@ TESTS += tests/test_virtqueue tests/test_virtio_user tests/test_vhost_user
 # the virtio PCI transport against a fake device (tests/fake_pcidev.c)
 check_PROGRAMS += tests/test_virtio_pci
 tests_test_virtio_pci_SOURCES = tests/test_virtio_pci.c tests/fake_pcidev.c \
-	tests/fake_pcidev.h
+	tests/fake_pcidev.h tests/hugepages.h
 tests_test_virtio_pci_CFLAGS = $(test_cflags)
 tests_test_virtio_pci_LDADD = $(test_ldadd)
 TESTS += tests/test_virtio_pci

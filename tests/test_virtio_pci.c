@@ -23,10 +23,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_pcidev.h"
+#include "physmem.h"
 #include "fsb_private.h"
 #include "helpers.h"
+#include "hugepages.h"
 #include "virtio_pci.h"
 #include "virtqueue.h"
 
@@ -521,6 +524,184 @@ static void test_kind_hostile(void **state)
 	fsb_bare_close(peer);
 }
 
+/* ------------------------------------------------------------------ */
+/* No IOMMU: physical addresses (driver=uio, VFIO no-IOMMU)            */
+/* ------------------------------------------------------------------ */
+
+static long hp_saved = -1;
+static int hp_lock = -1;
+
+/* The fake device without an IOMMU, and huge pages for the test's
+ * pool (taken before t_setup creates it: it prefers hugetlb). */
+static int phys_setup(void **state)
+{
+	hp_lock = hugepages_lock();
+	hp_saved = nr_hugepages(-1);
+	if (hp_lock < 0 || hp_saved < 0)
+		return -1;
+	/* Tests running alongside may take free pages for their own
+	 * pools between our reservation and our pool: reserve more and
+	 * try again until the pool is on them. */
+	int rc = -1;
+	for (long more = 24; more <= 96; more += 24) {
+		if (nr_hugepages(hugepages_total() + more) < 0)
+			return -1;
+		rc = kind_setup(state);
+		struct env *e = *state;
+		struct fsb_mem_region r;
+		if (rc == 0 && fsb_mempool_regions(e->mp, &r, 1) == 1 && r.hugetlb)
+			break;
+		kind_teardown(state);
+		rc = -1;
+	}
+	kf.iova_off = 0;
+	kf.dev.phys = true;
+	return rc;
+}
+
+static int phys_teardown(void **state)
+{
+	int rc = kind_teardown(state);
+	nr_hugepages(hp_saved);
+	hugepages_unlock(hp_lock);
+	return rc;
+}
+
+/* The device's view: a physical address back to our VA, by asking
+ * pagemap about every huge page mapped in this process. */
+static void *pva(uint64_t pa)
+{
+	const uint64_t page = 2u << 20;
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	void *va = NULL;
+	assert_non_null(f);
+	while (!va && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 ||
+		    (!strstr(line, "huge") && !strstr(line, "memfd:fsb")))
+			continue;
+		for (unsigned long a = lo; a + page <= hi && !va; a += page) {
+			uint64_t p;
+			if (fsb_physmem_addr((void *)a, &p) == 0 && pa - p < page)
+				va = (char *)a + (pa - p);
+		}
+	}
+	fclose(f);
+	assert_non_null(va);
+	return va;
+}
+
+/*
+ * A device with no IOMMU sees physical addresses: the rings and every
+ * buffer are given at the physical address of their bytes, on pinned
+ * huge pages; a frame goes out and one comes in through them.  A pool
+ * not on huge pages is refused with one line: at start (the port runs
+ * on its standby), and after it (its frames are dropped and counted).
+ */
+static void test_kind_phys(void **state)
+{
+	struct env *e = *state;
+	struct fsb_mem_region r;
+	assert_int_equal(fsb_mempool_regions(e->mp, &r, 1), 1);
+	assert_true(r.hugetlb);
+	struct fsb_bare *peer = ring_peer(e->ctx, "vk4", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0,driver=uio),"
+		"dev(ring,name=vk4)", e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	/* no IOMMU, nothing mapped through one */
+	assert_int_equal(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED), 0);
+	/* the rings are where their physical addresses say */
+	struct fsb_vring_avail *av = pva(kf.q_avail[1]);
+	struct fsb_vring_desc *desc = pva(kf.q_desc[1]);
+	uint64_t ring_pa;
+	assert_int_equal(fsb_physmem_addr(desc, &ring_pa), 0);
+	assert_int_equal(ring_pa, kf.q_desc[1]);
+	uint64_t seq = 700;
+	assert_int_equal(send_seq(p, e->mp, &seq, 8), 8);
+	uint16_t qs = kf.q_size[1];
+	assert_int_equal(__atomic_load_n(&av->idx, __ATOMIC_ACQUIRE), 8);
+	for (unsigned i = 0; i < 8; i++) {
+		uint16_t id = av->ring[i % qs];
+		const uint8_t *h = pva(desc[id].addr);
+		uint64_t got, pa;
+		memcpy(&got, h + 12, 8);
+		assert_int_equal(got, 700 + i);
+		/* the whole frame is one physical run */
+		assert_int_equal(fsb_physmem_contig(h, desc[id].len, &pa), 0);
+		assert_int_equal(pa, desc[id].addr);
+	}
+	/* RX: the device writes a frame at a posted buffer's address */
+	struct fsb_vring_desc *rd = pva(kf.q_desc[0]);
+	struct fsb_vring_avail *ra = pva(kf.q_avail[0]);
+	struct fsb_vring_used *ru = pva(kf.q_used[0]);
+	uint16_t rid = ra->ring[0];
+	uint8_t *rb = pva(rd[rid].addr);
+	memset(rb, 0, 12);
+	memset(rb + 12, 0xcd, 60);
+	ru->ring[0].id = rid;
+	ru->ring[0].len = 72;
+	__atomic_store_n(&ru->idx, 1, __ATOMIC_RELEASE);
+	struct fsb_buf *b[8];
+	uint16_t n = 0;
+	assert_true(WAIT_UNTIL((n = t_rx(p, b, 8)) > 0, 1000));
+	assert_int_equal(n, 1);
+	assert_int_equal(((uint8_t *)fsb_buf_data(b[0]))[59], 0xcd);
+	assert_ptr_equal((uint8_t *)fsb_buf_data(b[0]) - 12, rb);
+	fsb_buf_free(b[0]);
+
+	/* a pool off huge pages, created now: never given to the device */
+	assert_true(nr_hugepages(0) == 0);  /* the free ones go */
+	struct fsb_mempool *plain = fsb_mempool_create(e->ctx, "plain", 64,
+						       2048, 0, -1);
+	assert_non_null(plain);
+	assert_int_equal(fsb_mempool_regions(plain, &r, 1), 1);
+	assert_false(r.hugetlb);
+	assert_true(klogged("virtio_pci driver=uio needs hugepages: mempool plain "
+			    "is not on hugepages (none free)"));
+	uint16_t before = av->idx;
+	seq = 900;
+	assert_int_equal(send_seq(p, plain, &seq, 1), 1);
+	assert_int_equal(av->idx, before);
+	struct fsb_stats st;
+	assert_int_equal(fsb_port_stats_get(p, &st), 0);
+	assert_int_equal(st.oerrors, 1);
+	fsb_port_close(p);
+
+	/* and with it live at start: the start is refused, the standby
+	 * carries the port */
+	klog.n = 0;
+	fake_pci_reset(&kf);
+	kf.dev.phys = true;
+	/* rings need huge pages too: without any free, configure says so */
+	p = port_up(e->ctx, "vk,dev(virtio_pci,addr=0000:02:00.0,driver=uio),"
+		    "dev(ring,name=vk4)", e->mp, NULL);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(klogged("virtio_pci driver=uio needs hugepages: none free "
+			    "(for its rings)"));
+	fsb_port_close(p);
+	/* with pages for the rings, the plain pool is what is refused */
+	/* (pages in use became surplus: count them from meminfo) */
+	unsigned long nfree = 0;
+	long held = hugepages_total();
+	assert_true(nr_hugepages(held + 8) == held + 8);
+	fsb_physmem_huge_page(&nfree);
+	assert_true(nfree >= 1);
+	klog.n = 0;
+	fake_pci_reset(&kf);
+	kf.dev.phys = true;
+	p = port_up(e->ctx, "vk,dev(virtio_pci,addr=0000:02:00.0,driver=uio),"
+		    "dev(ring,name=vk4)", e->mp, NULL);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(klogged("virtio_pci driver=uio needs hugepages: mempool plain "
+			    "is not on hugepages (create it with "
+			    "FSB_MEMPOOL_F_HUGETLB)"));
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+	assert_int_equal(fsb_mempool_free(plain), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +722,8 @@ int main(void)
 						kind_teardown),
 		cmocka_unit_test_setup_teardown(test_kind_hostile, kind_setup,
 						kind_teardown),
+		cmocka_unit_test_setup_teardown(test_kind_phys, phys_setup,
+						phys_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
  *
  *   fsb-vfio-probe ADDR [--standby]
  *
- * It takes the device from the kernel's driver (fsb_vfio_pci_bind),
+ * It takes the device from the kernel's driver (fsb_pci_bind),
  * opens it (group, container, type1, BARs registered for SIGBUS),
  * attaches the modern transport, resets it, negotiates VERSION_1 and
  * ACCESS_PLATFORM (required under type1), MAC and STATUS (and STANDBY
@@ -64,11 +64,11 @@ static int hold(const char *arg)
 		fprintf(stderr, "fsb-vfio-probe: bad PCI address '%s'\n", arg);
 		return 2;
 	}
-	for (int i = 0; i < 600 && fsb_vfio_pci_driver(addr, drv, sizeof(drv)) < 0; i++) {
+	for (int i = 0; i < 600 && fsb_pci_driver(addr, drv, sizeof(drv)) < 0; i++) {
 		struct timespec ts = { 0, 100000000 };
 		nanosleep(&ts, NULL);
 	}
-	if (fsb_vfio_pci_bind(addr, "virtio-pci", err, sizeof(err)) < 0)
+	if (fsb_pci_bind(addr, "vfio-pci", "virtio-pci", err, sizeof(err)) < 0)
 		return die("bind", err);
 	struct fsb_pcidev d;
 	if (fsb_vfio_pci_open(&d, addr, NULL, "holder", err, sizeof(err)) < 0)
@@ -113,11 +113,11 @@ int main(int argc, char **argv)
 	}
 	int standby = argc > 2 && strcmp(argv[2], "--standby") == 0;
 	char drv[64];
-	fsb_vfio_pci_driver(addr, drv, sizeof(drv));
+	fsb_pci_driver(addr, drv, sizeof(drv));
 	printf("vfio-probe: %s driver before: %s\n", addr, drv[0] ? drv : "none");
-	if (fsb_vfio_pci_bind(addr, "virtio-pci", err, sizeof(err)) < 0)
+	if (fsb_pci_bind(addr, "vfio-pci", "virtio-pci", err, sizeof(err)) < 0)
 		return die("bind", err);
-	fsb_vfio_pci_driver(addr, drv, sizeof(drv));
+	fsb_pci_driver(addr, drv, sizeof(drv));
 	printf("vfio-probe: %s driver now: %s\n", addr, drv);
 
 	struct fsb_pcidev d;
