@@ -17,8 +17,12 @@
  *      under ctx->lock, so fsb_port_close(), which unpublishes the port
  *      under the same lock, knows the thread is done with it;
  *   5. sets the loop's timer for the earliest deadline left (hold-down
- *      expiry, a close to retry): a returning sub-device gets TX back
- *      within a millisecond or so of its hold-down, with no polling.
+ *      expiry, a close to retry, a kind's next look at its device):
+ *      a returning sub-device gets TX back within a millisecond or so
+ *      of its hold-down, with no polling.  The one kind that polls is
+ *      virtio_pci (its device_status every 10 ms: a UIO device's
+ *      removal is told by nobody in time), through the ops' watch,
+ *      called just before the port's sync.
  *
  * So one removal runs one way: the source's socket (loop) -> its drain
  * (netlink.c) -> the router (route.c: which slot; mark) -> the sync
@@ -58,6 +62,11 @@ static uint64_t ctl_pass(struct fsb_ctx *ctx)
 		struct fsb_port *port = ctx->ports[i];
 		if (!port)
 			continue;
+		/* the kinds' looks at their devices first: what they mark
+		 * is synced in this same pass */
+		uint64_t wd = fsb_port_watch(port, fsb_now_ns());
+		if (wd && wd < next)
+			next = wd;
 		uint64_t dl = atomic_load(&port->hold_deadline_ns);
 		bool due = dl && fsb_now_ns() >= dl;
 		if (atomic_exchange(&port->sync_pending, false) || due)

@@ -74,6 +74,7 @@ struct fsb_slot {
 	/* Signals: pending marks (bit set) and the reason of the first
 	 * mark since sync last consumed them.  -1 = none. */
 	_Atomic unsigned marks;
+	uint64_t watch_due;             /* ops->watch's next, port lock */
 	_Atomic int mark_reason;
 	_Atomic uint64_t mark_ns;       /* receipt of the first signal */
 	_Atomic uint64_t up_mark_ns;    /* receipt of the last LINK_UP or
@@ -174,6 +175,10 @@ struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot);
 /* Run the sync routine: consume marks, bring slots to target, choose
  * and publish TX, tear down what must go.  Takes port->lock. */
 void fsb_port_sync(struct fsb_port *port);
+
+/* Control thread: call the started sub-devices' watch ops that are due
+ * (subdev.h); returns the earliest next one (0: none). */
+uint64_t fsb_port_watch(struct fsb_port *port, uint64_t now);
 
 /* The same with port->lock held.  @cfg_err (may be NULL) gets -EINVAL
  * when a sub-device refused the configured queues. */

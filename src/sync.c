@@ -610,6 +610,27 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 		fsb_loop_wake();
 }
 
+uint64_t fsb_port_watch(struct fsb_port *port, uint64_t now)
+{
+	uint64_t next = 0;
+	pthread_mutex_lock(&port->lock);
+	for (unsigned i = 0; i < port->nslots; i++) {
+		struct fsb_slot *s = &port->slot[i];
+		if (!s->sd.ops || !s->sd.ops->watch ||
+		    atomic_load_explicit(&s->state, memory_order_relaxed) !=
+		    FSB_SUBDEV_STARTED) {
+			s->watch_due = 0;
+			continue;
+		}
+		if (!s->watch_due || now >= s->watch_due)
+			s->watch_due = s->sd.ops->watch(&s->sd, now);
+		if (s->watch_due && (!next || s->watch_due < next))
+			next = s->watch_due;
+	}
+	pthread_mutex_unlock(&port->lock);
+	return next;
+}
+
 void fsb_port_sync(struct fsb_port *port)
 {
 	pthread_mutex_lock(&port->lock);

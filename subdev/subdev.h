@@ -74,6 +74,13 @@ struct fsb_subdev_ops {
 	unsigned (*rx_pending)(struct fsb_subdev *sd);
 
 	int (*link_get)(struct fsb_subdev *sd, struct fsb_link *l);
+	/* Optional.  The control thread calls it while the sub-device is
+	 * started, at the time it last returned (the first time at once),
+	 * with the port's lock held: a look at the device that only
+	 * marks (fsb_subdev_notify), for a device whose removal nothing
+	 * else reports in time.  Returns when to look next (ns,
+	 * fsb_now_ns() clock), 0 for never. */
+	uint64_t (*watch)(struct fsb_subdev *sd, uint64_t now);
 	int (*stats_get)(struct fsb_subdev *sd, struct fsb_subdev_stats *st);
 	int (*stats_reset)(struct fsb_subdev *sd);
 

@@ -79,6 +79,7 @@
 #define VP_CTRL_QSIZE 64
 #define VP_RESET_MS 1000
 #define VP_CTRL_MS 1000
+#define VP_WATCH_NS 10000000ull         /* device_status, every 10 ms */
 #define VP_F(b) (1ull << (b))
 #define VP_F_MTU 3
 #define VP_F_MAC 5
@@ -125,6 +126,7 @@ struct vp_dev {
 	bool negotiated;                /* FEATURES_OK, queues not set yet */
 	bool started, used_before;
 	bool gone_marked;               /* all-ones seen and told */
+	uint8_t status_set;             /* device_status as we left it */
 	bool stopped;                   /* reset by stop, not started since */
 	unsigned max_qp;                /* the device's queue pairs */
 	unsigned nqp;                   /* queue pairs configured */
@@ -1001,6 +1003,9 @@ static int vp_start(struct fsb_subdev *sd)
 	 * device before it (virtio 1.x 3.1.1), and a kick it dropped would
 	 * never come again (the RX ring would stay full) */
 	fsb_vpci_status_add(&d->v, FSB_VIRTIO_S_DRIVER_OK);
+	d->status_set = FSB_VIRTIO_S_ACK | FSB_VIRTIO_S_DRIVER |
+		FSB_VIRTIO_S_FEATURES_OK | FSB_VIRTIO_S_DRIVER_OK;
+	d->gone_marked = false;
 	for (unsigned p = 0; p < sd->conf.nb_rxq; p++)
 		fsb_vnet_rx_refill(d->rxq[p]);
 	d->negotiated = false;          /* the next start renegotiates */
@@ -1063,6 +1068,58 @@ static unsigned vp_rx_pending(struct fsb_subdev *sd)
 	return n;
 }
 
+/*
+ * The device is gone, as its own registers say: mark it (once; a
+ * source that told first makes this a dup_signal), and put all-ones
+ * memory over our BAR mappings at once.  A UIO mapping outlives the
+ * device (uio_pci.c): a device plugged in later may get the same bus
+ * address, and no doorbell store of ours may reach it.
+ */
+static void vp_lost(struct vp_dev *d)
+{
+	d->gone_marked = true;
+	if (d->pci.ops->bars_revoke)
+		d->pci.ops->bars_revoke(&d->pci);
+	fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_DEVICE_LOST);
+}
+
+/*
+ * The control thread's look at the device, every 10 ms while started
+ * (subdev.h watch): device_status must read what we left there.  Under
+ * UIO the kernel removes the device first and tells afterwards, and
+ * reads of a BAR nothing decodes any more return whatever the bus
+ * returns: all-ones on real hardware, zeroes in QEMU.  Either differs
+ * from ACK|DRIVER|FEATURES_OK|DRIVER_OK.  A device that asks for a
+ * reset (NEEDS_RESET) is there but broken.  One 1-byte read: in a VM,
+ * one exit to the hypervisor per 10 ms.
+ */
+static uint64_t vp_watch(struct fsb_subdev *sd, uint64_t now)
+{
+	struct vp_dev *d = sd->priv;
+	if (!d || !d->started || d->gone_marked)
+		return 0;
+	uint8_t st = fsb_vpci_status(&d->v);
+	if (st == d->status_set)
+		return now + VP_WATCH_NS;
+	if (st != 0xff && (st & FSB_VIRTIO_S_NEEDS_RESET) &&
+	    (st & ~FSB_VIRTIO_S_NEEDS_RESET) == d->status_set) {
+		fsb_log(FSB_LOG_ERR, "%s: %s asks for a reset (DEVICE_NEEDS_RESET): "
+			"broken", sd->name, sd->pci_addr);
+		d->gone_marked = true;
+		fsb_subdev_notify(sd, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
+		return 0;
+	}
+	if (st == 0xff && fsb_vpci_gone(&d->v))
+		fsb_log(FSB_LOG_WARNING, "%s: %s reads all-ones: the device "
+			"is gone", sd->name, sd->pci_addr);
+	else
+		fsb_log(FSB_LOG_WARNING, "%s: %s device_status reads 0x%02x, "
+			"not the 0x%02x we left: the device is gone", sd->name,
+			sd->pci_addr, st, d->status_set);
+	vp_lost(d);
+	return 0;
+}
+
 /* The device's LINK_UP (config status, bit 0) while started.  A device
  * whose common configuration reads all-ones is gone, as a PCI driver
  * tells surprise removal: its link reads down, so the port fails over
@@ -1076,10 +1133,9 @@ static int vp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 		return 0;
 	if (fsb_vpci_gone(&d->v)) {
 		if (!d->gone_marked) {
-			d->gone_marked = true;
 			fsb_log(FSB_LOG_WARNING, "%s: %s reads all-ones: the device "
 				"is gone", sd->name, sd->pci_addr);
-			fsb_subdev_notify(sd, FSB_DEVSIG_GONE, FSB_REASON_LINK_DOWN);
+			vp_lost(d);
 		}
 		return 0;
 	}
@@ -1209,6 +1265,7 @@ const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops = {
 	.tx_burst = fsb_vnet_tx_burst,
 	.rx_pending = vp_rx_pending,
 	.link_get = vp_link_get,
+	.watch = vp_watch,
 	.stats_get = vp_stats_get,
 	.stats_reset = vp_stats_reset,
 	.mac_get = vp_mac_get,

@@ -58,7 +58,7 @@ static uint64_t common_read(struct fake_pci *f, uint64_t off)
 				f->reset_reads--;
 			return 0x01;    /* not 0 yet */
 		}
-		return f->status;
+		return __atomic_load_n(&f->status, __ATOMIC_RELAXED);
 	case FSB_VPCI_CFG_GENERATION:
 		return f->gen_churn ? f->generation++ : f->generation;
 	case FSB_VPCI_Q_SELECT: return f->q_select;
@@ -87,7 +87,7 @@ static void common_write(struct fake_pci *f, uint64_t off, uint64_t val)
 		break;
 	case FSB_VPCI_STATUS:
 		if (val == 0) {
-			f->status = 0;
+			__atomic_store_n(&f->status, 0, __ATOMIC_RELAXED);
 			f->drv_features = 0;
 			memset(f->q_enable, 0, sizeof(f->q_enable));
 			f->resets++;
@@ -96,7 +96,7 @@ static void common_write(struct fake_pci *f, uint64_t off, uint64_t val)
 		if ((val & FSB_VIRTIO_S_FEATURES_OK) &&
 		    (f->refuse_features_ok || (f->drv_features & ~f->dev_features)))
 			val &= ~(uint64_t)FSB_VIRTIO_S_FEATURES_OK;
-		f->status = (uint8_t)val;
+		__atomic_store_n(&f->status, (uint8_t)val, __ATOMIC_RELAXED);
 		break;
 	case FSB_VPCI_Q_SELECT: f->q_select = (uint16_t)val; break;
 	case FSB_VPCI_Q_SIZE: f->q_size[q] = (uint16_t)val; break;

@@ -478,6 +478,36 @@ static void test_kind_gone(void **state)
 	fsb_bare_close(peer);
 }
 
+/*
+ * Removed with nobody to tell (UIO): the BAR reads what the bus gives,
+ * zeroes in QEMU.  The control thread's 10 ms look at device_status
+ * sees it, without any call of ours: the port moves to its standby,
+ * for reason device-lost, with one line.
+ */
+static void test_kind_status_lost(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *peer = ring_peer(e->ctx, "vk5", e->mp);
+	struct fsb_port *p = port_up(e->ctx,
+		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk5)",
+		e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	assert_int_equal(kf.status, 0x0f);
+	/* a while started: the looks find what we left */
+	usleep(50000);
+	assert_int_equal(active_slot(p), 0);
+	__atomic_store_n(&kf.status, 0, __ATOMIC_RELAXED);
+	assert_true(WAIT_UNTIL(active_slot(p) == 1, 2000));
+	assert_true(klogged("0000:02:00.0 device_status reads 0x00, not the 0x0f "
+			    "we left: the device is gone"));
+	struct fsb_slot_info si;
+	fsb_port_slot_info(p, 0, &si);
+	assert_int_equal(si.last_reason, FSB_REASON_DEVICE_LOST);
+	assert_string_equal(fsb_reason_name(si.last_reason), "device-lost");
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+}
+
 /* Hostile at probe (never leaves reset) or configure (fewer queues than
  * asked): one line each, the port runs on its standby. */
 static void test_kind_hostile(void **state)
@@ -721,6 +751,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kind_gone, kind_setup,
 						kind_teardown),
 		cmocka_unit_test_setup_teardown(test_kind_hostile, kind_setup,
+						kind_teardown),
+		cmocka_unit_test_setup_teardown(test_kind_status_lost, kind_setup,
 						kind_teardown),
 		cmocka_unit_test_setup_teardown(test_kind_phys, phys_setup,
 						phys_teardown),

@@ -271,6 +271,8 @@ enum fsb_reason {
 	FSB_REASON_SESSION_RESTORED,/* "session-restored" */
 	FSB_REASON_BROKEN,          /* "broken": peer violated the protocol */
 	FSB_REASON_PROBE_FAILED,    /* "probe-failed" */
+	FSB_REASON_DEVICE_LOST,     /* "device-lost": the device's own
+				     * registers say it is gone */
 	FSB_REASON_COUNT
 };
 
