@@ -64,13 +64,16 @@ static uint64_t ctl_pass(struct fsb_ctx *ctx)
 			continue;
 		/* the kinds' looks at their devices first: what they mark
 		 * is synced in this same pass */
-		uint64_t wd = fsb_port_watch(port, fsb_now_ns());
-		if (wd && wd < next)
-			next = wd;
+		fsb_port_watch(port, fsb_now_ns());
 		uint64_t dl = atomic_load(&port->hold_deadline_ns);
 		bool due = dl && fsb_now_ns() >= dl;
 		if (atomic_exchange(&port->sync_pending, false) || due)
 			fsb_port_sync(port);
+		/* and after: a sub-device this sync (or the app) just
+		 * started gets its first look and its next one now */
+		uint64_t wd = fsb_port_watch(port, fsb_now_ns());
+		if (wd && wd < next)
+			next = wd;
 		dl = atomic_load(&port->hold_deadline_ns);
 		if (dl && dl < next)
 			next = dl;

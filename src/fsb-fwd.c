@@ -108,7 +108,7 @@ static struct {
 	unsigned nb_rxd, nb_txd;
 	double stats_period, duration;
 	int lcore_cpu;
-	bool json, check, tx_retry, promisc;
+	bool json, check, tx_retry, promisc, hugetlb;
 	bool set_mac;
 	uint8_t port_mac[6];            /* --port-mac */
 	unsigned nports, npeers, nsched;
@@ -186,6 +186,7 @@ static void usage(FILE *f)
 "                         them (txonly always does: a refused frame is\n"
 "                         generated again with its sequence number)\n"
 "  --promisc              put every port in promiscuous mode\n"
+"  --hugetlb              mempools on huge pages or none (driver=uio needs it)\n"
 "  --port-mac MAC         set the (first) port's MAC address after start\n"
 "  --burst N              packets per burst, 1..512 (default 32)\n"
 "  --nb-queues N          rx and tx queues per port, 1..16 (default 1)\n"
@@ -978,6 +979,7 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "tx-retry", no_argument, NULL, 'Y' },
 		{ "promisc", no_argument, NULL, 'M' },
+		{ "hugetlb", no_argument, NULL, 'H' },
 		{ "port-mac", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1026,6 +1028,7 @@ int main(int argc, char **argv)
 		case 'N': cfg.tx_packets = parse_ulong("--tx-packets", optarg, 1, ULONG_MAX); break;
 		case 'Y': cfg.tx_retry = true; break;
 		case 'M': cfg.promisc = true; break;
+		case 'H': cfg.hugetlb = true; break;
 		case 'A': {
 			unsigned m[6];
 			char extra;
@@ -1104,9 +1107,9 @@ int main(int argc, char **argv)
 		struct fwd_port *p = &cfg.ports[i];
 		char err[FSB_ERRMSG_MAX], name[32];
 		snprintf(name, sizeof(name), "fwd%u", i);
-		p->pool = fsb_mempool_create(ctx, name, cfg.nb_mbufs,
-					     (uint16_t)(FSB_BUF_HEADROOM + (cfg.txpkts > 2048 ? cfg.txpkts : 2048)),
-					     256, -1);
+		p->pool = fsb_mempool_create_flags(ctx, name, cfg.nb_mbufs,
+			(uint16_t)(FSB_BUF_HEADROOM + (cfg.txpkts > 2048 ? cfg.txpkts : 2048)),
+			256, -1, cfg.hugetlb ? FSB_MEMPOOL_F_HUGETLB : 0);
 		if (!p->pool) {
 			fprintf(stderr, "fsb-fwd: mempool: %s\n", strerror(errno));
 			exit_code = 1;
@@ -1155,7 +1158,9 @@ int main(int argc, char **argv)
 		char err[FSB_ERRMSG_MAX], name[32];
 		snprintf(name, sizeof(name), "peer%u", i);
 		pe->buckets = calloc(MAX_BUCKETS, sizeof(*pe->buckets));
-		pe->pool = fsb_mempool_create(ctx, name, 4096, 2048 + FSB_BUF_HEADROOM, 0, -1);
+		pe->pool = fsb_mempool_create_flags(ctx, name, 4096, 2048 + FSB_BUF_HEADROOM,
+						    0, -1, cfg.hugetlb ?
+						    FSB_MEMPOOL_F_HUGETLB : 0);
 		pe->b = fsb_bare_open(ctx, pe->spec, &pc, err, sizeof(err));
 		if (!pe->b || !pe->pool || !pe->buckets) {
 			if (!pe->b && err[0])

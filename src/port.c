@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop.h"
 #include "port.h"
 
 struct fsb_subdev *fsb_port_subdev(struct fsb_port *port, unsigned slot)
@@ -257,6 +258,9 @@ int fsb_port_start(struct fsb_port *port)
 			s->usable_since_ns = 0;
 	fsb_port_sync_locked(port, NULL);
 	atomic_store(&port->running, true);
+	/* the control thread's first look at kinds that watch their
+	 * device (subdev.h) */
+	fsb_loop_wake();
 out:
 	pthread_mutex_unlock(&port->lock);
 	return rc;

@@ -533,6 +533,9 @@ static int vp_phys_pool(struct vp_dev *d, const struct fsb_pool_snap *p)
 		}
 		for (uint64_t o = 0; o < r->size && rc == 0; o += p->elt_page) {
 			const char *va = (const char *)r->addr + o;
+			/* mlock faulted it in (a sanitizer's mlock does not: a
+			 * read does, without dirtying it) */
+			(void)*(const volatile char *)va;
 			rc = fsb_physmem_addr(va, &pa[((uintptr_t)va - lo) >> shift]);
 			if (rc < 0)
 				fsb_log(FSB_LOG_ERR, "%s: no physical address for "
@@ -862,9 +865,12 @@ static int vp_configure(struct fsb_subdev *sd)
 		int rc = d->ring_pa ? 0 : -ENOMEM;
 		if (rc == 0 && mlock(d->ring_mem, d->ring_len) < 0)
 			rc = -errno;
-		for (size_t i = 0; rc == 0 && i < n; i++)
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			/* (faulted in by mlock, but not under a sanitizer) */
+			*((volatile char *)d->ring_mem + i * page) = 0;
 			rc = fsb_physmem_addr((char *)d->ring_mem + i * page,
 					      &d->ring_pa[i]);
+		}
 		if (rc < 0) {
 			fsb_log(FSB_LOG_ERR, "%s: no physical address for the "
 				"rings: %s%s", sd->name, strerror(-rc), rc == -EPERM ?

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -303,6 +304,8 @@ static void klog_cb(void *arg, enum fsb_log_level level, const char *msg)
 {
 	(void)arg;
 	(void)level;
+	if (getenv("FSB_TEST_LOG"))
+		fprintf(stderr, "log: %s\n", msg);
 	pthread_mutex_lock(&klog.lock);
 	if (klog.n < 64)
 		snprintf(klog.line[klog.n++], sizeof(klog.line[0]), "%s", msg);
