@@ -25,8 +25,17 @@
 # That run also has a vIOMMU of 39 address bits: our addresses (near
 # 2^47) lie outside its aperture, so the device sees our memory at
 # addresses we chose (IOVA != VA, one offset per pool).
+# With "uio" (tests/qemu-virtio-pci-uio.sh): setup B, no IOMMU, huge
+# pages on the guest's command line; both sub-devices driver=uio
+# (uio_pci_generic, physical addresses, pools --hugetlb).  No request
+# then: the kernel removes the device and says so afterwards, so the
+# unplug is a surprise: it is detected (the uevent "remove", or our
+# 10 ms look at device_status) and TX moves; what the dead ring held is
+# lost, at most its depth.  The re-plug loses nothing.  Last, with the
+# huge pages taken away, a port that wants driver=uio is refused in one
+# line.
 # All counted from outside (sink sequence numbers, QMP events): no frame
-# lost or duplicated.
+# duplicated, none lost but at a surprise removal.
 set -u
 mode=${1:-replug}
 : "${top_srcdir:=.}" "${top_builddir:=.}"
@@ -34,6 +43,7 @@ FSB_QMP=${FSB_QMP:-$top_builddir/tests/tools/fsb-qmp}
 FSB_UDPSINK=${FSB_UDPSINK:-$top_builddir/tests/tools/fsb-udpsink}
 me=qemu-virtio-pci
 [ "$mode" = hold ] && me=qemu-virtio-pci-hold
+[ "$mode" = uio ] && me=qemu-virtio-pci-uio
 command -v qemu-system-x86_64 >/dev/null || {
 	echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
 . "$top_srcdir/tests/qemu/qemu-lib.sh"
@@ -54,21 +64,37 @@ qemu_ports
 qemu_sink "$d" || fail "the sink did not start"
 # The guest script: $knob and $dur are filled in here, the rest runs
 # in the guest.
+drv=; fwdopt=; after=
 if [ "$mode" = hold ]; then
 	knob="FSB_TEST_VFIO_REQUEST_IGNORE=1 "; dur=26; aw=39
+elif [ "$mode" = uio ]; then
+	knob=; dur=18; aw=; drv=",driver=uio"; fwdopt="--hugetlb "
+	# the refusal: no huge pages left, one line that says so
+	after='
+echo 0 > /proc/sys/vm/nr_hugepages
+fsb-fwd --port "fsb1,dev(virtio_pci,addr=0000:01:00.0,driver=uio),dev(null)" \
+	--forward-mode txonly --duration 1 2>&1 | grep -m1 "needs hugepages" |
+	sed "s/^/fsb-guest: refused: /"
+'
 else
 	knob=; dur=18; aw=48
 fi
 guest='
 echo "fsb-guest: pci $(ls /sys/bus/pci/devices | tr "\n" " ")"
-'"$knob"'fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_pci,addr=0000:01:00.0,standby=1)" \
-	--forward-mode txonly --check --tx-rate 1000 --burst 1 --tx-retry \
+'"$knob"'fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0'"$drv"'),dev(virtio_pci,addr=0000:01:00.0,standby=1'"$drv"')" \
+	--forward-mode txonly --check --tx-rate 1000 --burst 1 --tx-retry '"$fwdopt"'\
 	--promisc --port-mac 02:fb:00:00:00:01 --duration '"$dur"' --json > /tmp/fwd.json 2> /tmp/fwd.err
 echo "fsb-guest: fwd rc $?"
-grep -E "virtio_pci|active|VFIO|release|error|TX-|auto|bound|hold|IOVA" /tmp/fwd.err | cut -c1-160 | tail -24
-'
-QEMU_IOMMU=1 QEMU_IOMMU_AW=$aw QEMU_APPEND="fsb.skip=virtio_net" \
-	qemu_start "$d" src "virtio-net-pci,iommu_platform=on" "$guest"
+grep -E "virtio_pci|active|VFIO|release|error|TX-|auto|bound|hold|IOVA|gone|tx slot|dup_signals|hugepages" /tmp/fwd.err | cut -c1-160 | tail -24
+'"$after"
+if [ "$mode" = uio ]; then
+	# setup B: no vIOMMU; 64 huge pages of 2 MiB for the pools and rings
+	QEMU_APPEND="fsb.skip=virtio_net hugepages=64" \
+		qemu_start "$d" src "virtio-net-pci" "$guest"
+else
+	QEMU_IOMMU=1 QEMU_IOMMU_AW=$aw QEMU_APPEND="fsb.skip=virtio_net" \
+		qemu_start "$d" src "virtio-net-pci,iommu_platform=on" "$guest"
+fi
 neg=$(qemu_wait_event "$d" src FAILOVER_NEGOTIATED 90) ||
 	fail "no FAILOVER_NEGOTIATED: our standby did not negotiate STANDBY"
 for i in $(seq 600); do
@@ -94,12 +120,14 @@ qemu_cmd "$d" src '{"execute":"device_del","arguments":{"id":"primary0"}}' > "$d
 t0=$(cut -d' ' -f1 "$d/del.out")
 ev=$(qemu_wait_event "$d" src DEVICE_DELETED 40 '"device": "primary0"') ||
 	fail "no DEVICE_DELETED for primary0: the device was not released"
-if [ "$mode" = replug ]; then
+if [ "$mode" != hold ]; then
 	# 3. Re-plug: a new id, no failover_pair_id (QEMU 7.2 refuses both
 	# again, see scenes.sh); the same slot, netdev and MAC.
 	sleep 1
 	kill -USR1 "$QSINK_PID"         # the sink splits the loss here
-	qemu_cmd "$d" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"virtio-net-pci\",\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\",\"iommu_platform\":true}}" \
+	ip=',"iommu_platform":true'
+	[ "$mode" = uio ] && ip=
+	qemu_cmd "$d" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"virtio-net-pci\",\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\"$ip}}" \
 		> "$d/add.out" || fail "device_add: $(cat "$d/add.out")"
 	t_add=$(cut -d' ' -f1 "$d/add.out")
 	for i in $(seq 400); do
@@ -111,6 +139,7 @@ if [ "$mode" = replug ]; then
 	rx_filter primary1
 fi
 qemu_wait_serial "$d" src "fsb-guest: fwd rc" 90 || fail "fsb-fwd did not finish"
+[ -z "$after" ] || qemu_wait_serial "$d" src "fsb-guest: rc" 60 || fail "the guest did not finish"
 qemu_stop "$d" src
 qemu_sink_stop "$d"
 grep -a "fsb-guest:\|fsb0" "$d/src.serial" | grep -v "^\[" | sed "s/^/$me: guest: /" | tail -24
@@ -131,11 +160,29 @@ if [ "$mode" = hold ]; then
 		fail "a 39-bit aperture, and yet IOVA = VA?"
 	[ "$del_us" -ge 9500000 ] && [ "$del_us" -lt 25000000 ] ||
 		fail "device_del -> DEVICE_DELETED took $del_us us: not the kernel's 10 s re-ask"
+elif [ "$mode" = uio ]; then
+	grep -aq "needs hugepages: none free" "$d/src.serial" ||
+		fail "no one-line refusal without huge pages"
+	echo "$me: $(grep -a 'fsb-guest: refused:' "$d/src.serial" | cut -c1-160)"
 else
 	[ "$del_us" -lt 5000000 ] || fail "the release took $del_us us: the request was not answered"
 fi
 [ "$(num dups)" = 0 ] || fail "duplicates"
-[ "$(num lost)" = 0 ] || fail "$(num lost) frames lost ($(echo "$sum" | sed -n 's/.*"missing":"\([^"]*\)".*/\1/p'))"
+if [ "$mode" = uio ]; then
+	# a surprise: what the dead TX ring held (256 entries) may be lost,
+	# nothing at the re-plug
+	[ "$(num lost_before_mark)" -le 256 ] ||
+		fail "$(num lost_before_mark) frames lost at the surprise removal: more than the dead ring held"
+	[ "$(num lost_after_mark)" = 0 ] || fail "$(num lost_after_mark) frames lost at the re-plug"
+	won=$(grep -a "tx slot 0 -> slot 1" "$d/src.serial" | head -1 | sed -n 's/.*(\([a-z-]*\)).*/\1/p')
+	[ -n "$won" ] || fail "no switch to the standby in the guest's log"
+	echo "$me: removal detected by $won"
+	ev_del=${ev%% *}
+	first_sb=$(awk -v t="$t0" '$1 == "PATH" && $2 == "vf" && $3 == "sb" && $4 > t { print $4; exit }' "$d/sink.out")
+	[ -n "$first_sb" ] && echo "$me: DEVICE_DELETED -> first frame on the standby: $(( (first_sb - ev_del) / 1000 )) us (negative: before QEMU said so)"
+else
+	[ "$(num lost)" = 0 ] || fail "$(num lost) frames lost ($(echo "$sum" | sed -n 's/.*"missing":"\([^"]*\)".*/\1/p'))"
+fi
 # The primary carried our frames (from the start when QEMU plugged it
 # before the port started, else after hold-down), then the standby.
 grep -q "^FIRST vf" "$d/sink.out" || fail "TX never reached the primary"
@@ -143,7 +190,7 @@ sw=$(awk -v t="$t0" '$1 == "PATH" && $2 == "vf" && $3 == "sb" && $4 > t { print 
 [ -n "$sw" ] || fail "TX did not move to the standby after device_del"
 echo "$me: the primary carried TX $(grep -q '^PATH sb vf' "$d/sink.out" &&
 	echo 'after hold-down' || echo 'from the start'); switch gap at unplug $sw us"
-if [ "$mode" = replug ]; then
+if [ "$mode" != hold ]; then
 	back=$(awk -v t="$t_add" '$1 == "PATH" && $2 == "sb" && $3 == "vf" && $4 > t { print $4; exit }' "$d/sink.out")
 	[ -n "$back" ] || fail "TX did not return to the re-plugged primary"
 	echo "$me: device_add -> TX back on the primary: $(( (back - t_add) / 1000000 )) ms (hold-down 500 ms)"
