@@ -32,10 +32,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsb_private.h"
@@ -119,11 +121,96 @@ static void up_bars_revoke(struct fsb_pcidev *d)
 			fsb_sigbus_revoke(p->bar_sigbus[i]);
 }
 
+/*
+ * Test knob FSB_TEST_VPCI_KEEP_BAR=1 (the guest test of the re-plug
+ * race; never in production): at close the BAR mappings are not
+ * unmapped but handed to a thread that keeps reading them every
+ * millisecond, as a datapath that still touched the old mapping would.
+ * They are registered again with nobody to tell (the slot has moved on).
+ * When a driver claims the range on a re-plug, the kernel revokes the
+ * mapping, the next read takes a real SIGBUS, the registry puts all-ones
+ * there, and the thread says so, unmaps, and ends (after 60 s without a
+ * fault, it ends too).
+ */
+struct up_keeper {
+	char addr[16];
+	uint64_t t0;
+	unsigned n;
+	struct { volatile uint8_t *map; size_t len; int h; unsigned bar; } b[FSB_PCI_BARS];
+};
+
+static void *up_keeper_main(void *arg)
+{
+	struct up_keeper *k = arg;
+	unsigned faulted = FSB_PCI_BARS;
+	for (unsigned ms = 0; ms < 60000 && faulted == FSB_PCI_BARS; ms++) {
+		for (unsigned i = 0; i < k->n && faulted == FSB_PCI_BARS; i++)
+			if (*(volatile uint32_t *)k->b[i].map == UINT32_MAX)
+				faulted = i;    /* remapped to all-ones */
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (faulted < FSB_PCI_BARS)
+		fsb_log(FSB_LOG_WARNING, "FSB_TEST_VPCI_KEEP_BAR: the old mapping of "
+			"%s BAR %u took SIGBUS %llu ms after its close (the range "
+			"was claimed again); the registry put all-ones there",
+			k->addr, k->b[faulted].bar,
+			(unsigned long long)((fsb_now_ns() - k->t0) / 1000000));
+	else
+		fsb_log(FSB_LOG_WARNING, "FSB_TEST_VPCI_KEEP_BAR: the old mapping of "
+			"%s never faulted in 60 s", k->addr);
+	for (unsigned i = 0; i < k->n; i++) {
+		fsb_sigbus_unregister(k->b[i].h);
+		munmap((void *)k->b[i].map, k->b[i].len);
+	}
+	free(k);
+	return NULL;
+}
+
+/* 0: kept (the mappings are the keeper's now); -errno: unmap them. */
+static int up_keep(struct fsb_pcidev *d, struct uio_pci *p)
+{
+	struct up_keeper *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	snprintf(k->addr, sizeof(k->addr), "%s", d->addr);
+	k->t0 = fsb_now_ns();
+	for (unsigned i = 0; i < FSB_PCI_BARS; i++) {
+		if (!d->bar_map[i])
+			continue;
+		fsb_sigbus_unregister(p->bar_sigbus[i]);
+		p->bar_sigbus[i] = -1;
+		k->b[k->n].map = d->bar_map[i];
+		k->b[k->n].len = d->bar_len[i];
+		k->b[k->n].bar = i;
+		k->b[k->n].h = fsb_sigbus_register((void *)d->bar_map[i],
+						   d->bar_len[i], NULL, "kept");
+		k->n++;
+		d->bar_map[i] = NULL;
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, up_keeper_main, k) != 0) {
+		for (unsigned i = 0; i < k->n; i++) {
+			fsb_sigbus_unregister(k->b[i].h);
+			munmap((void *)k->b[i].map, k->b[i].len);
+		}
+		free(k);
+		return -EAGAIN;
+	}
+	pthread_detach(t);
+	fsb_log(FSB_LOG_WARNING, "FSB_TEST_VPCI_KEEP_BAR: %s's BAR mappings kept "
+		"and read every millisecond", d->addr);
+	return 0;
+}
+
 static void up_close(struct fsb_pcidev *d)
 {
 	struct uio_pci *p = d->priv;
 	if (!p)
 		return;
+	const char *keep = getenv("FSB_TEST_VPCI_KEEP_BAR");
+	if (keep && *keep == '1')
+		up_keep(d, p);
 	for (unsigned i = 0; i < FSB_PCI_BARS; i++) {
 		if (p->bar_sigbus[i] >= 0)
 			fsb_sigbus_unregister(p->bar_sigbus[i]);

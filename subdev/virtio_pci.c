@@ -63,8 +63,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "physmem.h"
@@ -127,6 +129,8 @@ struct vp_dev {
 	bool started, used_before;
 	bool gone_marked;               /* all-ones seen and told */
 	uint8_t status_set;             /* device_status as we left it */
+	uint64_t started_ns;
+	uint64_t memoff_ns;             /* test knob: memory decoding off at */
 	bool stopped;                   /* reset by stop, not started since */
 	unsigned max_qp;                /* the device's queue pairs */
 	unsigned nqp;                   /* queue pairs configured */
@@ -238,6 +242,18 @@ static int vp_open(struct vp_dev *d, char *err, size_t errlen)
 	if (drv && strcmp(drv, "uio") == 0) {
 		/* no request to arm: the kernel removes a UIO device first
 		 * and says so afterwards */
+		const char *keep = getenv("FSB_TEST_VPCI_KEEP_BAR");
+		char now[64] = "";
+		for (unsigned ms = 0; keep && *keep == '1' && ms < 3000; ms += 5) {
+			/* the re-plug race's test (uio_pci.c): the kernel's
+			 * driver claims the range before we take the device */
+			if (fsb_pci_driver(sd->pci_addr, now, sizeof(now)) < 0 ||
+			    strcmp(now, "virtio-pci") == 0 ||
+			    strcmp(now, "uio_pci_generic") == 0)
+				break;
+			struct timespec ts = { 0, 5000000 };
+			nanosleep(&ts, NULL);
+		}
 		int rc = fsb_pci_bind(sd->pci_addr, "uio_pci_generic", "virtio-pci",
 				      err, errlen);
 		return rc < 0 ? rc : fsb_uio_pci_open(&d->pci, sd->pci_addr,
@@ -1012,6 +1028,13 @@ static int vp_start(struct fsb_subdev *sd)
 	d->status_set = FSB_VIRTIO_S_ACK | FSB_VIRTIO_S_DRIVER |
 		FSB_VIRTIO_S_FEATURES_OK | FSB_VIRTIO_S_DRIVER_OK;
 	d->gone_marked = false;
+	d->started_ns = fsb_now_ns();
+	/* test knob FSB_TEST_VPCI_MEMOFF=ADDR@MS (vp_watch) */
+	const char *knob = getenv("FSB_TEST_VPCI_MEMOFF");
+	const char *at = knob ? strchr(knob, '@') : NULL;
+	d->memoff_ns = at && (size_t)(at - knob) == strlen(sd->pci_addr) &&
+		strncasecmp(knob, sd->pci_addr, (size_t)(at - knob)) == 0 ?
+		d->started_ns + strtoull(at + 1, NULL, 10) * 1000000ull : 0;
 	for (unsigned p = 0; p < sd->conf.nb_rxq; p++)
 		fsb_vnet_rx_refill(d->rxq[p]);
 	d->negotiated = false;          /* the next start renegotiates */
@@ -1084,7 +1107,9 @@ static unsigned vp_rx_pending(struct fsb_subdev *sd)
 static void vp_lost(struct vp_dev *d)
 {
 	d->gone_marked = true;
-	if (d->pci.ops->bars_revoke)
+	/* (not with the re-plug race's test knob: uio_pci.c) */
+	const char *keep = getenv("FSB_TEST_VPCI_KEEP_BAR");
+	if (d->pci.ops->bars_revoke && !(keep && *keep == '1'))
 		d->pci.ops->bars_revoke(&d->pci);
 	fsb_subdev_notify(d->sd, FSB_DEVSIG_GONE, FSB_REASON_DEVICE_LOST);
 }
@@ -1104,6 +1129,26 @@ static uint64_t vp_watch(struct fsb_subdev *sd, uint64_t now)
 	struct vp_dev *d = sd->priv;
 	if (!d || !d->started || d->gone_marked)
 		return 0;
+	if (d->memoff_ns && now >= d->memoff_ns) {
+		/* Test knob FSB_TEST_VPCI_MEMOFF=ADDR@N: N ms after the
+		 * start of the device at ADDR, turn memory decoding off in
+		 * its command register, as a
+		 * device that fell off the bus reads.  Under VFIO the kernel
+		 * then revokes our BAR mappings and its fault handler raises
+		 * SIGBUS at the datapath's next doorbell store: the registry
+		 * remaps, the slot is told (sigbus), the port fails over.
+		 * Our own look waits for the next round, so that the
+		 * datapath meets the dead BAR first. */
+		d->memoff_ns = 0;
+		uint16_t cmd = 0;
+		if (fsb_pcidev_cfg_read(&d->pci, FSB_PCI_COMMAND, &cmd, 2) == 0) {
+			cmd &= (uint16_t)~FSB_PCI_COMMAND_MEMORY;
+			fsb_pcidev_cfg_write(&d->pci, FSB_PCI_COMMAND, &cmd, 2);
+			fsb_log(FSB_LOG_WARNING, "%s: FSB_TEST_VPCI_MEMOFF: memory "
+				"decoding of %s turned off", sd->name, sd->pci_addr);
+		}
+		return now + VP_WATCH_NS;
+	}
 	uint8_t st = fsb_vpci_status(&d->v);
 	if (st == d->status_set)
 		return now + VP_WATCH_NS;

@@ -109,9 +109,11 @@ tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
 QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
 	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
 TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
-	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh
+	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
+	tests/qemu-virtio-pci-sigbus.sh
 EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
+	tests/qemu-virtio-pci-sigbus.sh \
 	tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
 	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
 	tests/qemu/guest-init.sh tests/bench/qemu-failover \

@@ -47,18 +47,8 @@ me=qemu-virtio-pci
 command -v qemu-system-x86_64 >/dev/null || {
 	echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
 . "$top_srcdir/tests/qemu/qemu-lib.sh"
-t_start=$(date +%s)
-
-d=$(mktemp -d /tmp/fsb-qemu.XXXXXX)
-[ -n "${QEMU_KEEP:-}" ] && echo "$me: keeping $d"
-trap 'qemu_kill_all "$d"; [ -n "${QEMU_KEEP:-}" ] || rm -rf "$d"' EXIT
-fail() {
-	echo "$me: FAIL: $*"
-	echo "--- serial"; grep -av '^\[' "$d/src.serial" 2>/dev/null | tail -30
-	echo "--- events"; cut -c1-160 "$d/src.events" 2>/dev/null | grep -v NIC_RX
-	echo "--- sink"; grep -v BUCKETS "$d/sink.out" 2>/dev/null
-	exit 1
-}
+qemu_scene_begin
+fail() { qemu_scene_fail "$@"; }
 qemu_image "$top_builddir" || fail "no guest image"
 qemu_ports
 qemu_sink "$d" || fail "the sink did not start"
@@ -97,12 +87,7 @@ else
 fi
 neg=$(qemu_wait_event "$d" src FAILOVER_NEGOTIATED 90) ||
 	fail "no FAILOVER_NEGOTIATED: our standby did not negotiate STANDBY"
-for i in $(seq 600); do
-	grep -q "^FIRST vf" "$d/sink.out" && break
-	qemu_alive "$d" src || break
-	sleep 0.05
-done
-grep -q "^FIRST vf" "$d/sink.out" || fail "no frame on the primary's path"
+qemu_wait_first "$d" vf 30 || fail "no frame on the primary's path"
 # rx_filter ID: what QEMU's device was told over our control queue (the
 # port's MAC and promiscuous mode, replayed to each device it adopts)
 rx_filter() {

@@ -35,6 +35,38 @@
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_MAC=52:54:00:fb:00:01
 
+# qemu_scene_begin: for a guest test named $me: $d, a fresh directory
+# (kept, and named, with QEMU_KEEP=1), emptied of every QEMU, logger and
+# sink at exit; t_start for its "took N s" line.
+qemu_scene_begin() {
+	t_start=$(date +%s)
+	d=$(mktemp -d /tmp/fsb-qemu.XXXXXX)
+	[ -n "${QEMU_KEEP:-}" ] && echo "$me: keeping $d"
+	trap 'qemu_kill_all "$d"; [ -n "${QEMU_KEEP:-}" ] || rm -rf "$d"' EXIT
+}
+
+# qemu_scene_fail MSG...: the line "$me: FAIL: MSG", then what tells why:
+# the guest's console (kernel lines left out), QEMU's events and the
+# sink's lines; exit 1.
+qemu_scene_fail() {
+	echo "$me: FAIL: $*"
+	echo "--- serial"; grep -av '^\[' "$d/src.serial" 2>/dev/null | tail -30
+	echo "--- events"; cut -c1-160 "$d/src.events" 2>/dev/null | grep -v NIC_RX
+	echo "--- sink"; grep -v BUCKETS "$d/sink.out" 2>/dev/null
+	exit 1
+}
+
+# qemu_wait_first DIR PATH SECONDS: wait for the sink's first frame on
+# PATH (sb, vf) while guest "src" lives; fail (1) without it.
+qemu_wait_first() {
+	for _i in $(seq $(($3 * 20))); do
+		grep -q "^FIRST $2" "$1/sink.out" && return 0
+		qemu_alive "$1" src || break
+		sleep 0.05
+	done
+	grep -q "^FIRST $2" "$1/sink.out"
+}
+
 # qemu_image BUILDDIR: build (or reuse) the guest image, cached in the
 # build tree.
 qemu_image() {
