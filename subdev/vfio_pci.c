@@ -159,6 +159,74 @@ static void iova_ranges(struct vfio_pci *p)
 	p->iova_next = p->range.start ? p->range.start : 1ull << 20;
 }
 
+/* "Y" or "1" in a sysfs file. */
+static bool sysfs_yes(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, &c, 1);
+	close(fd);
+	return n == 1 && (c == 'Y' || c == 'y' || c == '1');
+}
+
+int fsb_vfio_pci_group(const char *sysfs, const char *addr, char *node,
+		       size_t len, bool *noiommu, char *err, size_t errlen)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	*noiommu = false;
+	snprintf(path, sizeof(path), "%s/module/vfio/parameters/"
+		 "enable_unsafe_noiommu_mode", sysfs);
+	bool unsafe = sysfs_yes(path);
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", sysfs, addr);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		int e = errno;
+		if (unsafe)
+			ERR("%s: no IOMMU group (%s), though VFIO's no-IOMMU mode "
+			    "is on: is the device bound to vfio-pci?", addr,
+			    strerror(e));
+		else
+			ERR("%s: no IOMMU group (%s): VFIO type1 needs an IOMMU (a "
+			    "vIOMMU in a guest: -device intel-iommu and "
+			    "intel_iommu=on); without one, driver=uio, or VFIO's "
+			    "no-IOMMU mode (vfio enable_unsafe_noiommu_mode=1)",
+			    addr, strerror(e));
+		return e == ENOENT ? -ENODEV : -e;
+	}
+	link[n] = '\0';
+	const char *grp = strrchr(link, '/');
+	grp = grp ? grp + 1 : link;
+	if (!*grp || strlen(grp) > 16 || strspn(grp, "0123456789") != strlen(grp)) {
+		ERR("%s: odd IOMMU group name '%.16s'", addr, grp);
+		return -EINVAL;
+	}
+	/* vfio gives a device with no IOMMU a group of its own, named
+	 * "vfio-noiommu", whose node is noiommu-N */
+	char name[32] = "";
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/%s/name", sysfs, grp);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t k = read(fd, name, sizeof(name) - 1);
+		close(fd);
+		name[k > 0 ? k : 0] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+	}
+	if (strcmp(name, "vfio-noiommu") == 0) {
+		if (!unsafe) {
+			ERR("%s: a no-IOMMU group, but VFIO's no-IOMMU mode is off",
+			    addr);
+			return -EPERM;
+		}
+		*noiommu = true;
+		snprintf(node, len, "/dev/vfio/noiommu-%s", grp);
+	} else {
+		snprintf(node, len, "/dev/vfio/%s", grp);
+	}
+	return 0;
+}
+
 void fsb_vfio_pci_bars_unmap(struct fsb_pcidev *d)
 {
 	struct vfio_pci *p = d ? d->priv : NULL;
@@ -213,27 +281,18 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 	d->priv = p;
 	d->driver = "vfio-pci";
 
-	char path[PATH_MAX], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", addr);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		int e = errno;
-		ERR("%s: no IOMMU group (%s): VFIO type1 needs an IOMMU (a vIOMMU "
-		    "in a guest: -device intel-iommu and intel_iommu=on)", addr,
-		    strerror(e));
+	char path[PATH_MAX];
+	bool noiommu = false;
+	int rc = fsb_vfio_pci_group("/sys", addr, path, sizeof(path), &noiommu,
+				    err, errlen);
+	if (rc < 0) {
 		fsb_vfio_pci_close(d);
-		return e == ENOENT ? -ENODEV : -e;
+		return rc;
 	}
-	link[n] = '\0';
-	const char *grp = strrchr(link, '/');
-	grp = grp ? grp + 1 : link;
-	if (strlen(grp) > 16) {
-		ERR("%s: odd IOMMU group name '%.16s...'", addr, grp);
-		fsb_vfio_pci_close(d);
-		return -EINVAL;
-	}
-	snprintf(path, sizeof(path), "/dev/vfio/%.16s", grp);
-	int rc = 0;
+	const char *grp = strrchr(path, '/') + 1;
+	/* no IOMMU: the device sees physical addresses (physmem.h), and
+	 * nothing is mapped for it */
+	d->phys = noiommu;
 	const char *step = "";
 #define STEP(s, expr) do { step = (s); if ((expr) < 0) { rc = -errno; goto fail; } } while (0)
 	STEP("open /dev/vfio/vfio", p->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC));
@@ -252,11 +311,18 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		return -EBUSY;
 	}
 	STEP("VFIO_GROUP_SET_CONTAINER", ioctl(p->group, VFIO_GROUP_SET_CONTAINER, &p->container));
-	int type = ioctl(p->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
+	int type = noiommu ? VFIO_NOIOMMU_IOMMU :
+		ioctl(p->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
 		VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
-	STEP("VFIO_SET_IOMMU (type1)", ioctl(p->container, VFIO_SET_IOMMU, type));
+	STEP(noiommu ? "VFIO_SET_IOMMU (no-IOMMU)" : "VFIO_SET_IOMMU (type1)",
+	     ioctl(p->container, VFIO_SET_IOMMU, type));
 	STEP("VFIO_GROUP_GET_DEVICE_FD", p->devfd = ioctl(p->group, VFIO_GROUP_GET_DEVICE_FD, addr));
-	iova_ranges(p);
+	if (noiommu)
+		fsb_log(FSB_LOG_WARNING, "%s: VFIO no-IOMMU mode: the device sees "
+			"physical addresses and can reach all of memory (untested "
+			"on real kernels: Debian's are built without it)", addr);
+	else
+		iova_ranges(p);
 
 	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
 	STEP("config region info", ioctl(p->devfd, VFIO_DEVICE_GET_REGION_INFO, &ri));

@@ -7,6 +7,7 @@
 #ifndef FSB_VFIO_PCI_H
 #define FSB_VFIO_PCI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,18 @@
 int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		      const struct fsb_slot_notify *notify, const char *name,
 		      char *err, size_t errlen);
+
+/*
+ * The VFIO group node of @addr, from the sysfs tree at @sysfs ("/sys";
+ * a test gives its own): "/dev/vfio/N" for an IOMMU group, or, for the
+ * group VFIO's no-IOMMU mode gives a device (named "vfio-noiommu"),
+ * "/dev/vfio/noiommu-N" with *@noiommu set: then nothing is mapped for
+ * the device and it sees physical addresses.  0; -ENODEV (no group);
+ * -EPERM (a no-IOMMU group while the mode is off); -EINVAL; -errno;
+ * the reason in @err.
+ */
+int fsb_vfio_pci_group(const char *sysfs, const char *addr, char *node,
+		       size_t len, bool *noiommu, char *err, size_t errlen);
 
 /*
  * The device fd, for the VFIO request source, whose close is what

@@ -20,10 +20,12 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers.h"
 #include "vfio.h"
+#include "vfio_pci.h"
 
 /* ------------------------------------------------------------------ */
 /* The fake kernel                                                     */
@@ -744,10 +746,99 @@ static void test_ring_option(void **state)
 	assert_non_null(strstr(err, "bad boolean"));
 }
 
+/* ------------------------------------------------------------------ */
+/* Group handling: type1 and no-IOMMU, on a sysfs tree of our own      */
+/* ------------------------------------------------------------------ */
+
+static void put(const char *root, const char *rel, const char *text)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	for (char *s = strchr(p + strlen(root) + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		mkdir(p, 0700);
+		*s = '/';
+	}
+	if (text) {
+		FILE *f = fopen(p, "w");
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void group_link(const char *root, const char *addr, const char *grp)
+{
+	char p[512], t[128];
+	snprintf(t, sizeof(t), "bus/pci/devices/%s/x", addr);
+	put(root, t, NULL);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s/iommu_group", root, addr);
+	snprintf(t, sizeof(t), "../../../../kernel/iommu_groups/%s", grp);
+	unlink(p);
+	assert_int_equal(symlink(t, p), 0);
+}
+
+/*
+ * VFIO no-IOMMU cannot run here (Debian's kernels are built without it):
+ * what decides it is tested on a sysfs tree of our own.  A group named
+ * vfio-noiommu with the unsafe mode on is opened as /dev/vfio/noiommu-N
+ * and the device gets physical addresses (the translation is
+ * test_virtio_pci's test_kind_phys, the same path as UIO); the same
+ * group with the mode off, and a device with no group, are refused with
+ * one line that says what to do.
+ */
+static void test_group_noiommu(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/fsb-sysfs.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char node[64], err[512];
+	bool noiommu = true;
+	/* an IOMMU group: type1 */
+	put(root, "kernel/iommu_groups/7/name", NULL);
+	group_link(root, "0000:02:00.0", "7");
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:02:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), 0);
+	assert_string_equal(node, "/dev/vfio/7");
+	assert_false(noiommu);
+	/* a no-IOMMU group, the mode off: refused */
+	put(root, "kernel/iommu_groups/9/name", "vfio-noiommu\n");
+	group_link(root, "0000:03:00.0", "9");
+	put(root, "module/vfio/parameters/enable_unsafe_noiommu_mode", "N\n");
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:03:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "no-IOMMU mode is off"));
+	assert_null(strchr(err, '\n'));
+	/* the mode on: the noiommu node, physical addresses */
+	put(root, "module/vfio/parameters/enable_unsafe_noiommu_mode", "Y\n");
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:03:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), 0);
+	assert_string_equal(node, "/dev/vfio/noiommu-9");
+	assert_true(noiommu);
+	/* no group at all: what to do, in one line */
+	put(root, "bus/pci/devices/0000:04:00.0/x", NULL);
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:04:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), -ENODEV);
+	assert_non_null(strstr(err, "is the device bound to vfio-pci?"));
+	put(root, "module/vfio/parameters/enable_unsafe_noiommu_mode", "N\n");
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:04:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), -ENODEV);
+	assert_non_null(strstr(err, "driver=uio, or VFIO's no-IOMMU mode"));
+	assert_null(strchr(err, '\n'));
+	/* a group name that is not a number */
+	group_link(root, "0000:05:00.0", "../x");
+	assert_int_equal(fsb_vfio_pci_group(root, "0000:05:00.0", node, sizeof(node),
+					    &noiommu, err, sizeof(err)), -EINVAL);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_req_bytes),
+		cmocka_unit_test(test_group_noiommu),
 		cmocka_unit_test_setup_teardown(test_ring_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_req_seam, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_ignored, setup, teardown),
