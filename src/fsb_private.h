@@ -373,6 +373,14 @@ struct fsb_mempool_listener {
 	struct fsb_mempool_listener *next;
 };
 void fsb_mempool_listen(struct fsb_mempool_listener *l);
+
+/*
+ * The default huge page size in bytes (0: the kernel has none), and in
+ * *@free_pages (optional) how many are free and not reserved by another
+ * mapping now (/proc/meminfo: HugePages_Free still counts pages others
+ * reserved but have not touched, HugePages_Rsvd).
+ */
+uint64_t fsb_hugepage_info(unsigned long *free_pages);
 void fsb_mempool_unlisten(struct fsb_mempool_listener *l);
 
 /* The next pool's gen: moves whenever a pool is created.  One relaxed

@@ -86,7 +86,6 @@
 #include <unistd.h>
 
 #include "fsb_private.h"
-#include "physmem.h"
 #include "ring.h"
 
 #define FSB_MEMPOOL_N_MAX (1u << 24)
@@ -607,15 +606,33 @@ struct fsb_hugeinfo {
 	uint64_t free_bytes;    /* free, unreserved huge pages, left to use */
 };
 
-/*
- * Read the default huge page size and the free pages from /proc/meminfo.
- * HugePages_Free still counts pages other mappings reserved but have not
- * touched yet (HugePages_Rsvd), so those are not ours to plan with.
- */
+/* (fsb_private.h) HugePages_Free still counts pages other mappings
+ * reserved but have not touched yet: those are not ours to plan with. */
+uint64_t fsb_hugepage_info(unsigned long *free_pages)
+{
+	unsigned long long kb = 0, nfree = 0, rsvd = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "Hugepagesize:", 13))
+				sscanf(line + 13, "%llu", &kb);
+			else if (!strncmp(line, "HugePages_Free:", 15))
+				sscanf(line + 15, "%llu", &nfree);
+			else if (!strncmp(line, "HugePages_Rsvd:", 15))
+				sscanf(line + 15, "%llu", &rsvd);
+		}
+		fclose(f);
+	}
+	if (free_pages)
+		*free_pages = nfree > rsvd ? (unsigned long)(nfree - rsvd) : 0;
+	return (uint64_t)kb * 1024;
+}
+
 static void fsb_huge_probe(struct fsb_hugeinfo *hi)
 {
 	unsigned long nfree = 0;
-	uint64_t page = fsb_physmem_huge_page(&nfree);
+	uint64_t page = fsb_hugepage_info(&nfree);
 	hi->page_size = nfree ? page : 0;
 	hi->free_bytes = nfree ? nfree * page : 0;
 }

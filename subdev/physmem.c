@@ -11,8 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "physmem.h"
@@ -64,25 +62,4 @@ int fsb_physmem_contig(const void *va, size_t len, uint64_t *pa)
 int fsb_physmem_addr(const void *va, uint64_t *pa)
 {
 	return fsb_physmem_contig(va, 1, pa);
-}
-
-uint64_t fsb_physmem_huge_page(unsigned long *free_pages)
-{
-	unsigned long long kb = 0, nfree = 0, rsvd = 0;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "re");
-	if (f) {
-		while (fgets(line, sizeof(line), f)) {
-			if (!strncmp(line, "Hugepagesize:", 13))
-				sscanf(line + 13, "%llu", &kb);
-			else if (!strncmp(line, "HugePages_Free:", 15))
-				sscanf(line + 15, "%llu", &nfree);
-			else if (!strncmp(line, "HugePages_Rsvd:", 15))
-				sscanf(line + 15, "%llu", &rsvd);
-		}
-		fclose(f);
-	}
-	if (free_pages)
-		*free_pages = nfree > rsvd ? (unsigned long)(nfree - rsvd) : 0;
-	return (uint64_t)kb * 1024;
 }

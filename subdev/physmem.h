@@ -33,11 +33,4 @@ int fsb_physmem_addr(const void *va, uint64_t *pa);
  */
 int fsb_physmem_contig(const void *va, size_t len, uint64_t *pa);
 
-/*
- * The default huge page size in bytes (0: the kernel has none), and in
- * *@free_pages (optional) how many are free and unreserved now
- * (/proc/meminfo).
- */
-uint64_t fsb_physmem_huge_page(unsigned long *free_pages);
-
 #endif /* FSB_PHYSMEM_H */

@@ -513,7 +513,7 @@ static int vp_phys_pool(struct vp_dev *d, const struct fsb_pool_snap *p)
 			why = "is not on hugepages";
 	if (why) {
 		unsigned long nfree = 0;
-		uint64_t page = fsb_physmem_huge_page(&nfree);
+		uint64_t page = fsb_hugepage_info(&nfree);
 		fsb_log(FSB_LOG_ERR, "%s: virtio_pci driver=uio needs hugepages: "
 			"mempool %s %s (%s)", d->sd->name, p->name, why,
 			!page || !nfree ? "none free" :
@@ -817,7 +817,7 @@ static int vp_configure(struct fsb_subdev *sd)
 	uint64_t page = 0;
 	unsigned long nfree = 0;
 	if (d->pci.phys) {
-		page = fsb_physmem_huge_page(&nfree);
+		page = fsb_hugepage_info(&nfree);
 		if (!page || !nfree) {
 			fsb_log(FSB_LOG_ERR, "%s: virtio_pci driver=uio needs "
 				"hugepages: none free (for its rings)", sd->name);

@@ -719,7 +719,7 @@ static void test_kind_phys(void **state)
 	unsigned long nfree = 0;
 	long held = hugepages_total();
 	assert_true(nr_hugepages(held + 8) == held + 8);
-	fsb_physmem_huge_page(&nfree);
+	fsb_hugepage_info(&nfree);
 	assert_true(nfree >= 1);
 	klog.n = 0;
 	fake_pci_reset(&kf);
