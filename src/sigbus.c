@@ -28,14 +28,17 @@
  * What we do.  Kinds register each BAR mapping (address, length, owner)
  * here before they first touch it (probe included) and unregister it at
  * close.  On a fault inside a registered range the handler:
- *   1. replaces the whole range with private memory that reads all-ones,
+ *   1. tells the owning sub-device's slot it is gone (reason "sigbus")
+ *      through the notifier the port installed, which is atomics plus
+ *      an eventfd write to wake the control loop;
+ *   2. replaces the whole range with private memory that reads all-ones,
  *      what PCIe gives for a read to a device that is not there, so the
  *      driver's own checks (a status register reading 0xffffffff) see
  *      a dead device rather than zeroes;
- *   2. tells the owning sub-device's slot it is gone (reason "sigbus")
- *      through the notifier the port installed, which is atomics plus
- *      an eventfd write to wake the control loop;
  *   3. returns, and the access re-executes on the new memory.
+ * The mark comes first: another thread (the control thread's look at
+ * the device) that reads the all-ones memory then finds the slot marked
+ * already, and what it says counts as a dup_signal, not as the cause.
  * The control thread then does the real work (TX moves, the sub-device
  * closes after a grace period, which unmaps the range) and logs the
  * fault, once, with time and address recorded here by the handler.
@@ -262,6 +265,16 @@ static void bar_remap(struct bar *b, uint64_t w, uintptr_t base, size_t len,
 		      uintptr_t addr)
 {
 	uint64_t t = sig_now_ns();
+	/* the mark before the all-ones memory (see above) */
+	typedef void (*notify_fn)(void *, enum fsb_devsig_what, enum fsb_reason);
+	struct fsb_slot_notify n = {
+		.fn = (notify_fn)atomic_load_explicit(&b->notify_fn,
+						      memory_order_relaxed),
+		.arg = (void *)atomic_load_explicit(&b->notify_arg,
+						    memory_order_relaxed),
+	};
+	if (n.fn)
+		fsb_slot_notify_call(&n, FSB_DEVSIG_GONE, FSB_REASON_SIGBUS);
 	int err = bar_replace(base, len);
 	atomic_store_explicit(&b->fault_addr, addr, memory_order_relaxed);
 	atomic_store_explicit(&b->fault_ns, t, memory_order_relaxed);
@@ -272,20 +285,10 @@ static void bar_remap(struct bar *b, uint64_t w, uintptr_t base, size_t len,
 	atomic_store_explicit(&stats.last_fault_ns, t, memory_order_release);
 	atomic_fetch_add_explicit(&stats.remapped, 1, memory_order_relaxed);
 	atomic_store_explicit(&log_pending, true, memory_order_release);
-	typedef void (*notify_fn)(void *, enum fsb_devsig_what, enum fsb_reason);
-	struct fsb_slot_notify n = {
-		.fn = (notify_fn)atomic_load_explicit(&b->notify_fn,
-						      memory_order_relaxed),
-		.arg = (void *)atomic_load_explicit(&b->notify_arg,
-						    memory_order_relaxed),
-	};
 	/* The owner's notifier is async-signal-safe by contract (atomics
 	 * and the loop's eventfd).  A bare sub-device has none, but the
-	 * loop still logs the fault. */
-	if (n.fn)
-		fsb_slot_notify_call(&n, FSB_DEVSIG_GONE, FSB_REASON_SIGBUS);
-	else
-		fsb_loop_wake();
+	 * loop still logs the fault: wake it now that it is recorded. */
+	fsb_loop_wake();
 }
 
 /*
