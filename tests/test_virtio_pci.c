@@ -392,14 +392,29 @@ static void device_rx_one(struct fsb_port *p, void *(*view)(uint64_t),
 	fsb_buf_free(b[0]);
 }
 
+/*
+ * A port "vk" on the fake device (virtio_pci at 0000:02:00.0 with the
+ * extra options @opts, "" or ",driver=uio") with a ring standby whose
+ * far end @peer is called @peer_name, hold_down=0, up and sending on
+ * the fake device.
+ */
+static struct fsb_port *kind_port_up(struct env *e, const char *peer_name,
+				     const char *opts, struct fsb_bare **peer)
+{
+	char spec[256];
+	*peer = ring_peer(e->ctx, peer_name, e->mp);
+	snprintf(spec, sizeof(spec), "vk,hold_down=0,dev(virtio_pci,"
+		 "addr=0000:02:00.0%s),dev(ring,name=%s)", opts, peer_name);
+	struct fsb_port *p = port_up(e->ctx, spec, e->mp, NULL);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	return p;
+}
+
 static void test_kind_datapath(void **state)
 {
 	struct env *e = *state;
-	struct fsb_bare *peer = ring_peer(e->ctx, "vk1", e->mp);
-	struct fsb_port *p = port_up(e->ctx,
-		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk1)",
-		e->mp, NULL);
-	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	struct fsb_bare *peer;
+	struct fsb_port *p = kind_port_up(e, "vk1", "", &peer);
 	assert_true(klogged("IOVA != VA"));
 	/* the rings and the port's pool (and the peer's) are mapped */
 	assert_true(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED) >= 2);
@@ -480,11 +495,8 @@ static void test_kind_datapath(void **state)
 static void test_kind_gone(void **state)
 {
 	struct env *e = *state;
-	struct fsb_bare *peer = ring_peer(e->ctx, "vk2", e->mp);
-	struct fsb_port *p = port_up(e->ctx,
-		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk2)",
-		e->mp, NULL);
-	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	struct fsb_bare *peer;
+	struct fsb_port *p = kind_port_up(e, "vk2", "", &peer);
 	__atomic_store_n(&kf.gone, true, __ATOMIC_RELAXED);
 	struct fsb_link l;
 	fsb_port_link_get(p, &l);       /* an app asks: the kind reads */
@@ -503,11 +515,8 @@ static void test_kind_gone(void **state)
 static void test_kind_status_lost(void **state)
 {
 	struct env *e = *state;
-	struct fsb_bare *peer = ring_peer(e->ctx, "vk5", e->mp);
-	struct fsb_port *p = port_up(e->ctx,
-		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0),dev(ring,name=vk5)",
-		e->mp, NULL);
-	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	struct fsb_bare *peer;
+	struct fsb_port *p = kind_port_up(e, "vk5", "", &peer);
 	assert_int_equal(kf.status, 0x0f);
 	/* a while started: the looks find what we left */
 	usleep(50000);
@@ -651,11 +660,8 @@ static void test_kind_phys(void **state)
 	struct fsb_mem_region r;
 	assert_int_equal(fsb_mempool_regions(e->mp, &r, 1), 1);
 	assert_true(r.hugetlb);
-	struct fsb_bare *peer = ring_peer(e->ctx, "vk4", e->mp);
-	struct fsb_port *p = port_up(e->ctx,
-		"vk,hold_down=0,dev(virtio_pci,addr=0000:02:00.0,driver=uio),"
-		"dev(ring,name=vk4)", e->mp, NULL);
-	assert_true(WAIT_UNTIL(active_slot(p) == 0, 2000));
+	struct fsb_bare *peer;
+	struct fsb_port *p = kind_port_up(e, "vk4", ",driver=uio", &peer);
 	/* no IOMMU, nothing mapped through one */
 	assert_int_equal(__atomic_load_n(&kf.dma_maps, __ATOMIC_RELAXED), 0);
 	/* the rings are where their physical addresses say */
