@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # migration/: announce (GARP/RARP/NA), STANDBY handling and fsb-drill.
-# Nothing is built here yet: the migration issue fills it.
+src_libfsb_internal_la_SOURCES += \
+	migration/announce_frame.h \
+	migration/announce_frame.c \
+	migration/announce.h \
+	migration/announce.c
 EXTRA_DIST += migration/README

@@ -6,10 +6,14 @@
  * the queue's published sub-device (acquire) and one indirect call; RX
  * polls every slot in rx_mask, round-robin.  Each burst ends with a
  * quiescent point (qsbr.h), which is what lets the sync routine stop
- * and close a sub-device the datapath might still hold.
+ * and close a sub-device the datapath might still hold.  Between
+ * switches, a burst also sends the announcements the control side
+ * queued for its queue (migration/announce.h): one load to see there
+ * are none.
  */
 #include "config.h"
 
+#include "announce.h"
 #include "port.h"
 #include "qsbr.h"
 
@@ -24,6 +28,13 @@ uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 	struct fsb_subdev *sd = atomic_load_explicit(&q->active,
 						     memory_order_acquire);
 	uint16_t sent = 0;
+	/* announcements first (announce.h): one load of a line nobody
+	 * writes between rounds */
+	if (FSB_UNLIKELY(fsb_inject_pending(q)))
+		fsb_inject_drain(port, qid);
+	if (FSB_UNLIKELY(atomic_load_explicit(&port->learn,
+					      memory_order_relaxed)))
+		fsb_announce_learn(port, q, bufs, n);
 	if (FSB_LIKELY(sd != NULL))
 		sent = sd->ops->tx_burst(sd->txq[qid], bufs, n);
 	else if (atomic_load_explicit(&port->running, memory_order_relaxed))
@@ -40,6 +51,9 @@ uint16_t fsb_rx_burst(struct fsb_port *port, uint16_t qid,
 		return 0;
 	struct fsb_rxq *q = &port->rxq[qid];
 	fsb_qsbr_enter(port, &q->qs, &port->rx_mask);
+	/* an RX-only application's announcements (announce.h) */
+	if (FSB_UNLIKELY(fsb_inject_pending(&port->txq[qid])))
+		fsb_inject_drain_claim(port, qid);
 	uint32_t mask = atomic_load_explicit(&port->rx_mask,
 					     memory_order_acquire);
 	uint16_t got = 0;

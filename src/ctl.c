@@ -17,7 +17,8 @@
  *      under ctx->lock, so fsb_port_close(), which unpublishes the port
  *      under the same lock, knows the thread is done with it;
  *   5. sets the loop's timer for the earliest deadline left (hold-down
- *      expiry, a close to retry, a kind's next look at its device):
+ *      expiry, a close to retry, a kind's next look at its device, the
+ *      announcer's next round or fallback):
  *      a returning sub-device gets TX back within a millisecond or so
  *      of its hold-down, with no polling.  The one kind that polls is
  *      virtio_pci (its device_status every 10 ms: a UIO device's
@@ -36,6 +37,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "announce.h"
 #include "loop.h"
 #include "netlink.h"
 #include "port.h"
@@ -74,6 +76,11 @@ static uint64_t ctl_pass(struct fsb_ctx *ctx)
 		uint64_t wd = fsb_port_watch(port, fsb_now_ns());
 		if (wd && wd < next)
 			next = wd;
+		/* the announcer: its rounds, its 10 ms fallback, the
+		 * devices' requests (migration/announce.h) */
+		uint64_t ad = fsb_announce_poll(port, fsb_now_ns());
+		if (ad && ad < next)
+			next = ad;
 		dl = atomic_load(&port->hold_deadline_ns);
 		if (dl && dl < next)
 			next = dl;

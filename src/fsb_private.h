@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "announce_frame.h"
 #include "fsb/fsb.h"
 
 /*
@@ -263,6 +264,7 @@ struct fsb_spec {
 	bool has_mac;
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	uint32_t hold_down_ms;
+	struct fsb_announce_cfg announce;   /* announce=, announce_* */
 	unsigned ndev;
 	struct fsb_devspec dev[FSB_MAX_SUBDEVS];
 };
@@ -413,15 +415,57 @@ static inline void fsb_buf_reset(struct fsb_buf *b)
 
 struct fsb_slot;
 
+/*
+ * Frames the control thread hands to one tx queue (the announcements,
+ * migration/announce.c): a single-producer single-consumer ring.  The
+ * producer is the control side under port->lock; the consumer is
+ * whoever holds the queue: its TX thread inside fsb_tx_burst, or a
+ * claimer (an RX burst, or the control thread) that took the offline
+ * queue with FSB_QSBR_CLAIMED.  On its own cache line, so that the
+ * bursts' look at head and tail does not share the line qs is
+ * written on.
+ */
+#define FSB_INJECT_SLOTS 64
+struct fsb_inject_ent {
+	struct fsb_buf *b;
+	const struct fsb_subdev *sd;    /* the path it was made for */
+	uint64_t gen;                   /* the port's tx_gen it is for */
+};
+struct fsb_inject {
+	_Atomic uint32_t head;          /* producer: next slot to fill */
+	_Atomic uint32_t tail;          /* consumer: next slot to send */
+	_Atomic uint64_t sent;          /* consumer-owned counters */
+	_Atomic uint64_t failed;
+	struct fsb_inject_ent ent[FSB_INJECT_SLOTS];
+} FSB_ALIGNED;
+
+/*
+ * Addresses a TX burst saw the port use (announce=learn): the burst
+ * is the producer, the control thread the consumer.  @last keeps a
+ * burst from pushing the same address frame after frame.
+ */
+#define FSB_LEARN_SLOTS 8
+struct fsb_learn_box {
+	_Atomic uint32_t head, tail;
+	struct fsb_learn_ent {
+		struct fsb_announce_addr addr;
+		uint8_t src[FSB_ETHER_ADDR_LEN]; /* the frame's source MAC */
+	} a[FSB_LEARN_SLOTS];
+	struct fsb_announce_addr last;  /* producer only */
+	bool has_last;
+} FSB_ALIGNED;
+
 /* Per tx queue, on its own cache line: written by the datapath. */
 struct fsb_txq {
 	/* The sub-device TX goes to, published by the control side
 	 * with release; NULL = no usable path. */
 	_Atomic(struct fsb_subdev *) active;
 	/* QSBR: the epoch seen at the end of the last burst, or
-	 * FSB_QSBR_OFFLINE. */
+	 * FSB_QSBR_OFFLINE, or FSB_QSBR_CLAIMED. */
 	_Atomic uint64_t qs;
 	_Atomic uint64_t no_path;       /* tx_no_path, datapath-owned */
+	struct fsb_inject inj;
+	struct fsb_learn_box learn;
 } FSB_ALIGNED;
 
 struct fsb_rxq {
@@ -431,5 +475,8 @@ struct fsb_rxq {
 } FSB_ALIGNED;
 
 #define FSB_QSBR_OFFLINE UINT64_MAX
+/* An offline tx queue that someone other than its TX thread holds for
+ * a moment, to send the queue's inject frames (qsbr.h). */
+#define FSB_QSBR_CLAIMED (UINT64_MAX - 1)
 
 #endif /* FSB_PRIVATE_H */

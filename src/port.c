@@ -90,6 +90,7 @@ struct fsb_port *fsb_port_open(struct fsb_ctx *ctx, const char *spec,
 		fsb_subdev_init(&s->sd, &port->spec.dev[i], port->id, (int)i,
 				port->spec.name);
 		s->port = port;
+		s->sd.announce = port->spec.announce.mode != FSB_ANNOUNCE_OFF;
 		s->sd.notify.fn = fsb_slot_notify;
 		s->sd.notify.arg = s;
 		atomic_init(&s->state, FSB_SUBDEV_PARSED);
@@ -100,6 +101,15 @@ struct fsb_port *fsb_port_open(struct fsb_ctx *ctx, const char *spec,
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
 		atomic_init(&port->txq[q].qs, FSB_QSBR_OFFLINE);
 		atomic_init(&port->rxq[q].qs, FSB_QSBR_OFFLINE);
+	}
+	if (fsb_announce_open(port) < 0) {
+		pthread_mutex_unlock(&ctx->lock);
+		pthread_mutex_destroy(&port->lock);
+		if (err && errlen)
+			snprintf(err, errlen, "out of memory");
+		free(port);
+		errno = ENOMEM;
+		return NULL;
 	}
 	ctx->ports[id] = port;
 	pthread_mutex_unlock(&ctx->lock);
@@ -121,6 +131,7 @@ void fsb_port_close(struct fsb_port *port)
 	port->started = false;
 	port->configured = false;
 	atomic_store(&port->running, false);
+	fsb_announce_close(port);
 	FSB_FOREACH_SLOT(port, s)
 		s->admin_up = false;
 	/* The datapath must have stopped polling (DPDK's rule for close):
@@ -173,6 +184,8 @@ int fsb_port_configure(struct fsb_port *port, const struct fsb_port_conf *conf)
 		port->configured = false;
 		fsb_port_sync_locked(port, NULL);
 	}
+	/* announcements made for the old queues and pool */
+	fsb_announce_flush(port);
 	port->conf = *conf;
 	if (!port->conf.nb_rxd)
 		port->conf.nb_rxd = 1024;
@@ -240,7 +253,10 @@ int fsb_port_start(struct fsb_port *port)
 	/* Queues start offline; each one's first burst brings it online
 	 * (qsbr.h), so queues the application never polls block nothing. */
 	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
-		atomic_store(&port->txq[q].qs, FSB_QSBR_OFFLINE);
+		/* a claimed queue is offline already; its claimer puts
+		 * OFFLINE back (qsbr.h) */
+		if (atomic_load(&port->txq[q].qs) != FSB_QSBR_CLAIMED)
+			atomic_store(&port->txq[q].qs, FSB_QSBR_OFFLINE);
 		atomic_store(&port->rxq[q].qs, FSB_QSBR_OFFLINE);
 	}
 	/* At start the best usable slot is used at once: no hold-down. */
@@ -301,8 +317,12 @@ int fsb_queue_offline(struct fsb_port *port, uint16_t qid)
 	FSB_ASSERT(port != NULL);
 	if (qid >= FSB_MAX_QUEUES)
 		return -EINVAL;
-	atomic_store_explicit(&port->txq[qid].qs, FSB_QSBR_OFFLINE,
-			      memory_order_release);
+	/* A claimed queue is offline already, and its claimer puts
+	 * OFFLINE back (qsbr.h): only our own epoch is ours to clear. */
+	_Atomic uint64_t *tqs = &port->txq[qid].qs;
+	if (atomic_load_explicit(tqs, memory_order_relaxed) < FSB_QSBR_CLAIMED)
+		atomic_store_explicit(tqs, FSB_QSBR_OFFLINE,
+				      memory_order_release);
 	atomic_store_explicit(&port->rxq[qid].qs, FSB_QSBR_OFFLINE,
 			      memory_order_release);
 	return 0;
@@ -313,13 +333,13 @@ int fsb_queue_online(struct fsb_port *port, uint16_t qid)
 	FSB_ASSERT(port != NULL);
 	if (qid >= FSB_MAX_QUEUES)
 		return -EINVAL;
+	/* TX waits out a claim (qsbr.h); RX is never claimed */
+	fsb_qsbr_online(port, &port->txq[qid].qs, &port->txq[qid].active);
 	uint64_t e = atomic_load_explicit(&port->qsbr_epoch,
 					  memory_order_seq_cst);
-	atomic_store_explicit(&port->txq[qid].qs, e, memory_order_seq_cst);
 	atomic_store_explicit(&port->rxq[qid].qs, e, memory_order_seq_cst);
-	/* See qsbr.h: these seq_cst loads order our next burst after any
+	/* See qsbr.h: this seq_cst load orders our next burst after any
 	 * publication the control side made while we were offline. */
-	(void)atomic_load_explicit(&port->txq[qid].active, memory_order_seq_cst);
 	(void)atomic_load_explicit(&port->rx_mask, memory_order_seq_cst);
 	return 0;
 }

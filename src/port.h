@@ -100,6 +100,10 @@ struct fsb_port {
 	_Atomic uint32_t rx_mask FSB_ALIGNED; /* slots polled by RX */
 	_Atomic int active_slot;        /* -1 = no path */
 	_Atomic bool running;           /* bursts move packets */
+	/* Bumped after each publication of txq[].active: inject frames
+	 * made for an older one are stale (migration/announce.c). */
+	_Atomic uint64_t tx_gen;
+	_Atomic bool learn;             /* TX looks for our addresses */
 	_Atomic uint64_t qsbr_epoch FSB_ALIGNED;
 	struct fsb_txq txq[FSB_MAX_QUEUES];
 	struct fsb_rxq rxq[FSB_MAX_QUEUES];
@@ -112,6 +116,10 @@ struct fsb_port {
 	bool promisc, allmulti;
 	uint8_t mc_list[FSB_MC_ADDR_MAX][FSB_ETHER_ADDR_LEN];
 	unsigned mc_count;
+
+	/* The announcer's state (migration/announce.c), port->lock;
+	 * NULL with announce=off. */
+	struct fsb_announce *ann;
 
 	/* Events. */
 	fsb_event_fn ev_fn;
@@ -242,6 +250,28 @@ unsigned fsb_xstats_count(const struct fsb_port *port);
 extern _Atomic bool fsb_test_skip_grace;
 /* Bound of one grace wait, ns (default 1 s). */
 extern _Atomic uint64_t fsb_grace_timeout_ns;
+
+/* Bring a queue online (its own thread only): wait out a claim, then
+ * take the epoch, and order the burst's loads after (qsbr.h). */
+void fsb_qsbr_online(struct fsb_port *port, _Atomic uint64_t *qs,
+		     const void *published) __attribute__((cold, noinline));
+
+/* ================================================================== */
+/* migration/announce.c: the announcer's life (the rest: announce.h)   */
+/* ================================================================== */
+
+/* fsb_port_open: the announcer's state from the spec (none with
+ * announce=off).  0 or -ENOMEM. */
+int fsb_announce_open(struct fsb_port *port);
+
+/* fsb_port_configure, with no burst running (port->lock held): frees
+ * what the inject rings still hold (made for the last configuration's
+ * queues and pool). */
+void fsb_announce_flush(struct fsb_port *port);
+
+/* fsb_port_close, with no burst running (port->lock held): the same,
+ * and frees the state. */
+void fsb_announce_close(struct fsb_port *port);
 
 /* ================================================================== */
 /* ctl.c: the control thread                                           */

@@ -21,6 +21,34 @@ static void cpu_relax(void)
 #endif
 }
 
+void fsb_qsbr_online(struct fsb_port *port, _Atomic uint64_t *qs,
+		     const void *published)
+{
+	unsigned spins = 0;
+	for (;;) {
+		uint64_t v = atomic_load_explicit(qs, memory_order_relaxed);
+		if (v < FSB_QSBR_CLAIMED)
+			return;                 /* online already */
+		if (v == FSB_QSBR_OFFLINE) {
+			uint64_t e = atomic_load_explicit(&port->qsbr_epoch,
+							  memory_order_seq_cst);
+			if (atomic_compare_exchange_strong_explicit(
+				    qs, &v, e, memory_order_seq_cst,
+				    memory_order_relaxed))
+				break;
+			continue;
+		}
+		/* claimed: someone sends the queue's inject frames */
+		if (++spins < 64)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+	/* order the burst's loads after our store (qsbr.h) */
+	(void)atomic_load_explicit((_Atomic uintptr_t *)published,
+				   memory_order_seq_cst);
+}
+
 int fsb_qsbr_wait(struct fsb_port *port)
 {
 	if (atomic_load(&fsb_test_skip_grace))

@@ -34,23 +34,55 @@
 #include "port.h"
 
 /*
+ * Claims.  A tx queue has one producer, its TX thread, and an RX-only
+ * application never calls fsb_tx_burst, yet the control side has
+ * frames for the queue (migration/announce.c).  Someone else may send
+ * them through the queue's sub-device only while the queue is offline,
+ * and must keep its TX thread out meanwhile: it moves qs from
+ * FSB_QSBR_OFFLINE to FSB_QSBR_CLAIMED (compare-and-swap), sends, and
+ * puts FSB_QSBR_OFFLINE back.  A TX thread that comes online meanwhile
+ * waits for that (fsb_qsbr_online): a claim is held for one short send.
+ * CLAIMED counts as quiescent for grace periods, like OFFLINE: the
+ * claimer is covered by its own queue's epoch (an RX burst) or holds
+ * port->lock, which the sync routine needs (the control thread).
+ */
+static inline bool fsb_qsbr_claim(_Atomic uint64_t *qs)
+{
+	uint64_t off = FSB_QSBR_OFFLINE;
+	if (atomic_load_explicit(qs, memory_order_relaxed) != off)
+		return false;
+	return atomic_compare_exchange_strong_explicit(
+		qs, &off, FSB_QSBR_CLAIMED, memory_order_acquire,
+		memory_order_relaxed);
+}
+
+static inline void fsb_qsbr_unclaim(_Atomic uint64_t *qs)
+{
+	/* a compare-and-swap, not a store: it never writes over what a
+	 * misbehaving owner stored meanwhile (fsb.h: the thread that
+	 * polls both directions of a queue number parks it) */
+	uint64_t claimed = FSB_QSBR_CLAIMED;
+	atomic_compare_exchange_strong_explicit(qs, &claimed, FSB_QSBR_OFFLINE,
+						memory_order_release,
+						memory_order_relaxed);
+}
+
+/* fsb_qsbr_online (port.h) brings a queue online from its own thread:
+ * it waits out a claim, then takes the epoch, and orders the burst's
+ * loads after (see above). */
+
+/*
  * At the start of a burst: a queue that is offline (never polled yet,
  * or parked by fsb_queue_offline) comes online before it loads any
- * pointer.  The check is one load of the queue's own line; the seq_cst
- * store and load happen only on that first burst.
+ * pointer.  The check is one load of the queue's own line; the rest
+ * happens only on that first burst.
  */
 static inline void fsb_qsbr_enter(struct fsb_port *port, _Atomic uint64_t *qs,
 				  const void *published)
 {
-	if (FSB_UNLIKELY(atomic_load_explicit(qs, memory_order_relaxed) ==
-			 FSB_QSBR_OFFLINE)) {
-		uint64_t e = atomic_load_explicit(&port->qsbr_epoch,
-						  memory_order_seq_cst);
-		atomic_store_explicit(qs, e, memory_order_seq_cst);
-		/* order the burst's loads after our store (see above) */
-		(void)atomic_load_explicit((_Atomic uintptr_t *)published,
-					   memory_order_seq_cst);
-	}
+	if (FSB_UNLIKELY(atomic_load_explicit(qs, memory_order_relaxed) >=
+			 FSB_QSBR_CLAIMED))
+		fsb_qsbr_online(port, qs, published);
 }
 
 /* Report a quiescent point for one queue: a load and a store. */

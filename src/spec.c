@@ -14,8 +14,9 @@
  *   quoted  bytes other than ", no escapes; the quotes are stripped and
  *           what is left must not be empty
  *
- * Port options (mac=, hold_down=) and dev() groups come in any order;
- * there are 1..FSB_MAX_SUBDEVS groups and the first is the primary.  A
+ * Port options (mac=, hold_down=, announce= and its schedule) and dev()
+ * groups come in any order; there are 1..FSB_MAX_SUBDEVS groups and the
+ * first is the primary.  A
  * value is at most FSB_SPEC_VALUE_MAX bytes once unquoted, the spec at
  * most FSB_SPEC_MAX.  A kind's options are checked one by one against
  * its descriptor table (ops->opts) by type, then together by
@@ -82,6 +83,12 @@ struct spec_port {
 	bool has_hold_down;
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	uint32_t hold_down_ms;
+	bool has_announce;
+	struct fsb_announce_cfg announce;
+	/* announce_rounds, _initial, _max, _step: given (bit), and where
+	 * the first one was, for the error when announce is off */
+	unsigned has_sched;
+	size_t sched_at, sched_len;
 	unsigned ndev;
 };
 
@@ -543,6 +550,49 @@ static int spec_portopt_parse(const struct spec_parser *ps,
 		spec_u64_parse(val, &ms);
 		port->hold_down_ms = (uint32_t)ms;
 		port->has_hold_down = true;
+	} else if (klen == 8 && memcmp(key, "announce", 8) == 0) {
+		char msg[FSB_ERRMSG_MAX];
+		if (port->has_announce)
+			return spec_fail(ps, p, e - p, "duplicate option");
+		msg[0] = '\0';
+		if (fsb_announce_parse(val, &port->announce, msg,
+				       sizeof(msg)) < 0)
+			return spec_fail(ps, p, e - p, "%s", msg);
+		port->has_announce = true;
+	} else if (klen > 9 && memcmp(key, "announce_", 9) == 0) {
+		static const struct {
+			const char *name;
+			uint32_t max;
+		} sched[] = {
+			{ "rounds", FSB_ANNOUNCE_ROUNDS_MAX },
+			{ "initial", FSB_ANNOUNCE_MS_MAX },
+			{ "max", FSB_ANNOUNCE_MS_MAX },
+			{ "step", FSB_ANNOUNCE_STEP_MAX_MS },
+		};
+		unsigned i;
+		for (i = 0; i < FSB_ARRAY_SIZE(sched); i++)
+			if (klen - 9 == strlen(sched[i].name) &&
+			    !memcmp(key + 9, sched[i].name, klen - 9))
+				break;
+		if (i == FSB_ARRAY_SIZE(sched))
+			return spec_fail(ps, p, e - p, "unknown port option");
+		if (port->has_sched & (1u << i))
+			return spec_fail(ps, p, e - p, "duplicate option");
+		rc = spec_value_check(ps, p, e - p, FSB_OPT_UINT, val, i == 0,
+				      sched[i].max);
+		if (rc < 0)
+			return rc;
+		spec_u64_parse(val, &ms);
+		uint32_t *f[] = { &port->announce.rounds,
+				  &port->announce.initial_ms,
+				  &port->announce.max_ms,
+				  &port->announce.step_ms };
+		*f[i] = (uint32_t)ms;
+		if (!port->has_sched) {
+			port->sched_at = p;
+			port->sched_len = e - p;
+		}
+		port->has_sched |= 1u << i;
 	} else {
 		return spec_fail(ps, p, e - p, "unknown port option");
 	}
@@ -587,7 +637,15 @@ static int spec_group_parse(struct spec_parser *ps, size_t p,
 static int spec_port_parse(struct spec_parser *ps, struct fsb_spec *out,
 			   struct fsb_devspec *scratch)
 {
-	struct spec_port port = { .hold_down_ms = FSB_HOLD_DOWN_DEFAULT_MS };
+	struct spec_port port = {
+		.hold_down_ms = FSB_HOLD_DOWN_DEFAULT_MS,
+		.announce = {
+			.rounds = FSB_ANNOUNCE_ROUNDS_DEFAULT,
+			.initial_ms = FSB_ANNOUNCE_INITIAL_DEFAULT_MS,
+			.max_ms = FSB_ANNOUNCE_MAX_DEFAULT_MS,
+			.step_ms = FSB_ANNOUNCE_STEP_DEFAULT_MS,
+		},
+	};
 	const char *s = ps->s;
 	size_t k, p, klen, namelen;
 	int rc;
@@ -640,12 +698,22 @@ static int spec_port_parse(struct spec_parser *ps, struct fsb_spec *out,
 
 	if (port.ndev == 0)
 		return spec_fail(ps, ps->len, 0, "no sub-device given");
+	if (port.has_sched && port.announce.mode == FSB_ANNOUNCE_OFF)
+		return spec_fail(ps, port.sched_at, port.sched_len,
+				 "an announce schedule without announce= "
+				 "(learn or addresses)");
+	if (port.announce.max_ms < port.announce.initial_ms)
+		return spec_fail(ps, port.sched_at, port.sched_len,
+				 "announce_max=%u is below announce_initial=%u",
+				 (unsigned)port.announce.max_ms,
+				 (unsigned)port.announce.initial_ms);
 
 	if (out) {
 		memcpy(out->name, s, namelen);	/* < FSB_NAME_MAX, checked */
 		out->has_mac = port.has_mac;
 		memcpy(out->mac, port.mac, sizeof(out->mac));
 		out->hold_down_ms = port.hold_down_ms;
+		out->announce = port.announce;
 		out->ndev = port.ndev;
 	}
 	return 0;

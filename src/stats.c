@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "announce.h"
 #include "port.h"
 
 #define NFIELDS (sizeof(struct fsb_subdev_stats) / sizeof(uint64_t))
@@ -119,6 +120,8 @@ enum {
 	X_GRACE_TIMEOUTS,
 	X_REPLAY_ENOTSUP,
 	X_LAST_RELEASE,
+	X_ANNOUNCE_SENT,
+	X_ANNOUNCE_FAILED,
 	X_FIXED
 };
 
@@ -155,6 +158,10 @@ int fsb_port_xstats_names(struct fsb_port *port, struct fsb_xstat_name *names,
 			snprintf(o, l, "replay_enotsup");
 		} else if (i == X_LAST_RELEASE) {
 			snprintf(o, l, "last_release_us");
+		} else if (i == X_ANNOUNCE_SENT) {
+			snprintf(o, l, "announce_sent");
+		} else if (i == X_ANNOUNCE_FAILED) {
+			snprintf(o, l, "announce_failed");
 		} else {
 			unsigned k = i - X_FIXED;
 			snprintf(o, l, "sub%u_%s", k / (unsigned)NFIELDS,
@@ -178,6 +185,8 @@ static void xstats_raw(struct fsb_port *port, uint64_t *v)
 	v[X_GRACE_TIMEOUTS] = atomic_load(&port->grace_timeouts);
 	v[X_REPLAY_ENOTSUP] = atomic_load(&port->replay_enotsup);
 	v[X_LAST_RELEASE] = atomic_load(&port->last_release_us);
+	v[X_ANNOUNCE_SENT] = fsb_announce_sent(port);
+	v[X_ANNOUNCE_FAILED] = fsb_announce_failed(port);
 	FSB_FOREACH_SLOT(port, s) {
 		fsb_stats_fold(port, s);
 		fsb_stats_slot_total(s, (struct fsb_subdev_stats *)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "announce.h"
 #include "loop.h"
 #include "port.h"
 #include "qsbr.h"
@@ -276,6 +277,7 @@ void fsb_port_tx_publish(struct fsb_port *port, int to)
 		atomic_store_explicit(&port->txq[q].active, sd,
 				      memory_order_seq_cst);
 	atomic_store(&port->active_slot, to);
+	atomic_fetch_add(&port->tx_gen, 1);
 }
 
 static void port_link_report(struct fsb_port *port, enum fsb_reason why)
@@ -313,6 +315,9 @@ static enum fsb_reason tx_update(struct fsb_port *port, uint64_t now,
 	if (failover && why_slot->signal_ns)
 		since = why_slot->signal_ns;
 
+	/* the new path's first announcements, queued just before it is
+	 * published, so they go out first on it (announce.h) */
+	fsb_announce_switch(port, to);
 	fsb_port_tx_publish(port, to);
 	uint64_t down_us = now >= since ? (fsb_now_ns() - since) / 1000 : 0;
 	if (!failover)

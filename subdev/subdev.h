@@ -81,6 +81,14 @@ struct fsb_subdev_ops {
 	 * else reports in time.  Returns when to look next (ns,
 	 * fsb_now_ns() clock), 0 for never. */
 	uint64_t (*watch)(struct fsb_subdev *sd, uint64_t now);
+	/* Optional: a device that asks its driver to announce the MAC
+	 * (virtio's GUEST_ANNOUNCE: the hypervisor's request after a
+	 * migration).  announce_pending says whether it asks now;
+	 * announce_ack, called once the announcements went out, tells
+	 * the device (VIRTIO_NET_CTRL_ANNOUNCE_ACK), which then clears its
+	 * request.  Control thread, port->lock held; 0 or -errno. */
+	bool (*announce_pending)(struct fsb_subdev *sd);
+	int (*announce_ack)(struct fsb_subdev *sd);
 	int (*stats_get)(struct fsb_subdev *sd, struct fsb_subdev_stats *st);
 	int (*stats_reset)(struct fsb_subdev *sd);
 
@@ -196,6 +204,10 @@ struct fsb_subdev {
 	void *priv;                     /* the kind's, from probe to close */
 	struct fsb_netdev_bind nd;      /* netdev kinds only */
 	char pci_addr[16];              /* "DDDD:BB:DD.F" for PCI-backed kinds, else "" */
+	/* The port answers announce requests (announce= is not off): a
+	 * kind whose device can ask for them negotiates it (virtio's
+	 * GUEST_ANNOUNCE); set by the port before probe. */
+	bool announce;
 
 	/* How the kind's own sources (a session, a BAR, a VFIO request)
 	 * tell the port: installed by the port before probe, never

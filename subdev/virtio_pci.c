@@ -33,7 +33,10 @@
  * The control queue (CTRL_VQ) with CTRL_RX, CTRL_MAC_ADDR and MQ: the
  * port's MAC, promiscuous, all-multicast and multicast list go to the
  * device there, and queues=N > 1 asks for N queue pairs (RX 2q, TX
- * 2q+1, control after the device's last pair).  Control requests are
+ * 2q+1, control after the device's last pair).  GUEST_ANNOUNCE too when
+ * the port announces (announce=): the hypervisor's request after a
+ * migration is answered with a round of the port's announcements and
+ * ANNOUNCE_ACK (vp_announce_pending).  Control requests are
  * synchronous and bounded (1 s); a device that does not answer is
  * broken.
  *
@@ -89,6 +92,7 @@
 #define VP_F_STATUS 16
 #define VP_F_CTRL_VQ 17
 #define VP_F_CTRL_RX 18
+#define VP_F_GUEST_ANNOUNCE 21
 #define VP_F_MQ 22
 #define VP_F_CTRL_MAC_ADDR 23
 #define VP_F_EVENT_IDX 29
@@ -98,6 +102,8 @@
 /* device configuration (virtio 1.x 5.1.4) */
 #define VP_CFG_MAC 0
 #define VP_CFG_STATUS 6
+#define VP_S_LINK_UP 1
+#define VP_S_ANNOUNCE 2
 #define VP_CFG_MAX_QP 8
 #define VP_CFG_MTU 10
 /* control classes and commands (5.1.6.5) */
@@ -107,6 +113,8 @@
 #define VP_CTRL_MAC 1
 #define VP_CTRL_MAC_TABLE_SET 0
 #define VP_CTRL_MAC_ADDR_SET 1
+#define VP_CTRL_ANNOUNCE 3
+#define VP_CTRL_ANNOUNCE_ACK 0
 #define VP_CTRL_MQ 4
 #define VP_CTRL_MQ_VQ_PAIRS_SET 0
 /* the control request buffer: one page after the rings */
@@ -320,17 +328,18 @@ static int vp_probe(struct fsb_subdev *sd)
 		VP_F(VP_F_MRG_RXBUF) | VP_F(VP_F_EVENT_IDX) | VP_F(VP_F_IN_ORDER) |
 		VP_F(VP_F_CTRL_VQ) | VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
 		VP_F(VP_F_CTRL_MAC_ADDR) |
+		(sd->announce ? VP_F(VP_F_GUEST_ANNOUNCE) : 0) |
 		(fsb_devspec_get_u64(&sd->spec, "standby", 0) ? VP_F(VP_F_STANDBY) : 0);
 	if (rc == 0)
 		rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err, sizeof(err));
 	uint64_t f = d->v.features;
-	/* CTRL_RX, MQ and CTRL_MAC_ADDR live on the control queue: a
-	 * device that offers them without it offers nothing (the driver
-	 * must not accept them, 5.1.3.1) */
-	if (rc == 0 && !(f & VP_F(VP_F_CTRL_VQ)) &&
-	    (f & (VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) | VP_F(VP_F_CTRL_MAC_ADDR)))) {
-		d->want &= ~(VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
-			     VP_F(VP_F_CTRL_MAC_ADDR));
+	/* CTRL_RX, MQ, CTRL_MAC_ADDR and GUEST_ANNOUNCE live on the
+	 * control queue: a device that offers them without it offers
+	 * nothing (the driver must not accept them, 5.1.3.1) */
+	const uint64_t on_cvq = VP_F(VP_F_CTRL_RX) | VP_F(VP_F_MQ) |
+		VP_F(VP_F_CTRL_MAC_ADDR) | VP_F(VP_F_GUEST_ANNOUNCE);
+	if (rc == 0 && !(f & VP_F(VP_F_CTRL_VQ)) && (f & on_cvq)) {
+		d->want &= ~on_cvq;
 		rc = fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
 		if (rc == 0)
 			rc = fsb_vpci_negotiate(&d->v, d->want, d->required, err,
@@ -680,6 +689,7 @@ static const char *vp_ctrl_name(uint8_t cls, uint8_t cmd)
 	case VP_CTRL_MAC << 8 | VP_CTRL_MAC_TABLE_SET: return "MAC_TABLE_SET";
 	case VP_CTRL_MAC << 8 | VP_CTRL_MAC_ADDR_SET: return "MAC_ADDR_SET";
 	case VP_CTRL_MQ << 8 | VP_CTRL_MQ_VQ_PAIRS_SET: return "MQ_VQ_PAIRS_SET";
+	case VP_CTRL_ANNOUNCE << 8 | VP_CTRL_ANNOUNCE_ACK: return "ANNOUNCE_ACK";
 	default: return "?";
 	}
 }
@@ -704,7 +714,8 @@ static int vp_ctrl(struct vp_dev *d, uint8_t cls, uint8_t cmd,
 	uint8_t *buf = (uint8_t *)d->ring_mem + d->cbuf_off;
 	buf[0] = cls;
 	buf[1] = cmd;
-	memcpy(buf + 2, data, len);
+	if (len)
+		memcpy(buf + 2, data, len);
 	volatile uint8_t *ack = buf + VP_CBUF_ACK;
 	*ack = 0xff;
 	int rc = fsb_vq_ctrl_call(d->cvq, vp_ring_iova(d, buf), (uint32_t)(2 + len),
@@ -1198,9 +1209,41 @@ static int vp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 				      sizeof(err)) < 0)
 			l->up = false;
 		else
-			l->up = st & 1;
+			l->up = st & VP_S_LINK_UP;
 	}
 	return 0;
+}
+
+/*
+ * GUEST_ANNOUNCE (5.1.6.5.4): after a migration (or QMP announce-self)
+ * the device sets ANNOUNCE in its status and waits for the driver to
+ * announce its addresses and acknowledge; only then does the
+ * hypervisor schedule its next round.  The port's announcer
+ * (migration/announce.c) asks on each control pass, sends a round on
+ * the port's active path, and acknowledges once it went out.  One
+ * config read; no config interrupt is needed.
+ */
+static bool vp_announce_pending(struct fsb_subdev *sd)
+{
+	struct vp_dev *d = sd->priv;
+	if (!d || !d->started || !d->cvq || d->gone_marked ||
+	    !(d->v.features & VP_F(VP_F_GUEST_ANNOUNCE)) ||
+	    !(d->v.features & VP_F(VP_F_STATUS)))
+		return false;
+	uint16_t st = 0;
+	char err[128];
+	if (fsb_vpci_cfg_read(&d->v, VP_CFG_STATUS, &st, 2, err,
+			      sizeof(err)) < 0 || st == 0xffff)
+		return false;
+	return st & VP_S_ANNOUNCE;
+}
+
+static int vp_announce_ack(struct fsb_subdev *sd)
+{
+	struct vp_dev *d = sd->priv;
+	if (!d)
+		return -ENODEV;
+	return vp_ctrl(d, VP_CTRL_ANNOUNCE, VP_CTRL_ANNOUNCE_ACK, NULL, 0);
 }
 
 static int vp_stats_get(struct fsb_subdev *sd, struct fsb_subdev_stats *st)
@@ -1317,6 +1360,8 @@ const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops = {
 	.rx_pending = vp_rx_pending,
 	.link_get = vp_link_get,
 	.watch = vp_watch,
+	.announce_pending = vp_announce_pending,
+	.announce_ack = vp_announce_ack,
 	.stats_get = vp_stats_get,
 	.stats_reset = vp_stats_reset,
 	.mac_get = vp_mac_get,

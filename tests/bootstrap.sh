@@ -26,11 +26,13 @@ esac
 # dpdk-telemetry.py.  procps: pgrep and sysctl in the test scripts.
 # qemu-system-x86 and busybox-static: the QEMU guest harness
 # (tests/qemu/; its kernel is fetched with apt-get download, never
-# installed).  CI proves this list in a fresh Debian chroot
+# installed).  tcpdump: a frame decoder we did not write reads the
+# announcements back (tests/test_announce, tests/netns-announce.sh).
+# CI proves this list in a fresh Debian chroot
 # (.ci/fresh-chroot).
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev
-qemu-system-x86 busybox-static"
+qemu-system-x86 busybox-static tcpdump"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

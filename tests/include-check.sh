@@ -5,11 +5,13 @@
 # src/ and subdev/ have no cycle, and they run one way through the
 # layers:
 #
-#   base     fsb/fsb.h, fsb_private.h, log, ctx*, spec, ring, mempool
+#   base     fsb/fsb.h, fsb_private.h, log, ctx*, spec, ring, mempool,
+#            migration/announce_frame   (frames and the option, pure)
 #   loop     loop                       (the control thread's event loop)
 #   source   devsignal, nlmon, netlink, uevent, sigbus, vfio
 #   subdev   subdev/*                   (the ops table and the kinds)
-#   port     port, sync, qsbr, burst, replay, stats, route, bare
+#   port     port, sync, qsbr, burst, replay, stats, route, bare,
+#            migration/announce         (the announcer: the port's own)
 #   ctl      ctl
 #   top      ctx.c, fsb-fwd.c           (they start and stop everything)
 #
@@ -26,11 +28,11 @@ trap 'rm -rf "$t"' EXIT
 
 layer() {
 	case "$1" in
-	src/fsb/fsb|src/fsb_private|src/log|src/spec|src/ring|src/mempool|src/fsb-check) echo 0 ;;
+	src/fsb/fsb|src/fsb_private|src/log|src/spec|src/ring|src/mempool|src/fsb-check|migration/announce_frame) echo 0 ;;
 	src/loop) echo 1 ;;
 	src/devsignal|src/nlmon|src/netlink|src/uevent|src/sigbus|src/vfio) echo 2 ;;
 	subdev/*) echo 3 ;;
-	src/port|src/sync|src/qsbr|src/burst|src/replay|src/stats|src/route|src/bare) echo 4 ;;
+	src/port|src/sync|src/qsbr|src/burst|src/replay|src/stats|src/route|src/bare|migration/announce) echo 4 ;;
 	src/ctl) echo 5 ;;
 	src/ctx|src/fsb-fwd) echo 6 ;;
 	*) echo "?" ;;
@@ -41,7 +43,7 @@ layer() {
 # file's directory, then -I src, then -I subdev (config.h is generated).
 resolve() {
 	dir=$1; inc=$2
-	for d in "$dir" src subdev; do
+	for d in "$dir" src subdev migration; do
 		[ -f "$d/$inc" ] && { echo "$d/${inc%.h}"; return; }
 	done
 	echo "?"
@@ -49,7 +51,7 @@ resolve() {
 
 rc=0
 : > "$t/edges"
-for f in src/*.c src/*.h src/fsb/*.h subdev/*.c subdev/*.h; do
+for f in src/*.c src/*.h src/fsb/*.h subdev/*.c subdev/*.h migration/*.c migration/*.h; do
 	from="${f%.*}"
 	lf=$(layer "$from")
 	[ "$lf" = "?" ] && { echo "include-check: $f: no layer (add it to tests/include-check.sh)"; rc=1; continue; }
@@ -72,9 +74,9 @@ fi
 
 # every internal header compiles on its own
 CC=${CC:-cc}
-for h in src/*.h subdev/*.h; do
+for h in src/*.h subdev/*.h migration/*.h; do
 	printf '#include "config.h"\n#include "%s"\n' "$(basename "$h")" > "$t/h.c"
-	if ! $CC -std=gnu11 -fsyntax-only -Wall -I"$top_builddir" -Isrc -Isubdev \
+	if ! $CC -std=gnu11 -fsyntax-only -Wall -I"$top_builddir" -Isrc -Isubdev -Imigration \
 		-I"$(dirname "$h")" "$t/h.c" 2> "$t/err"; then
 		echo "include-check: $h does not compile on its own:"; head -5 "$t/err"; rc=1
 	fi

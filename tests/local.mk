@@ -38,6 +38,11 @@ tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
 tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
 TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 
+check_PROGRAMS += tests/test_announce
+tests_test_announce_SOURCES = tests/test_announce.c
+tests_test_announce_CFLAGS = $(test_cflags)
+tests_test_announce_LDADD = $(test_ldadd)
+TESTS += tests/test_announce
 check_PROGRAMS += tests/test_physmem
 tests_test_physmem_SOURCES = tests/test_physmem.c
 tests_test_physmem_CFLAGS = $(test_cflags)
@@ -110,10 +115,10 @@ QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
 	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
 TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
-	tests/qemu-virtio-pci-sigbus.sh
+	tests/qemu-virtio-pci-sigbus.sh tests/qemu-announce.sh
 EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
-	tests/qemu-virtio-pci-sigbus.sh \
+	tests/qemu-virtio-pci-sigbus.sh tests/qemu-announce.sh \
 	tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
 	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
 	tests/qemu/guest-init.sh tests/bench/qemu-failover \
@@ -132,8 +137,9 @@ tests_tools_fsb_vfio_probe_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 tests_tools_fsb_seqsend_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
 tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
-TESTS += tests/netns-failover.sh
+TESTS += tests/netns-failover.sh tests/netns-announce.sh
 EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
+	tests/netns-announce.sh \
 	tests/bench/failover
 
 # 'make check-summary': the one closing line CI reads.

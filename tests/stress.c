@@ -8,8 +8,13 @@
  * port under test.  Meanwhile the main thread detaches and re-attaches
  * the primary FSB_STRESS_CYCLES times (default 1000).
  *
+ * The port announces (announce=, 2 rounds 1 ms apart): every switch
+ * queues a round for the datapath thread's next burst, which races the
+ * next switch (a round for a path no longer published is dropped).
+ *
  * Pass: no crash; every frame sent was received exactly once; nothing
- * refused and tx_no_path == 0 (every detach is planned).
+ * refused and tx_no_path == 0 (every detach is planned); the peers saw
+ * as many announcements as announce_sent says, and some.
  *
  * The ring kind unmaps a closed end's queues, so a datapath access after
  * close faults in any build.  FSB_STRESS_NO_GRACE=1 disables the QSBR
@@ -37,7 +42,7 @@ static struct fsb_port *port;
 static struct fsb_mempool *pool, *peer_pool;
 static struct fsb_bare *peer[2];
 static _Atomic bool stop_tx, stop_rx;
-static _Atomic uint64_t sent, refused, received, dup_or_bad;
+static _Atomic uint64_t sent, refused, received, dup_or_bad, announced;
 static uint8_t *seen;               /* one byte per sequence number */
 static uint64_t seen_max;
 
@@ -108,13 +113,21 @@ static void *rx_main(void *arg)
 		for (int i = 0; i < 2; i++) {
 			uint16_t n = fsb_bare_rx_burst(peer[i], 0, b, 64);
 			for (uint16_t k = 0; k < n; k++) {
+				static const uint8_t bcast[6] = { 0xff, 0xff, 0xff,
+								  0xff, 0xff, 0xff };
 				uint64_t s;
+				/* an announcement (RARP, GARP): broadcast, which
+				 * no sequence number below seen_max reads as */
+				if (!memcmp(fsb_buf_data(b[k]), bcast, 6)) {
+					atomic_fetch_add(&announced, 1);
+					continue;
+				}
 				memcpy(&s, fsb_buf_data(b[k]), sizeof(s));
 				if (s >= seen_max || seen[s]++)
 					atomic_fetch_add(&dup_or_bad, 1);
+				got++;
 			}
 			fsb_buf_free_bulk(b, n);
-			got += n;
 		}
 		if (got)
 			atomic_fetch_add_explicit(&received, got, memory_order_relaxed);
@@ -160,7 +173,9 @@ int main(void)
 	peer[0] = fsb_bare_open(ctx, "ring,name=st_primary", &pc, err, sizeof(err));
 	peer[1] = fsb_bare_open(ctx, "ring,name=st_standby", &pc, err, sizeof(err));
 	port = fsb_port_open(ctx,
-		"stress,hold_down=0,dev(ring,name=st_primary),dev(ring,name=st_standby)",
+		"stress,hold_down=0,mac=02:fb:00:00:00:5a,announce=192.0.2.1,"
+		"announce_rounds=2,announce_initial=1,announce_max=1,"
+		"dev(ring,name=st_primary),dev(ring,name=st_standby)",
 		err, sizeof(err));
 	if (!peer[0] || !peer[1] || !port) {
 		fprintf(stderr, "open: %s\n", err);
@@ -215,6 +230,11 @@ int main(void)
 		no_path += atomic_load(&port->txq[q].no_path);
 	uint64_t grace_max_us = port->max_grace_wait_ns / 1000;
 	uint64_t switches = atomic_load(&port->switchovers);
+	uint64_t ann_sent = 0, ann_failed = 0;
+	for (unsigned q = 0; q < FSB_MAX_QUEUES; q++) {
+		ann_sent += atomic_load(&port->txq[q].inj.sent);
+		ann_failed += atomic_load(&port->txq[q].inj.failed);
+	}
 	uint64_t timeouts = atomic_load(&port->grace_timeouts);
 
 	printf("stress: %u detach/attach cycles in %.2f s (%.2f ms/cycle)%s\n",
@@ -231,10 +251,15 @@ int main(void)
 	printf("stress: switchovers %llu, max grace wait %llu us, grace timeouts %llu\n",
 	       (unsigned long long)switches, (unsigned long long)grace_max_us,
 	       (unsigned long long)timeouts);
+	printf("stress: announcements sent %llu, seen at peers %llu, dropped "
+	       "(stale or refused) %llu\n", (unsigned long long)ann_sent,
+	       (unsigned long long)atomic_load(&announced),
+	       (unsigned long long)ann_failed);
 
 	bool ok = missing == 0 && r == s && atomic_load(&dup_or_bad) == 0 &&
 		  atomic_load(&refused) == 0 && no_path == 0 &&
-		  switches == 2ull * cycles && timeouts == 0;
+		  switches == 2ull * cycles && timeouts == 0 &&
+		  ann_sent > 0 && ann_sent == atomic_load(&announced);
 	fsb_port_close(port);
 	fsb_bare_close(peer[0]);
 	fsb_bare_close(peer[1]);

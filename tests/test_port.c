@@ -93,12 +93,13 @@ static void test_xstats_names(void **state)
 	assert_non_null(p);
 	struct fsb_xstat_name names[128];
 	int n = fsb_port_xstats_names(p, names, 128);
-	assert_int_equal(n, 7 + FSB_REASON_COUNT + 3 * 7);
+	assert_int_equal(n, 9 + FSB_REASON_COUNT + 3 * 7);
 	const char *want[] = {
 		"switchovers", "switch_reason_admin", "switch_reason_netdev_removed",
 		"switch_reason_session_restored", "switch_reason_probe_failed",
 		"dup_signals", "last_switch_downtime_us", "tx_no_path",
-		"grace_timeouts", "replay_enotsup", "last_release_us", "sub0_rx_packets",
+		"grace_timeouts", "replay_enotsup", "last_release_us", "announce_sent",
+		"announce_failed", "sub0_rx_packets",
 		"sub2_rx_nombuf", "sub1_tx_errors",
 	};
 	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {

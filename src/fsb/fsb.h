@@ -422,7 +422,9 @@ FSB_API uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
  * detaches wait for it until the grace bound (1 s, logged and counted
  * as grace_timeouts; the sub-device's close is then deferred, never
  * forced).  Call offline before going idle, from the polling thread;
- * @qid covers rx and tx queue @qid.  Every queue starts offline and its
+ * @qid covers rx and tx queue @qid, so a thread that polls only one
+ * direction of a queue number while another thread polls the other
+ * must not call it (let both idle first).  Every queue starts offline and its
  * next burst brings it back online by itself; fsb_queue_online() does
  * it explicitly.  Returns 0 or -EINVAL.
  */

@@ -90,7 +90,7 @@ qemu_ports() {
 # qemu_sink DIR: start fsb-udpsink on the two paths; waits for READY.
 # Silences count from the first frame on the primary's path (--after).
 qemu_sink() {
-	"$FSB_UDPSINK" --after vf sb="$QP_SB" vf="$QP_VF" > "$1/sink.out" 2>&1 &
+	"$FSB_UDPSINK" --after vf --pcap "$1" sb="$QP_SB" vf="$QP_VF" > "$1/sink.out" 2>&1 &
 	QSINK_PID=$!
 	for _i in $(seq 100); do
 		grep -q READY "$1/sink.out" 2>/dev/null && return 0

@@ -2,7 +2,7 @@
 /*
  * fsb-udpsink - the host-side counter of the QEMU harness (tests/qemu/).
  *
- *   fsb-udpsink [--after NAME] NAME=PORT|NAME=tap:IFNAME ...
+ *   fsb-udpsink [--after NAME] [--pcap DIR] NAME=PORT|NAME=tap:IFNAME ...
  *
  * A guest NIC on a QEMU `-netdev socket,udp=127.0.0.1:PORT,...` sends
  * each Ethernet frame as one UDP datagram to PORT.  This binds each PORT
@@ -23,6 +23,10 @@
  *     started; with --after NAME, only from our first frame on path
  *     NAME on (a scene starts once traffic runs on the primary: how
  *     long the guest took to get there is not a silence of the scene).
+ * With --pcap DIR, every frame of a path that is not fsb-fwd's (an
+ * announcement, a guest kernel's chatter) is also written to
+ * DIR/NAME.pcap, for tcpdump to decode (time stamps: the receipt's
+ * CLOCK_MONOTONIC, as seconds and microseconds).
  * Times are CLOCK_MONOTONIC at receipt, the clock of fsb-qmp's event
  * log, so frames and QEMU's events compare.
  *
@@ -69,6 +73,7 @@ struct path {
 	uint64_t queue_ours[16];        /* our frames per (sender's) queue */
 	uint64_t first_ns, last_ns;
 	uint32_t *buckets;              /* our frames per 10 ms since t_base */
+	FILE *pcap;                     /* --pcap: the frames not ours */
 };
 
 #define BUCKET_NS 10000000ull
@@ -105,6 +110,18 @@ static void on_signal(int sig)
 		stop = 1;
 }
 
+/* One pcap record (the file's header was written at open); flushed at
+ * once, so a sink that is killed keeps what it saw. */
+static void pcap_put(FILE *f, const uint8_t *d, size_t len, uint64_t t)
+{
+	uint32_t rec[4] = { (uint32_t)(t / 1000000000ull),
+			    (uint32_t)(t % 1000000000ull / 1000),
+			    (uint32_t)len, (uint32_t)len };
+	fwrite(rec, sizeof(rec), 1, f);
+	fwrite(d, 1, len, f);
+	fflush(f);
+}
+
 static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 {
 	struct path *ph = &paths[p];
@@ -112,11 +129,14 @@ static void frame(unsigned p, const uint8_t *d, size_t len, uint64_t t)
 	/* Only our frames time the paths: a guest kernel's own chatter
 	 * (ND, MLD) on a path says nothing about the failover. */
 	struct seq_hdr h;
-	if (len < HDR_LEN + sizeof(h))
+	if (len >= HDR_LEN + sizeof(h))
+		memcpy(&h, d + HDR_LEN, sizeof(h));
+	if (len < HDR_LEN + sizeof(h) ||
+	    (h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC)) {
+		if (ph->pcap)
+			pcap_put(ph->pcap, d, len, t);
 		return;
-	memcpy(&h, d + HDR_LEN, sizeof(h));
-	if (h.magic != SEQ_MAGIC && h.magic != CHK_MAGIC)
-		return;
+	}
 	if (h.queue < 16)
 		ph->queue_ours[h.queue]++;
 	if (h.queue != 0)
@@ -234,12 +254,18 @@ static void summary(void)
 int main(int argc, char **argv)
 {
 	int first = 1;
-	if (argc > 2 && strcmp(argv[1], "--after") == 0) {
-		after_name = argv[2];
-		first = 3;
+	const char *pcap_dir = NULL;
+	for (;;) {
+		if (argc > first + 1 && strcmp(argv[first], "--after") == 0)
+			after_name = argv[first + 1];
+		else if (argc > first + 1 && strcmp(argv[first], "--pcap") == 0)
+			pcap_dir = argv[first + 1];
+		else
+			break;
+		first += 2;
 	}
 	if (argc - first < 1 || argc - first > MAX_PATHS) {
-		fprintf(stderr, "usage: fsb-udpsink [--after NAME] NAME=PORT [NAME=PORT ...] "
+		fprintf(stderr, "usage: fsb-udpsink [--after NAME] [--pcap DIR] NAME=PORT [NAME=PORT ...] "
 			"(at most %d)\n", MAX_PATHS);
 		return 2;
 	}
@@ -293,6 +319,18 @@ int main(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
+	}
+	for (unsigned i = 0; pcap_dir && i < npaths; i++) {
+		char fn[4096];
+		snprintf(fn, sizeof(fn), "%s/%s.pcap", pcap_dir, paths[i].name);
+		paths[i].pcap = fopen(fn, "wb");
+		static const uint32_t gh[6] = { 0xa1b2c3d4, 0x00040002, 0, 0,
+						65535, 1 /* Ethernet */ };
+		if (!paths[i].pcap || fwrite(gh, sizeof(gh), 1, paths[i].pcap) != 1) {
+			fprintf(stderr, "fsb-udpsink: %s: %s\n", fn, strerror(errno));
+			return 1;
+		}
+		fflush(paths[i].pcap);
 	}
 	for (unsigned i = 0; after_name && i < npaths; i++)
 		if (strcmp(paths[i].name, after_name) == 0)
