@@ -78,14 +78,22 @@ void fsb_announce_close(struct fsb_port *port)
 /* The datapath's half                                                 */
 /* ------------------------------------------------------------------ */
 
-void fsb_inject_drain(struct fsb_port *port, unsigned qid)
+struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid)
 {
 	struct fsb_txq *q = &port->txq[qid];
 	struct fsb_inject *inj = &q->inj;
-	/* tx_gen before the path: a publication we see in tx_gen is
-	 * visible in active (the control side stores active first).
+	/*
+	 * tx_gen before the path (the control side stores the path, then
+	 * bumps tx_gen): when we see a publication's tx_gen we also see its
+	 * path.  The converse does not hold: we may see the new path with
+	 * the old tx_gen, the publication still under way.  A round made
+	 * for the path we see is then sent all the same (e->gen > gen): no
+	 * round is ever queued for a path that is published already
+	 * (a switch changes the path; the schedule's rounds carry the
+	 * current tx_gen), so it can only be the one being published.
 	 * seq_cst for a claimer that just came online (qsbr.h's rule for
-	 * the first load after coming online); a cold path. */
+	 * the first load after coming online); a cold path.
+	 */
 	uint64_t gen = atomic_load_explicit(&port->tx_gen, memory_order_seq_cst);
 	struct fsb_subdev *sd = atomic_load_explicit(&q->active,
 						     memory_order_seq_cst);
@@ -97,12 +105,12 @@ void fsb_inject_drain(struct fsb_port *port, unsigned qid)
 
 	for (; t != h; t++) {
 		struct fsb_inject_ent *e = &inj->ent[t % FSB_INJECT_SLOTS];
-		if (e->gen > gen)
-			break;          /* for a publication still to come */
-		if (sd && e->sd == sd && e->gen == gen) {
+		if (sd && e->sd == sd && e->gen >= gen) {
 			send[k++] = e->b;
 			continue;
 		}
+		if (e->gen > gen)
+			break;          /* for a publication still to come */
 		/* for a publication since replaced (a later switch, a stop):
 		 * even to the same sub-device, it is an old round */
 		fsb_buf_free(e->b);
@@ -120,6 +128,7 @@ void fsb_inject_drain(struct fsb_port *port, unsigned qid)
 	fsb_counter_add(&inj->sent, n);
 	if (failed)
 		fsb_counter_add(&inj->failed, failed);
+	return sd;
 }
 
 void fsb_inject_drain_claim(struct fsb_port *port, unsigned qid)

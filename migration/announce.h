@@ -74,8 +74,10 @@ static inline bool fsb_inject_pending(struct fsb_txq *q)
 }
 
 /* Send tx queue @qid's inject frames; the caller holds the queue (its
- * TX thread inside a burst, or a claim). */
-void fsb_inject_drain(struct fsb_port *port, unsigned qid)
+ * TX thread inside a burst, or a claim).  Returns the path it found
+ * published (NULL: none), which a TX burst then uses for its own
+ * frames: those never go out on a path before its announcements. */
+struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid)
 	__attribute__((cold, noinline));
 
 /* An RX burst on queue @qid: claim tx queue @qid if it is offline, and

@@ -25,13 +25,15 @@ uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 		return 0;
 	struct fsb_txq *q = &port->txq[qid];
 	fsb_qsbr_enter(port, &q->qs, &q->active);
-	struct fsb_subdev *sd = atomic_load_explicit(&q->active,
-						     memory_order_acquire);
-	uint16_t sent = 0;
-	/* announcements first (announce.h): one load of a line nobody
-	 * writes between rounds */
+	struct fsb_subdev *sd;
+	/* announcements first (announce.h), on the path the drain found
+	 * published; the check is two loads of a line nobody writes
+	 * between rounds */
 	if (FSB_UNLIKELY(fsb_inject_pending(q)))
-		fsb_inject_drain(port, qid);
+		sd = fsb_inject_drain(port, qid);
+	else
+		sd = atomic_load_explicit(&q->active, memory_order_acquire);
+	uint16_t sent = 0;
 	if (FSB_UNLIKELY(atomic_load_explicit(&port->learn,
 					      memory_order_relaxed)))
 		fsb_announce_learn(port, q, bufs, n);
