@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fsb-check.h - the frames fsb-fwd sends and checks, shared with the
- * test tools that make or read them (tests/tools/vhost-hostile.c).
+ * tools that make or read them (tests/tools/vhost-hostile.c, the drill's
+ * sink migration/fsb-peer.c).
  *
  * Every frame fsb-fwd's txonly sends starts with a 42-byte
  * Ethernet/IPv4/UDP header, then struct seq_hdr:

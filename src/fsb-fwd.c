@@ -853,9 +853,11 @@ static void print_json(double elapsed, uint64_t sent, uint64_t refused)
 	FILE *f = stdout;
 	fprintf(f, "{\"version\":");
 	json_str(f, fsb_version());
-	fprintf(f, ",\"forward_mode\":\"%s\",\"duration_s\":%.3f,\"burst\":%u,"
-		"\"txpkts\":%u,\"nb_queues\":%u,\"events\":%u,\"ports\":[",
-		mode_names[cfg.mode], elapsed, cfg.burst, cfg.txpkts,
+	/* start_mono_ns: the CLOCK_MONOTONIC origin of the EVENT and ACTION
+	 * times, so that an outside tool (fsb-drill) can place them */
+	fprintf(f, ",\"forward_mode\":\"%s\",\"duration_s\":%.3f,\"start_mono_ns\":%" PRIu64
+		",\"burst\":%u,\"txpkts\":%u,\"nb_queues\":%u,\"events\":%u,\"ports\":[",
+		mode_names[cfg.mode], elapsed, t0_ns, cfg.burst, cfg.txpkts,
 		cfg.nb_queues, atomic_load(&nevents));
 	for (unsigned i = 0; i < cfg.nports; i++) {
 		struct fwd_port *p = &cfg.ports[i];

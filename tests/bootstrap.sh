@@ -5,7 +5,8 @@
 # machine, as root, it installs what is missing, runs autoreconf,
 # configures and builds in ./build, then:
 #
-#   sh tests/bootstrap.sh demo    run the netns/veth failover demo (root)
+#   sh tests/bootstrap.sh demo    run the netns/veth failover demo (root):
+#                                 fsb-drill netns remove, vhost standby
 #   sh tests/bootstrap.sh check   build and run the tests; the last line is
 #                                 "N passed, N failed, N skipped"
 #
@@ -28,11 +29,14 @@ esac
 # (tests/qemu/; its kernel is fetched with apt-get download, never
 # installed).  tcpdump: a frame decoder we did not write reads the
 # announcements back (tests/test_announce, tests/netns-announce.sh).
+# librsvg2-bin (rsvg-convert) and libxml2-utils (xmllint): the drill's
+# timeline.svg must render and parse (tests/drill-netns.sh); python3
+# reads its report.json there (DPDK's scripts need it anyway).
 # CI proves this list in a fresh Debian chroot
 # (.ci/fresh-chroot).
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev
-qemu-system-x86 busybox-static tcpdump"
+qemu-system-x86 busybox-static tcpdump librsvg2-bin libxml2-utils python3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -66,7 +70,10 @@ make -s -j"$(nproc)" >/dev/null
 
 case "$what" in
 demo)
-	exec sh "$top/tests/netns-demo.sh" "$top/build/src/fsb-fwd"
+	# the migration drill's surprise-removal scenario, with the
+	# vhost-user standby behind DPDK testpmd, as in a VM
+	exec bash "$top/build/migration/fsb-drill" netns remove --standby vhost \
+		--out "$top/build/drill-demo"
 	;;
 check)
 	rc=0

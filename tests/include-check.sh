@@ -13,7 +13,8 @@
 #   port     port, sync, qsbr, burst, replay, stats, route, bare,
 #            migration/announce         (the announcer: the port's own)
 #   ctl      ctl
-#   top      ctx.c, fsb-fwd.c           (they start and stop everything)
+#   top      ctx.c, fsb-fwd.c           (they start and stop everything),
+#            migration/fsb-peer, drill_report (fsb-drill's tools: libc only)
 #
 # A file may include headers of its own layer and of layers before it,
 # never after.  Modules are files without their extension (x.c and x.h
@@ -34,7 +35,7 @@ layer() {
 	subdev/*) echo 3 ;;
 	src/port|src/sync|src/qsbr|src/burst|src/replay|src/stats|src/route|src/bare|migration/announce) echo 4 ;;
 	src/ctl) echo 5 ;;
-	src/ctx|src/fsb-fwd) echo 6 ;;
+	src/ctx|src/fsb-fwd|migration/fsb-peer|migration/drill_report) echo 6 ;;
 	*) echo "?" ;;
 	esac
 }

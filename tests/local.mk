@@ -11,7 +11,7 @@ TEST_EXTENSIONS = .sh
 AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(top_srcdir)'; top_builddir='$(top_builddir)'; \
 	FSB_FWD='$(abs_top_builddir)/src/fsb-fwd'; \
-	FSB_PEER='$(abs_top_builddir)/tests/tools/fsb-peer'; \
+	FSB_PEER='$(abs_top_builddir)/migration/fsb-peer'; \
 	VH_HOSTILE='$(abs_top_builddir)/tests/tools/vhost-hostile'; \
 	export top_srcdir top_builddir FSB_FWD FSB_PEER VH_HOSTILE;
 
@@ -104,11 +104,6 @@ EXTRA_DIST += tests/stress-no-grace.sh tests/abi-check.sh tests/include-check.sh
 TESTS += tests/fwd-cli.sh
 EXTRA_DIST += tests/fwd-cli.sh
 
-# The outside counter of the netns demo, tests and bench: a packet
-# socket in the peer netns.  Built by plain 'make' (the demo needs it).
-noinst_PROGRAMS += tests/tools/fsb-peer
-tests_tools_fsb_peer_SOURCES = tests/tools/fsb-peer.c
-tests_tools_fsb_peer_LDADD = $(PTHREAD_LIBS)
 # the QEMU harness (tests/qemu/): its QMP client, its host-side sink,
 # and the guest scenes
 QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
@@ -137,9 +132,9 @@ tests_tools_fsb_vfio_probe_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
 tests_tools_fsb_seqsend_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
 tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
-TESTS += tests/netns-failover.sh tests/netns-announce.sh
-EXTRA_DIST += tests/netns-lib.sh tests/netns-demo.sh tests/netns-failover.sh \
-	tests/netns-announce.sh \
+TESTS += tests/netns-failover.sh tests/netns-announce.sh tests/drill-netns.sh
+EXTRA_DIST += tests/netns-lib.sh tests/netns-failover.sh \
+	tests/netns-announce.sh tests/drill-netns.sh \
 	tests/bench/failover
 
 # 'make check-summary': the one closing line CI reads.

@@ -49,7 +49,7 @@ bbver=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo unknown
 fwd=$build/src/.libs/fsb-fwd
 [ -x "$fwd" ] || fwd=$build/src/fsb-fwd
 [ -x "$fwd" ] && [ -f "$fwd" ] || die "$build/src/fsb-fwd not built"
-peer=$build/tests/tools/fsb-peer
+peer=$build/migration/fsb-peer
 seqsend=$build/tests/tools/fsb-seqsend
 [ -x "$seqsend" ] || die "$seqsend not built"
 vprobe=$build/tests/tools/fsb-vfio-probe

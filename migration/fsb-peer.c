@@ -91,6 +91,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* what fsb-fwd's txonly writes after the UDP header: struct seq_hdr,
+ * SEQ_MAGIC ("FSB1", host order), HDR_LEN */
+#include "fsb-check.h"
+
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
@@ -109,18 +113,8 @@
 #define RING_TOV_MS 1                 /* a block is handed over within 1 ms */
 #define SNAP 128                      /* bytes copied per frame */
 #define PATH_RUN 16                   /* consecutive frames = path change */
-#define BUCKET_NS 100000000ull        /* 100 ms */
-#define MAX_BUCKETS 864000u           /* one day */
+#define MAX_BUCKETS 8640000u          /* one day of 10 ms buckets */
 #define SEQ_CAP_BITS (1ull << 30)     /* 128 MiB per bitmap */
-#define SEQ_MAGIC 0x46534231u         /* "FSB1", host order as fsb-fwd writes it */
-#define HDR_LEN (14 + 20 + 8)
-
-/* What fsb-fwd's txonly writes after HDR_LEN (src/fsb-fwd.c). */
-struct seq_hdr {
-	uint32_t magic;
-	uint16_t port, queue;
-	uint64_t seq;
-} __attribute__((packed));
 
 /* ---- options ---- */
 
@@ -132,8 +126,11 @@ static struct {
 	unsigned nwatch;
 	double duration;
 	bool json, rt;
+	uint64_t bucket_ns;           /* --bucket-ms */
+	const char *records;          /* --records FILE */
 	FILE *out;                    /* human output */
-} opt = { .rt = true };
+} opt = { .rt = true, .bucket_ns = 100000000ull };
+#define BUCKET_NS opt.bucket_ns
 
 /* ---- state of the capture (packet thread only, unless noted) ---- */
 
@@ -215,6 +212,9 @@ static uint64_t path_cand_ts, path_cand_prev;
 
 static struct bits gseen[MAX_PORTS];
 static uint64_t gdistinct[MAX_PORTS], gdups[MAX_PORTS];
+/* first arrivals below the highest seq already seen of their port: a
+ * frame that left the old path after the new path's first ones */
+static uint64_t greordered[MAX_PORTS];
 static int64_t gmax[MAX_PORTS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static int track_port = -1;
 static uint64_t bad_port, out_of_range, unknown_if, capture_drops, short_frames;
@@ -280,9 +280,10 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: fsb-peer [--ns NETNS] --iface IF [--iface IF ...]\n"
 "                [--watch-ns NETNS] [--watch IF ...] [--duration S] [--json]\n"
+"                [--bucket-ms MS] [--records FILE]\n"
 "\n"
 "Count, from outside, the frames a port sends: per interface packets,\n"
-"first/last time, 100 ms buckets, and fsb-fwd's sequence numbers (loss,\n"
+"first/last time, per-bucket counts, and fsb-fwd's sequence numbers (loss,\n"
 "duplicates); timestamp link events of watched interfaces with its own\n"
 "rtnetlink listener, and give the first frame on each interface after\n"
 "each event.  All times are CLOCK_MONOTONIC.\n"
@@ -299,6 +300,9 @@ static void usage(FILE *f)
 "  --json            print the result as one JSON object on stdout\n"
 "                    (human lines go to stderr)\n"
 "  --no-rt           do not run the listener thread at SCHED_FIFO\n"
+"  --bucket-ms MS    width of the count buckets (1..1000, default 100)\n"
+"  --records FILE    also write the result as fsb-drill records (one\n"
+"                    per line, absolute CLOCK_MONOTONIC ns) to FILE\n"
 "  -h, --help        this help\n"
 "\n"
 "Live lines (human stream): 'fsb-peer: ready start_mono_ns=N ...' once\n"
@@ -841,6 +845,8 @@ static void on_frame(int slot, uint64_t ts, const uint8_t *p, size_t caplen, siz
 					gdups[h.port]++;
 				else if (r == 0)
 					gdistinct[h.port]++;
+				if (r == 0 && (int64_t)h.seq < gmax[h.port])
+					greordered[h.port]++;
 				if ((int64_t)h.seq > gmax[h.port])
 					gmax[h.port] = (int64_t)h.seq;
 				if (track_port < 0)
@@ -1063,6 +1069,51 @@ static void json_us_or_null(FILE *f, uint64_t t, uint64_t from)
 		fprintf(f, "null");
 }
 
+/* --records FILE: what fsb-drill-report reads (migration/drill_report.c
+ * documents the format).  One record per line, fields separated by
+ * spaces, every time in absolute CLOCK_MONOTONIC ns so that records of
+ * other tools on the same machine line up with these; interface names
+ * have no spaces (valid_ifname). */
+static void write_records(uint64_t end_ns, size_t nb, uint64_t expected, uint64_t distinct,
+			  uint64_t lost, uint64_t dups, uint64_t reordered)
+{
+	FILE *f = fopen(opt.records, "w");
+	if (!f) {
+		say("fsb-peer: cannot write %s: %s\n", opt.records, strerror(errno));
+		return;
+	}
+	fprintf(f, "# fsb-peer records\n");
+	fprintf(f, "sink fsb-peer start_ns=%" PRIu64 " end_ns=%" PRIu64 " bucket_ns=%" PRIu64
+		" capture_drops=%" PRIu64 "\n", start_ns, end_ns, (uint64_t)BUCKET_NS, capture_drops);
+	for (unsigned i = 0; i < opt.nif; i++) {
+		struct iface *fi = &ifs[i];
+		fprintf(f, "path %s frames=%" PRIu64 " fsb=%" PRIu64 " first_ns=%" PRIu64
+			" last_ns=%" PRIu64 "\n", fi->name, fi->frames, fi->fsb,
+			fi->first_fsb_ns, fi->last_fsb_ns);
+		fprintf(f, "buckets %s", fi->name);
+		for (size_t k = 0; k < nb; k++)
+			fprintf(f, " %" PRIu64, k < fi->nbuckets ? fi->buckets[k] : 0);
+		fputc('\n', f);
+	}
+	fprintf(f, "seq expected=%" PRIu64 " distinct=%" PRIu64 " lost=%" PRIu64 " dups=%" PRIu64
+		" reordered=%" PRIu64 "\n", expected, distinct, lost, dups, reordered);
+	unsigned ne = atomic_load(&nposted);
+	if (ne > MAX_EVENTS)
+		ne = MAX_EVENTS;
+	for (unsigned k = 0; k < ne; k++)
+		fprintf(f, "event %" PRIu64 " link %s %s\n", events[k].ts, events[k].type,
+			events[k].ifname);
+	for (unsigned c = 0; c < nchanges; c++)
+		fprintf(f, "change %" PRIu64 " %s %s %" PRIu64 "\n", changes[c].ts,
+			changes[c].from >= 0 ? ifs[changes[c].from].name : "-",
+			ifs[changes[c].to].name, changes[c].prev);
+	for (int i = 0; i < NSIL && sil[0][i].from; i++)
+		fprintf(f, "silence %" PRIu64 " %" PRIu64 " %s %s\n", sil[0][i].from, sil[0][i].to,
+			ifs[sil[0][i].from_if].name, ifs[sil[0][i].to_if].name);
+	if (fclose(f) != 0)
+		say("fsb-peer: writing %s failed: %s\n", opt.records, strerror(errno));
+}
+
 static void report(uint64_t end_ns)
 {
 	double dur = (double)(end_ns - start_ns) / 1e9;
@@ -1071,12 +1122,13 @@ static void report(uint64_t end_ns)
 		nb = MAX_BUCKETS;
 
 	/* seq totals over every port seen */
-	uint64_t expected = 0, distinct = 0, dups = 0;
+	uint64_t expected = 0, distinct = 0, dups = 0, reordered = 0;
 	for (int p = 0; p < MAX_PORTS; p++) {
 		if (gmax[p] >= 0)
 			expected += (uint64_t)gmax[p] + 1;
 		distinct += gdistinct[p];
 		dups += gdups[p];
+		reordered += greordered[p];
 	}
 	uint64_t lost = expected - distinct;
 
@@ -1198,11 +1250,14 @@ static void report(uint64_t end_ns)
 	if (atomic_load(&events_dropped))
 		say("  %u events dropped (more than %d)\n", atomic_load(&events_dropped), MAX_EVENTS);
 
+	if (opt.records)
+		write_records(end_ns, nb, expected, distinct, lost, dups, reordered);
 	if (!opt.json)
 		return;
 	FILE *f = stdout;
 	fprintf(f, "{\"tool\":\"fsb-peer\",\"start_mono_ns\":%" PRIu64 ",\"duration_s\":%.3f,"
-		"\"bucket_ms\":%llu,\"ns\":", start_ns, dur, BUCKET_NS / 1000000ull);
+		"\"bucket_ms\":%llu,\"ns\":", start_ns, dur,
+		(unsigned long long)(BUCKET_NS / 1000000ull));
 	json_str(f, opt.ns ? opt.ns : "");
 	fprintf(f, ",\"watch_ns\":");
 	json_str(f, opt.watch_ns ? opt.watch_ns : "");
@@ -1213,10 +1268,10 @@ static void report(uint64_t end_ns)
 		atomic_load(&events_dropped), nchanges_total, SIL_MIN_NS / 1e3,
 		sils_overflow[0] + sils_overflow[1]);
 	fprintf(f, "\"seq\":{\"port\":%d,\"expected\":%" PRIu64 ",\"distinct\":%" PRIu64
-		",\"lost\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"bad_port\":%" PRIu64
+		",\"lost\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"bad_port\":%" PRIu64
 		",\"out_of_range\":%" PRIu64 ",\"lost_before_first_event\":%" PRIu64
 		",\"gaps_total\":%" PRIu64 ",\"gaps\":[",
-		track_port, expected, distinct, lost, dups, bad_port, out_of_range,
+		track_port, expected, distinct, lost, dups, reordered, bad_port, out_of_range,
 		lost_before, gaps_total);
 	for (unsigned g = 0; g < ngaps; g++)
 		fprintf(f, "%s[%" PRId64 ",%" PRId64 "]", g ? "," : "", gap_lo[g], gap_hi[g]);
@@ -1343,6 +1398,8 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-rt", no_argument, NULL, 'R' },
+		{ "bucket-ms", required_argument, NULL, 'b' },
+		{ "records", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1379,6 +1436,16 @@ int main(int argc, char **argv)
 		}
 		case 'j': opt.json = true; break;
 		case 'R': opt.rt = false; break;
+		case 'b': {
+			char *end;
+			errno = 0;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || ms < 1 || ms > 1000)
+				die(2, "--bucket-ms: bad number of ms '%s' (1..1000)", optarg);
+			opt.bucket_ns = ms * 1000000ull;
+			break;
+		}
+		case 'r': opt.records = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case ':': die(2, "option '%s' needs a value", argv[optind - 1]);
 		default:  die(2, "unknown option '%s' (see --help)", argv[optind - 1]);
