@@ -55,7 +55,10 @@ badargs "'foo' is not vhost or af_packet" netns --standby foo
 badargs "needs a value" netns --out
 badargs "needs --standby vhost" netns backend-restart --standby af_packet
 badargs "unknown option '--frob'" netns --frob
-badargs "not in this version" qemu migrate
+badargs "unknown qemu scenario 'bogus'" qemu bogus
+badargs "option '--standby' is not for the qemu scenarios" qemu migrate --standby vhost
+badargs "option '--anchor' is for the qemu scenarios" netns remove --anchor
+badargs "'foo' is not af_packet or virtio_pci" qemu --primary foo
 [ "$(ip netns list | sort | tr '\n' ' ')" = "$ns0" ] && ok "bad arguments started nothing" ||
 	bad "bad arguments left namespaces: $(ip netns list | tr '\n' ' ')"
 

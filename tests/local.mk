@@ -106,16 +106,14 @@ EXTRA_DIST += tests/fwd-cli.sh
 
 # the QEMU harness (tests/qemu/): its QMP client, its host-side sink,
 # and the guest scenes
-QEMU_SCENES = tests/qemu-unplug.sh tests/qemu-replug.sh \
-	tests/qemu-migrate.sh tests/qemu-migrate-fail.sh
-TESTS += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
+TESTS += tests/drill-qemu.sh tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
 	tests/qemu-virtio-pci-sigbus.sh tests/qemu-announce.sh
-EXTRA_DIST += $(QEMU_SCENES) tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
+EXTRA_DIST += tests/drill-qemu.sh tests/qemu-vfio.sh tests/qemu-virtio-pci.sh \
 	tests/qemu-virtio-pci-hold.sh tests/qemu-virtio-pci-mq.sh tests/qemu-virtio-pci-uio.sh \
 	tests/qemu-virtio-pci-sigbus.sh tests/qemu-announce.sh \
 	tests/qemu/qemu-lib.sh tests/qemu/scenes.sh \
-	tests/qemu/scene-check.sh tests/qemu/guest-image.sh \
+	tests/qemu/guest-image.sh \
 	tests/qemu/guest-init.sh tests/bench/qemu-failover \
 	tests/bench/qemu-hotplug
 AM_TESTS_ENVIRONMENT += FSB_QMP='$(abs_top_builddir)/tests/tools/fsb-qmp'; \

@@ -4,7 +4,7 @@
 # tests/bench/qemu-failover run them).
 #
 #   scene_run DIR SCENE WHO
-#     SCENE  unplug | replug | migrate | migrate-fail
+#     SCENE  unplug | replug | migrate | migrate-fail | migrate-cancel
 #     WHO    ours   | kernel
 #
 # The guest (qemu-lib.sh) has an e1000e primary with failover_pair_id
@@ -40,7 +40,9 @@
 #                 primary (wait-unplug), copies, and the destination
 #                 plugs it back;
 #   migrate-fail  the same to a destination that refuses (another RAM
-#                 size): the source plugs the primary back.
+#                 size): the source plugs the primary back;
+#   migrate-cancel  a slow migration (50 kB/s), cancelled 1 s after it
+#                 goes active: the source plugs the primary back.
 #
 # scene_run writes DIR/result, one "key value" per line:
 #   sent lost dups reordered silence_us   (sink; sent = max seq + 1)
@@ -59,8 +61,45 @@
 
 SCENE_PPS=1000
 
+# SCENE_PRIMARY=virtio_pci (ours only): the primary is a virtio-net
+# with failover_pair_id, and both devices are ours, driven from
+# userspace through VFIO (setup A: a vIOMMU, fsb.skip=virtio_net, as in
+# tests/qemu-virtio-pci.sh): the port is
+#   fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),
+#        dev(virtio_pci,addr=0000:01:00.0,standby=1)
+# Its re-plug is a virtio-net again.
+_scene_vpci() { [ "${SCENE_PRIMARY:-e1000e}" = virtio_pci ] && [ "$1" = ours ]; }
+
+# The guest's side with our port on two virtio_pci devices.
+scene_guest_vpci() {
+	cat <<EOF
+fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_pci,addr=0000:01:00.0,standby=1)" \\
+	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
+	--promisc --port-mac 02:fb:00:00:00:01 --duration $1 --json > /tmp/fwd.json 2> /tmp/fwd.err
+echo "fsb-guest: fwd rc \$?"
+grep -E "virtio_pci|active|VFIO|release|error|TX-errors|tx slot" /tmp/fwd.err | cut -c1-150 | tail -12
+EOF
+}
+
+# qemu_start for the scene's guests: the e1000e primary on the kernel's
+# drivers, or the virtio_pci setup
+_scene_qemu_start() {  # NAME WHO RUN [QEMU ARGS...]
+	_n=$1 _w=$2 _r=$3
+	shift 3
+	if _scene_vpci "$_w"; then
+		QEMU_IOMMU=1 QEMU_APPEND="fsb.skip=virtio_net" \
+			qemu_start "$SD" "$_n" "virtio-net-pci,iommu_platform=on" "$_r" "$@"
+	else
+		qemu_start "$SD" "$_n" e1000e "$_r" "$@"
+	fi
+}
+
 # The guest's side.  $1: ours|kernel, $2: seconds of traffic.
 scene_guest() {
+	if _scene_vpci "$1"; then
+		scene_guest_vpci "$2"
+		return
+	fi
 	cat <<'EOF'
 echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
@@ -101,7 +140,7 @@ scene_duration() {
 	case $1 in
 	unplug) echo 8 ;;
 	replug) echo 12 ;;
-	migrate|migrate-fail) echo 20 ;;
+	migrate|migrate-fail|migrate-cancel) echo 20 ;;
 	esac
 }
 
@@ -139,7 +178,7 @@ scene_run() {
 	[ -n "$_dur" ] || _scene_why "unknown scene $_scene" || return 1
 	qemu_ports
 	qemu_sink "$SD" || _scene_why "the sink did not start" || return 1
-	qemu_start "$SD" src e1000e "$(scene_guest "$_who" "$_dur")"
+	_scene_qemu_start src "$_who" "$(scene_guest "$_who" "$_dur")"
 	if ! scene_"$(echo "$_scene" | tr - _)"; then
 		qemu_kill_all "$SD"
 		qemu_sink_stop "$SD"
@@ -195,7 +234,9 @@ scene_unplug() {
 scene_replug() {
 	_scene_boot && _scene_del || return 1
 	sleep 1.5
-	qemu_cmd "$SD" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"e1000e\",\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\"}}" \
+	_drv='"e1000e"'
+	_scene_vpci "$_who" && _drv='"virtio-net-pci","iommu_platform":true'
+	qemu_cmd "$SD" src "{\"execute\":\"device_add\",\"arguments\":{\"driver\":$_drv,\"netdev\":\"n1\",\"id\":\"primary1\",\"mac\":\"$QEMU_MAC\",\"bus\":\"rp2\",\"romfile\":\"\"}}" \
 		> "$SD/add.out" || _scene_why "device_add: $(cat "$SD/add.out")" || return 1
 	_t0=$(cut -d' ' -f1 "$SD/add.out")
 	for _i in $(seq 400); do
@@ -209,9 +250,12 @@ scene_replug() {
 }
 
 # _scene_migrate DST-EXTRA-ARGS...: migrate src -> dst; the outcome
-# (completed or failed) in $_mig_status, its time in $_mig_t.
+# (completed, failed or cancelled) in $_mig_status, its time in $_mig_t.
+# SCENE_MIG_BW (bytes/s, default 4 GiB/s) caps the copy; with
+# SCENE_MIG_CANCEL=1 the migration is cancelled (migrate_cancel) 1 s
+# after it goes active (the primary is unplugged by then).
 _scene_migrate() {
-	qemu_start "$SD" dst e1000e "$(scene_guest x 0)" \
+	_scene_qemu_start dst "$_who" "$(scene_guest x 0)" \
 		-incoming tcp:127.0.0.1:"$QP_MIG" "$@"
 	# The destination answers QMP only from its main loop, after its
 	# -incoming listener exists; a bare connect would take the one
@@ -224,9 +268,16 @@ _scene_migrate() {
 	done
 	qemu_cmd "$SD" src \
 		'{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' \
-		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":4294967296,"downtime-limit":300}}' \
+		"{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":${SCENE_MIG_BW:-4294967296},\"downtime-limit\":300}}" \
 		"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$QP_MIG\"}}" \
 		> "$SD/migrate.out" || _scene_why "migrate: $(tail -1 "$SD/migrate.out")" || return 1
+	if [ "${SCENE_MIG_CANCEL:-0}" = 1 ]; then
+		qemu_wait_event "$SD" src MIGRATION 120 '"status": "active"' > /dev/null ||
+			_scene_why "the migration never went active" || return 1
+		sleep 1
+		qemu_cmd "$SD" src migrate_cancel > "$SD/cancel.out" ||
+			_scene_why "migrate_cancel: $(cat "$SD/cancel.out")" || return 1
+	fi
 	_l=""
 	for _i in $(seq 2400); do
 		_l=$(grep '"event": "MIGRATION"' "$SD/src.events" |
@@ -240,6 +291,7 @@ _scene_migrate() {
 	_mig_t=${_l%% *}
 	case $_l in
 	*completed*) _mig_status=completed ;;
+	*cancelled*) _mig_status=cancelled ;;
 	*) _mig_status=failed ;;
 	esac
 	qemu_cmd "$SD" src query-migrate > "$SD/query-migrate.out"
@@ -281,16 +333,34 @@ scene_migrate() {
 	_scene_end dst
 }
 
-scene_migrate_fail() {
-	# a destination with another RAM size refuses the RAM section
-	_scene_boot && _scene_migrate -m 256 || return 1
-	[ "$_mig_status" = failed ] ||
-		_scene_why "the migration to a refusing destination completed" || return 1
+# _scene_src_again STATUS WHY: the migration ended STATUS and the source
+# runs on: stop the destination, and the primary must carry frames
+# again on the source
+_scene_src_again() {
+	[ "$_mig_status" = "$1" ] || _scene_why "$2 (it ended $_mig_status)" || return 1
 	qemu_stop "$SD" dst 1
 	_scene_back src
 	[ -n "$_b" ] || _scene_why "the primary never carried frames again on the source" ||
 		return 1
 	_scene_end src
+}
+
+scene_migrate_fail() {
+	# a destination with another RAM size refuses the RAM section
+	_scene_boot && _scene_migrate -m 256 &&
+		_scene_src_again failed "the migration to a refusing destination did not fail"
+}
+
+scene_migrate_cancel() {
+	# a copy slow enough to be cancelled while it runs (the guest's RAM
+	# is mostly zero pages, which cost a few bytes each); the settings
+	# must not outlive the scene (a drill runs many in one shell)
+	SCENE_MIG_BW=50000 SCENE_MIG_CANCEL=1
+	_scene_boot && _scene_migrate &&
+		_scene_src_again cancelled "the migration was not cancelled"
+	_r=$?
+	unset SCENE_MIG_BW SCENE_MIG_CANCEL
+	return $_r
 }
 
 # scene_get DIR KEY: a value of DIR/result

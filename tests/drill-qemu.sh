@@ -1,0 +1,99 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# drill-qemu.sh - fsb-drill's QEMU half, end to end (issue 17): every
+# QEMU scenario (unplug, replug, migrate, migrate-fail, migrate-cancel)
+# once for our port and once for the kernel's net_failover (--anchor),
+# in TCG guests of the harness (tests/qemu/).  It replaces the four
+# scene tests that ran the same scenes before the drill existed, with
+# their checks now the drill's criteria, from outside (the sink's
+# sequence numbers, QEMU's events):
+#   - ours: the guest's sender exited 0, the port accepted and dropped
+#     nothing, at most 64 frames lost at the sink (e1000e's remove() can
+#     take frames that its driver accepted, see design.md 6b), none
+#     duplicated, traffic on the primary before, on the standby while it
+#     is gone, and back on the primary where the scene brings it back;
+#   - the kernel's (the anchor): its run went through and its sender
+#     exited 0; its verdict is shown, not required.
+# Then report.json has every run, and timeline.svg parses and renders.
+# Last, our virtio_pci primary (VFIO in the guest) through migrate and
+# migrate-cancel.
+# Prints the drill's summary and "drill-qemu: took N s" (CI sums the
+# QEMU time).
+set -u
+LC_ALL=C
+export LC_ALL
+: "${top_builddir:=build}"
+DRILL=${FSB_DRILL:-$top_builddir/migration/fsb-drill}
+me=drill-qemu
+command -v qemu-system-x86_64 >/dev/null ||
+	{ echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
+for t in xmllint rsvg-convert python3; do
+	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t missing (tests/bootstrap.sh installs it)"; exit 77; }
+done
+T=$(mktemp -d "${TMPDIR:-/tmp}/drill-qemu.XXXXXX")
+[ -n "${QEMU_KEEP:-}" ] && echo "$me: keeping $T"
+trap '[ -n "${QEMU_KEEP:-}" ] || rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "[       OK ] $*"; pass=$((pass + 1)); }
+bad() { echo "[  FAILED  ] $*"; fail=$((fail + 1)); }
+
+t0=$(date +%s)
+keep=; [ -n "${QEMU_KEEP:-}" ] && keep=--keep
+"$DRILL" qemu --anchor $keep --out "$T/q" >"$T/out" 2>&1
+rc=$?
+t1=$(date +%s)
+sed 's/^/    | /' "$T/out"
+[ $rc -eq 0 ] && ok "fsb-drill qemu --anchor: exit 0" || bad "fsb-drill qemu --anchor: exit $rc"
+for sc in unplug replug migrate migrate-fail migrate-cancel; do
+	grep -q "^scenario $sc/fsb: PASS" "$T/out" && ok "$sc, our port: PASS" ||
+		bad "$sc, our port: $(grep "^verdict $sc/fsb" "$T/out")"
+done
+if python3 - "$T/q/report.json" >"$T/py" 2>&1 <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+runs = r["runs"]
+assert len(runs) == 10, "%d runs, want 10" % len(runs)
+for run in runs:
+    name = "%s/%s" % (run["scenario"], run["variant"])
+    for k in ("phases", "frames", "switchovers", "longest_silence", "events", "verdict", "counters"):
+        assert k in run, "%s: no %s" % (name, k)
+    # the run went through (the drill says so when the harness failed)
+    for why in run["verdict"]["reasons"]:
+        assert not why.startswith(("the run did not go through", "interrupted")), "%s: %s" % (name, why)
+    assert run["counters"].get("fwd_exit") == 0, "%s: the guest's sender failed" % name
+    if run["scenario"].startswith("migrate"):
+        assert run["migration"] is not None and "total_ms" in run["migration"] or \
+               run["scenario"] != "migrate", "%s: no query-migrate figures" % name
+        kinds = [e["kind"] for e in run["events"] if e["source"] == "qmp"]
+        assert "MIGRATION" in kinds, "%s: no MIGRATION event" % name
+print("report.json: %d runs, each went through" % len(runs))
+PY
+then ok "$(cat "$T/py")"; else bad "report.json: $(tail -3 "$T/py")"; fi
+xmllint --noout "$T/q/timeline.svg" 2>"$T/x" && ok "timeline.svg is well-formed XML" ||
+	bad "timeline.svg: $(head -3 "$T/x")"
+rsvg-convert -o "$T/q/timeline.png" "$T/q/timeline.svg" 2>"$T/x" && [ -s "$T/q/timeline.png" ] &&
+	ok "timeline.svg renders" || bad "rsvg-convert: $(head -3 "$T/x")"
+
+sed -n '/^scenario  *variant/,$p' "$T/out" | sed "s/^/$me: /"
+
+# Our virtio_pci primary (VFIO in the guest, a vIOMMU) through a live
+# migration and a cancelled one (its unplug and re-plug are
+# tests/qemu-virtio-pci.sh's).
+t2=$(date +%s)
+"$DRILL" qemu migrate migrate-cancel --primary virtio_pci $keep --out "$T/v" >"$T/vout" 2>&1
+rc=$?
+t3=$(date +%s)
+sed 's/^/    | /' "$T/vout"
+[ $rc -eq 0 ] && ok "fsb-drill qemu migrate migrate-cancel --primary virtio_pci: exit 0" ||
+	bad "fsb-drill qemu --primary virtio_pci: exit $rc"
+for sc in migrate migrate-cancel; do
+	grep -q "^scenario $sc/fsb: PASS" "$T/vout" && ok "$sc, virtio_pci primary: PASS" ||
+		bad "$sc, virtio_pci primary: $(grep "^verdict $sc/fsb" "$T/vout")"
+done
+sed -n '/^scenario  *variant/,/^(medians/p' "$T/vout" | sed "s/^/$me: virtio_pci: /"
+echo "$me: took $((t1 - t0 + t3 - t2)) s"
+echo "[  PASSED  ] $pass test(s)."
+[ "$fail" -eq 0 ] || echo "[  FAILED  ] $fail test(s)."
+echo "$me: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
