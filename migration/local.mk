@@ -23,6 +23,7 @@ CLEANFILES += migration/fsb-drill
 migration/fsb-drill: $(top_srcdir)/migration/fsb-drill.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) migration && sed \
 		-e 's|[@]VERSION[@]|$(VERSION)|g' \
+		-e 's|[@]PACKAGE[@]|$(PACKAGE)|g' \
 		-e 's|[@]pkglibexecdir[@]|$(pkglibexecdir)|g' \
 		-e 's|[@]pkgdatadir[@]|$(pkgdatadir)|g' \
 		-e 's|[@]bindir[@]|$(bindir)|g' \

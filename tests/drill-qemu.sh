@@ -16,8 +16,8 @@
 #   - the kernel's (the anchor): its run went through and its sender
 #     exited 0; its verdict is shown, not required.
 # Then report.json has every run, and timeline.svg parses and renders.
-# Last, our virtio_pci primary (VFIO in the guest) through migrate and
-# migrate-cancel.
+# Then our virtio_pci primary (VFIO in the guest) through migrate and
+# migrate-cancel.  Last, SIGINT while a guest runs leaves nothing.
 # Prints the drill's summary and "drill-qemu: took N s" (CI sums the
 # QEMU time).
 set -u
@@ -92,7 +92,28 @@ for sc in migrate migrate-cancel; do
 		bad "$sc, virtio_pci primary: $(grep "^verdict $sc/fsb" "$T/vout")"
 done
 sed -n '/^scenario  *variant/,/^(medians/p' "$T/vout" | sed "s/^/$me: virtio_pci: /"
-echo "$me: took $((t1 - t0 + t3 - t2)) s"
+# SIGINT while a guest runs: exit 1, a partial report that says so,
+# and no QEMU, QMP logger or sink of the drill left.
+t4=$(date +%s)
+python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$DRILL" qemu unplug replug --out "$T/int" >"$T/int.out" 2>&1 &
+dpid=$!
+i=0
+while ! grep -q 'fsb-drill: unplug #1' "$T/int.out" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 8
+kill -INT "$dpid"
+wait "$dpid"
+rc=$?
+t5=$(date +%s)
+left=$(pgrep -af "$T/int" | grep -v pgrep || true)
+if [ $rc -eq 1 ] && [ -z "$left" ] && grep -q 'interrupted' "$T/int/report.json" 2>/dev/null; then
+	ok "SIGINT mid-guest: exit 1, no QEMU, logger or sink left, partial report says interrupted"
+else
+	bad "SIGINT mid-guest: exit $rc (want 1), left: ${left:-nothing}"
+	sed 's/^/    | /' "$T/int.out"
+fi
+echo "$me: took $((t1 - t0 + t3 - t2 + t5 - t4)) s"
 echo "[  PASSED  ] $pass test(s)."
 [ "$fail" -eq 0 ] || echo "[  FAILED  ] $fail test(s)."
 echo "$me: $pass passed, $fail failed"

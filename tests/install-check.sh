@@ -29,4 +29,15 @@ objdump -T "$libdir/libfsb.so" | grep -q 'LIBFSB_0.*fsb_port_open' ||
 	{ echo "install-check: fsb_port_open not versioned LIBFSB_0" >&2; exit 1; }
 test -f "$prefix/include/fsb/fsb.h" && test -x "$prefix/bin/fsb-fwd" &&
 	test -f "$prefix/share/man/man8/fsb-fwd.8" && test -f "$prefix/share/man/man3/libfsb.3"
+# fsb-drill from the install, with its helpers and topology found
+# around it (a staged install: the configured paths do not exist yet)
+test -x "$prefix/sbin/fsb-drill" && test -f "$prefix/share/man/man8/fsb-drill.8"
+"$prefix/sbin/fsb-drill" list | grep -q '^netns remove' ||
+	{ echo "install-check: the installed fsb-drill does not list its scenarios" >&2; exit 1; }
+if [ "$(id -u)" = 0 ]; then
+	LD_LIBRARY_PATH="$libdir" "$prefix/sbin/fsb-drill" netns remove --standby af_packet \
+		--out "$dest/drill" >"$dest/drill.out" 2>&1 ||
+		{ cat "$dest/drill.out" >&2; echo "install-check: the installed fsb-drill failed" >&2; exit 1; }
+	grep '^scenario remove' "$dest/drill.out"
+fi
 echo "install-check: ok ($(nm -D --defined-only "$libdir/libfsb.so" | grep -c ' T fsb_') API functions exported)"
