@@ -408,6 +408,14 @@ static double ms_of(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
+/* A switchover's downtime at the sink: the last frame on the old path
+ * to the first on the new one; 0 when they overlap (frames still in
+ * flight on the old path arrived after the new path's first). */
+static double sw_down_ms(const struct switchover *w)
+{
+	return w->ns > w->prev ? ms_of(w->ns - w->prev) : 0.0;
+}
+
 static double rel_s(const struct run *r, uint64_t ns)
 {
 	return ((double)ns - (double)r->start_ns) / 1e9;
@@ -654,9 +662,9 @@ static void judge(struct run *r)
 			reason(r, "longest silence %.3f ms, more than %s ms", r->silence_ms, v);
 		} else if (strcmp(k, "max_gap_ms") == 0) {
 			for (unsigned s = 0; s < r->nsw; s++)
-				if (ms_of(r->sw[s].ns - r->sw[s].prev) > x)
+				if (sw_down_ms(&r->sw[s]) > x)
 					reason(r, "switchover at %.3f s: downtime %.3f ms, more than %s ms",
-					       rel_s(r, r->sw[s].ns), ms_of(r->sw[s].ns - r->sw[s].prev), v);
+					       rel_s(r, r->sw[s].ns), sw_down_ms(&r->sw[s]), v);
 		} else if (strcmp(k, "max_changes") == 0 && (double)r->nsw > x) {
 			reason(r, "%u switchovers, more than %s (ping-pong)", r->nsw, v);
 		} else if (strcmp(k, "min_changes") == 0 && (double)r->nsw < x) {
@@ -729,7 +737,7 @@ static void print_run(const struct run *r)
 		const struct switchover *w = &r->sw[s];
 		printf("   switchover %7.3f s  %s -> %s  downtime %.3f ms  cause %s%s%s%s\n",
 		       rel_s(r, w->ns), w->from >= 0 ? r->path[w->from].name : "?",
-		       w->to >= 0 ? r->path[w->to].name : "?", ms_of(w->ns - w->prev),
+		       w->to >= 0 ? r->path[w->to].name : "?", sw_down_ms(w),
 		       w->cause[0] ? w->cause : "-", w->port_reason[0] ? " (port: " : "",
 		       w->port_reason, w->port_reason[0] ? ")" : "");
 	}
@@ -885,7 +893,7 @@ static void json_run(FILE *f, const struct run *r)
 			jstr(f, w->port_reason);
 		else
 			fprintf(f, "null");
-		fprintf(f, ",\"downtime_ms\":%.3f}", ms_of(w->ns - w->prev));
+		fprintf(f, ",\"downtime_ms\":%.3f}", sw_down_ms(w));
 	}
 	fprintf(f, "],\n \"longest_silence\":");
 	if (r->silence_ms >= 0) {
@@ -943,7 +951,7 @@ static void json_line(FILE *f, const struct run *r)
 	fprintf(f, ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64
 		",\"reordered\":%" PRIu64 ",\"switchovers\":%u,\"first_switchover_ms\":",
 		r->distinct, r->lost_total, r->dups, r->reordered, r->nsw);
-	jnum(f, r->nsw ? ms_of(r->sw[0].ns - r->sw[0].prev) : -1, 3);
+	jnum(f, r->nsw ? sw_down_ms(&r->sw[0]) : -1, 3);
 	fprintf(f, ",\"longest_silence_ms\":");
 	jnum(f, r->silence_ms, 3);
 	fprintf(f, ",\"recovery_ms\":");
@@ -998,7 +1006,7 @@ static void summarize(void)
 		g->lost[g->n] = (double)r->lost_total;
 		g->n++;
 		if (r->nsw)
-			g->sw[g->nsw++] = ms_of(r->sw[0].ns - r->sw[0].prev);
+			g->sw[g->nsw++] = sw_down_ms(&r->sw[0]);
 		if (r->silence_ms >= 0)
 			g->sil[g->nsil++] = r->silence_ms;
 		if (r->recover_ns >= 0)
@@ -1212,7 +1220,7 @@ static void svg_panel(FILE *f, const struct run *r, int y0)
 		if (t >= a.t0 && t <= a.t1)
 			fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"9\" fill=\"#b42318\" "
 				"stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">%.3f ms</text>\n",
-				sx(&a, t) + 4, PY1 - 22 - 10 * (int)(s % 2), ms_of(r->sw[s].ns - r->sw[s].prev));
+				sx(&a, t) + 4, PY1 - 22 - 10 * (int)(s % 2), sw_down_ms(&r->sw[s]));
 	}
 
 	/* grid and axes */
