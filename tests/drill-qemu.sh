@@ -16,8 +16,8 @@
 #   - the kernel's (the anchor): its run went through and its sender
 #     exited 0; its verdict is shown, not required.
 # Then report.json has every run, and timeline.svg parses and renders.
-# Then our virtio_pci primary (VFIO in the guest) through migrate and
-# migrate-cancel.  Last, SIGINT while a guest runs leaves nothing.
+# Then our virtio_pci primary (VFIO in the guest) through a live
+# migration.  Last, SIGINT while a guest runs leaves nothing.
 # Prints the drill's summary and "drill-qemu: took N s" (CI sums the
 # QEMU time).
 set -u
@@ -78,16 +78,17 @@ rsvg-convert -o "$T/q/timeline.png" "$T/q/timeline.svg" 2>"$T/x" && [ -s "$T/q/t
 sed -n '/^scenario  *variant/,$p' "$T/out" | sed "s/^/$me: /"
 
 # Our virtio_pci primary (VFIO in the guest, a vIOMMU) through a live
-# migration and a cancelled one (its unplug and re-plug are
-# tests/qemu-virtio-pci.sh's).
+# migration (its unplug and re-plug are tests/qemu-virtio-pci.sh's; its
+# failed and cancelled migrations run with fsb-drill, not in CI's QEMU
+# budget of 10 minutes).
 t2=$(date +%s)
-"$DRILL" qemu migrate migrate-cancel --primary virtio_pci $keep --out "$T/v" >"$T/vout" 2>&1
+"$DRILL" qemu migrate --primary virtio_pci $keep --out "$T/v" >"$T/vout" 2>&1
 rc=$?
 t3=$(date +%s)
 sed 's/^/    | /' "$T/vout"
-[ $rc -eq 0 ] && ok "fsb-drill qemu migrate migrate-cancel --primary virtio_pci: exit 0" ||
+[ $rc -eq 0 ] && ok "fsb-drill qemu migrate --primary virtio_pci: exit 0" ||
 	bad "fsb-drill qemu --primary virtio_pci: exit $rc"
-for sc in migrate migrate-cancel; do
+for sc in migrate; do
 	grep -q "^scenario $sc/fsb: PASS" "$T/vout" && ok "$sc, virtio_pci primary: PASS" ||
 		bad "$sc, virtio_pci primary: $(grep "^verdict $sc/fsb" "$T/vout")"
 done
@@ -101,7 +102,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$DRILL" qemu unplug replug --out "$T/int"
 dpid=$!
 i=0
 while ! grep -q 'fsb-drill: unplug #1' "$T/int.out" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 8
+sleep 5
 kill -INT "$dpid"
 wait "$dpid"
 rc=$?

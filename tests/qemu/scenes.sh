@@ -140,7 +140,7 @@ scene_duration() {
 	case $1 in
 	unplug) echo 8 ;;
 	replug) echo 12 ;;
-	migrate|migrate-fail|migrate-cancel) echo 20 ;;
+	migrate|migrate-fail|migrate-cancel) echo 14 ;;
 	esac
 }
 
