@@ -630,6 +630,11 @@ static void judge(struct run *r)
 	r->nreason = 0;
 	if (!r->bucket_ns || !r->npath)
 		reason(r, "no sink records: nothing was counted");
+	/* not the port's loss: the sink could not keep up, and every
+	 * count below is short by what it dropped */
+	if (r->capture_drops)
+		reason(r, "the sink dropped %" PRIu64 " frames (its capture ring overflowed: "
+		       "a stalled machine): the counts are incomplete", r->capture_drops);
 	for (unsigned i = 0; i < r->crit.n; i++) {
 		const char *k = r->crit.v[i].key, *v = r->crit.v[i].val;
 		double x = strtod(v, NULL);

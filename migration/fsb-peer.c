@@ -108,9 +108,18 @@
 #define MAX_GAPS_OUT 64               /* gaps listed in the output */
 #define RING_SZ 65536u                /* recent frames kept per iface */
 #define BATCH 64                      /* frames per recvmmsg (fallback) */
-#define RING_BLOCK (1u << 18)         /* TPACKET_V3 block: 256 KiB */
-#define RING_BLOCKS 64                /* 16 MiB of capture ring */
-#define RING_TOV_MS 1                 /* a block is handed over within 1 ms */
+/* The capture ring must ride out a stalled sink: a loaded 2-core CI
+ * machine deschedules it for hundreds of ms.  The kernel retires a
+ * block when it is full or RING_TOV_MS after it was opened, whichever
+ * comes first, so the ring holds RING_BLOCKS x RING_TOV_MS of traffic
+ * at any rate that fills no block sooner (1 MiB per 20 ms: 50 MB/s,
+ * ~250 kpps of 128-byte snaps): 2.5 s.  With 1 ms blocks (as before)
+ * it held 64 ms, and a stall dropped frames that the loss figure then
+ * blamed on the port.  Frame times are the kernel's, so a later hand
+ * over costs no precision. */
+#define RING_BLOCK (1u << 20)         /* TPACKET_V3 block: 1 MiB */
+#define RING_BLOCKS 128               /* 128 MiB of capture ring */
+#define RING_TOV_MS 20                /* a block is handed over within 20 ms */
 #define SNAP 128                      /* bytes copied per frame */
 #define PATH_RUN 16                   /* consecutive frames = path change */
 #define MAX_BUCKETS 8640000u          /* one day of 10 ms buckets */

@@ -81,7 +81,12 @@ check)
 	for log in $(find tests -name '*.log' ! -name test-suite.log | sort); do
 		res=$(sed -n 's/^:test-result: //p' "${log%.log}.trs" 2>/dev/null)
 		echo "  $res: $log"
-		[ "$res" = PASS ] || sed 's/^/    | /' "$log" | tail -40
+		[ "$res" = PASS ] || {
+			# which cases failed (the tail below may not reach
+			# back to them), then the log's end
+			grep -E '^\[  FAILED  \] ' "$log" | head -20 | sed 's/^/    ! /'
+			sed 's/^/    | /' "$log" | tail -40
+		}
 	done
 	sh "$top/tests/summary.sh" . || rc=1
 	exit "$rc"

@@ -128,6 +128,10 @@ sc_stop() {
 	PEER_PID=''
 	[ "$SC_FWD_RC" = 0 ] || bad "fsb-fwd exited with status $SC_FWD_RC"
 	[ "$SC_PEER_RC" = 0 ] || bad "fsb-peer exited with status $SC_PEER_RC"
+	# a sink that could not keep up makes every loss figure wrong: say
+	# so, rather than blame the port for frames the sink dropped
+	_cd=$(pj_top "$SC_DIR/peer.json" capture_drops)
+	[ "${_cd:-0}" = 0 ] || bad "the sink (fsb-peer) dropped $_cd frames (capture ring overflow): its counts are incomplete"
 }
 
 # sc_kill: stop whatever still runs (after a failed start).
