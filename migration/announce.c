@@ -57,7 +57,11 @@ void fsb_announce_flush(struct fsb_port *port)
 		struct fsb_inject *inj = &port->txq[q].inj;
 		uint32_t t = atomic_load(&inj->tail), h = atomic_load(&inj->head);
 		for (; t != h; t++) {
-			fsb_buf_free(inj->ent[t % FSB_INJECT_SLOTS].b);
+			struct fsb_inject_ent *e = &inj->ent[t % FSB_INJECT_SLOTS];
+			if (!e->b)
+				continue;       /* sent, behind a refused one */
+			fsb_buf_free(e->b);
+			e->b = NULL;
 			fsb_counter_add(&inj->failed, 1);
 		}
 		atomic_store(&inj->tail, t);
@@ -78,7 +82,8 @@ void fsb_announce_close(struct fsb_port *port)
 /* The datapath's half                                                 */
 /* ------------------------------------------------------------------ */
 
-struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid)
+struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid,
+				    bool *held)
 {
 	struct fsb_txq *q = &port->txq[qid];
 	struct fsb_inject *inj = &q->inj;
@@ -100,31 +105,50 @@ struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid)
 	uint32_t t = atomic_load_explicit(&inj->tail, memory_order_relaxed);
 	uint32_t h = atomic_load_explicit(&inj->head, memory_order_acquire);
 	struct fsb_buf *send[FSB_INJECT_SLOTS];
+	uint32_t at[FSB_INJECT_SLOTS];  /* each one's ring position */
 	unsigned k = 0;
 	uint64_t failed = 0;
 
 	for (; t != h; t++) {
 		struct fsb_inject_ent *e = &inj->ent[t % FSB_INJECT_SLOTS];
+		if (!e->b)
+			continue;       /* dropped by an earlier drain */
 		if (sd && e->sd == sd && e->gen >= gen) {
+			at[k] = t;
 			send[k++] = e->b;
 			continue;
 		}
 		if (e->gen > gen)
 			break;          /* for a publication still to come */
 		/* for a publication since replaced (a later switch, a stop):
-		 * even to the same sub-device, it is an old round */
+		 * even to the same sub-device, it is an old round.  NULL,
+		 * as it may lie behind a refused one that stays. */
 		fsb_buf_free(e->b);
+		e->b = NULL;
 		failed++;
 	}
 	uint16_t n = k ? sd->ops->tx_burst(sd->txq[qid], send, (uint16_t)k) : 0;
-	/* the slots are free once the frames are out (or dropped): the
-	 * control thread acknowledges a device's request on this */
+	/*
+	 * What the sub-device refused (its ring full: at 200 kpps an
+	 * announcement often meets a full ring) stays, in order, for the
+	 * next burst: it is the path's first frame after the switch, and
+	 * a round that is silently one short leaves a switch unannounced
+	 * (the peer's MAC table then still points at the old path).  The
+	 * tail stops at the first one refused (a burst takes a prefix);
+	 * the stale ones dropped after it are NULL.  *@held tells a TX burst to send none of its own
+	 * frames now (announce.h: never before the path's announcements);
+	 * they are refused, handed back to the application, which tries
+	 * again, by when the ring has room.
+	 */
+	if (n < k) {
+		t = at[n];
+		if (held)
+			*held = true;
+	}
+	/* the slots up to the tail are free once their frames are out (or
+	 * dropped): the control thread acknowledges a device's request on
+	 * this */
 	atomic_store_explicit(&inj->tail, t, memory_order_release);
-	/* A refused announcement is not retried: the next round, or the
-	 * next switch's, follows. */
-	for (unsigned i = n; i < k; i++)
-		fsb_buf_free(send[i]);
-	failed += k - n;
 	fsb_counter_add(&inj->sent, n);
 	if (failed)
 		fsb_counter_add(&inj->failed, failed);
@@ -137,7 +161,7 @@ void fsb_inject_drain_claim(struct fsb_port *port, unsigned qid)
 	if (qid >= port->conf.nb_txq || !fsb_qsbr_claim(&q->qs))
 		return;                 /* no such tx queue; or its TX thread
 					 * is online: it sends */
-	fsb_inject_drain(port, qid);
+	fsb_inject_drain(port, qid, NULL);
 	fsb_qsbr_unclaim(&q->qs);
 }
 
@@ -450,7 +474,7 @@ uint64_t fsb_announce_poll(struct fsb_port *port, uint64_t now)
 			a->since_ns[q] = now;
 		if (now - a->since_ns[q] >= FSB_INJECT_FALLBACK_NS) {
 			if (fsb_qsbr_claim(&tq->qs)) {
-				fsb_inject_drain(port, q);
+				fsb_inject_drain(port, q, NULL);
 				fsb_qsbr_unclaim(&tq->qs);
 			}
 			/* still there (online and idle, or a path not

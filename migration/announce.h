@@ -27,7 +27,10 @@
  * published, so the burst that first sends on it sends the
  * announcements first; a frame for a path that is no longer published
  * is dropped and counted (announce_failed), a frame for one not yet
- * published waits.
+ * published waits, and so does one the path refused (its ring full):
+ * until it is taken, that queue's TX bursts send nothing of their own
+ * (they return 0: the application's frames are handed back, not
+ * dropped).
  *
  * learn: the TX burst looks at the frames the application sends from
  * the port's MAC for ARP (the sender address) and Neighbour Discovery
@@ -76,8 +79,11 @@ static inline bool fsb_inject_pending(struct fsb_txq *q)
 /* Send tx queue @qid's inject frames; the caller holds the queue (its
  * TX thread inside a burst, or a claim).  Returns the path it found
  * published (NULL: none), which a TX burst then uses for its own
- * frames: those never go out on a path before its announcements. */
-struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid)
+ * frames: those never go out on a path before its announcements.  A
+ * frame the path refused stays queued for the next burst, and sets
+ * *@held (if not NULL): the TX burst then sends none of its own. */
+struct fsb_subdev *fsb_inject_drain(struct fsb_port *port, unsigned qid,
+				    bool *held)
 	__attribute__((cold, noinline));
 
 /* An RX burst on queue @qid: claim tx queue @qid if it is offline, and

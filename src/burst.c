@@ -26,14 +26,18 @@ uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 	struct fsb_txq *q = &port->txq[qid];
 	fsb_qsbr_enter(port, &q->qs, &q->active);
 	struct fsb_subdev *sd;
+	uint16_t sent = 0;
 	/* announcements first (announce.h), on the path the drain found
 	 * published; the check is two loads of a line nobody writes
 	 * between rounds */
-	if (FSB_UNLIKELY(fsb_inject_pending(q)))
-		sd = fsb_inject_drain(port, qid);
-	else
+	if (FSB_UNLIKELY(fsb_inject_pending(q))) {
+		bool held = false;
+		sd = fsb_inject_drain(port, qid, &held);
+		if (held)
+			goto out;       /* refused: the caller tries again */
+	} else {
 		sd = atomic_load_explicit(&q->active, memory_order_acquire);
-	uint16_t sent = 0;
+	}
 	if (FSB_UNLIKELY(atomic_load_explicit(&port->learn,
 					      memory_order_relaxed)))
 		fsb_announce_learn(port, q, bufs, n);
@@ -41,6 +45,7 @@ uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 		sent = sd->ops->tx_burst(sd->txq[qid], bufs, n);
 	else if (atomic_load_explicit(&port->running, memory_order_relaxed))
 		fsb_counter_add(&q->no_path, n);
+out:
 	fsb_qsbr_quiescent(port, &q->qs);
 	return sent;
 }

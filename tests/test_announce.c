@@ -435,6 +435,62 @@ static void test_port_rx_only_and_stale(void **state)
 	fsb_bare_close(pb);
 }
 
+/* A round the path refuses (its ring full) is neither dropped nor
+ * overtaken: it stays queued, the TX bursts hand the application's
+ * frames back (0 sent) until it is taken, and then it goes out ahead of
+ * them; nothing is counted failed.  Counted at the peer. */
+static void test_port_refused_round_waits(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "aw1", e->mp);
+	struct fsb_bare *pb = ring_peer(e->ctx, "aw2", e->mp);
+	struct fsb_port *p = port_up(e->ctx, "a4,hold_down=0,mac=02:fb:00:00:00:07,"
+		"announce=192.0.2.9,announce_rounds=1,"
+		"dev(ring,name=aw1),dev(ring,name=aw2)", e->mp, NULL);
+	struct seen sa = { 0 };
+	uint64_t seq = 0;
+
+	/* the start's round goes out with the first burst */
+	assert_int_equal(send_seq(p, e->mp, &seq, 8), 8);
+	/* fill slot 0's ring: its peer does not read for now */
+	unsigned queued = 8;
+	for (unsigned got; (got = send_seq(p, e->mp, &seq, 32)) == 32;)
+		queued += got;
+	queued = (unsigned)seq;
+	assert_true(queued >= 512);
+	/* away and back: a round for slot 1, then one for slot 0 */
+	pthread_mutex_lock(&p->lock);
+	assert_int_equal(fsb_port_detach(p, 0), 0);     /* 0 -> 1 */
+	assert_int_equal(fsb_port_attach(p, 0), 0);     /* 1 -> 0 */
+	pthread_mutex_unlock(&p->lock);
+	uint64_t failed0 = xstat(p, "announce_failed");
+	/* the ring is full: the round is refused, and so is the data; the
+	 * first burst drops the stale round (3 frames), nothing more */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(send_seq(p, e->mp, &seq, 4), 0);
+	assert_int_equal(xstat(p, "announce_failed"), failed0 + 3);
+	failed0 += 3;
+	/* what the ring held: the start's round, then data */
+	peer_drain(pa, &sa, pmac);
+	assert_int_equal(sa.rarp, 1);
+	assert_int_equal(sa.data, queued);
+	/* room again: the round first, then the data */
+	struct seen s2 = { 0 };
+	assert_int_equal(send_seq(p, e->mp, &seq, 4), 4);
+	peer_drain(pa, &s2, pmac);
+	assert_int_equal(s2.rarp, 1);
+	assert_int_equal(s2.garp_req + s2.garp_rep, 2);
+	assert_int_equal(s2.first_data_at, 3);
+	assert_int_equal(s2.data, 4);
+	assert_false(s2.bad_mac);
+	assert_int_equal(xstat(p, "announce_failed"), failed0);
+	/* the start's 3, the waiting round's 3 */
+	assert_int_equal(xstat(p, "announce_sent"), 6);
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+	fsb_bare_close(pb);
+}
+
 /* learn: an ARP and an NA the application sends from the port's MAC
  * give the addresses; frames from another MAC do not. */
 static void test_port_learn(void **state)
@@ -539,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_port_rounds),
 		cmocka_unit_test(test_port_off),
 		cmocka_unit_test(test_port_rx_only_and_stale),
+		cmocka_unit_test(test_port_refused_round_waits),
 		cmocka_unit_test(test_port_learn),
 	};
 	int rc = cmocka_run_group_tests_name("frames", frames, NULL, NULL);

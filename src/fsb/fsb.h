@@ -411,7 +411,10 @@ FSB_API uint16_t fsb_rx_burst(struct fsb_port *port, uint16_t qid,
  * Send up to @n buffers on tx queue @qid through the active sub-device.
  * Returns how many were accepted; those belong to the library now.
  * Refused buffers (bufs[ret..n-1]) remain the caller's.  With no usable
- * sub-device, accepts nothing and counts tx_no_path.
+ * sub-device, accepts nothing and counts tx_no_path.  While an
+ * announcement (announce=) that the active path refused waits to be
+ * sent, accepts nothing: the port's frames never overtake the path's
+ * announcements, and the caller's are handed back, not dropped.
  */
 FSB_API uint16_t fsb_tx_burst(struct fsb_port *port, uint16_t qid,
 			      struct fsb_buf **bufs, uint16_t n);
