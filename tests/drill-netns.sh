@@ -18,6 +18,8 @@ LC_ALL=C
 export LC_ALL
 : "${top_builddir:=build}"
 DRILL=${FSB_DRILL:-$top_builddir/migration/fsb-drill}
+# shellcheck source=tests/interrupt-lib.sh
+. "$(dirname "$0")/interrupt-lib.sh"
 pass=0 fail=0
 ok() { echo "[       OK ] $*"; pass=$((pass + 1)); }
 bad() { echo "[  FAILED  ] $*"; fail=$((fail + 1)); }
@@ -133,19 +135,8 @@ else
 fi
 
 # ---- 4. SIGINT mid-run ----
-# A shell starts a background command with SIGINT ignored, and bash
-# cannot trap a signal ignored at its start: restore the default first,
-# as a terminal's ^C would find it.
-python3 -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execvp(sys.argv[1], sys.argv[1:])' "$DRILL" netns remove flap --out "$T/int" >"$T/int.out" 2>&1 &
-dpid=$!
-i=0
-while ! grep -q 'fsb-drill: remove #1' "$T/int.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 3
-kill -INT "$dpid"
-wait "$dpid"
-rc=$?
+interrupt_run "$T/int.out" 'fsb-drill: remove #1' 10 3 "$DRILL" netns remove flap --out "$T/int"
+dpid=$INT_PID rc=$INT_RC
 left=""
 ip netns list | grep -q -- "-d$dpid\b" && left="$left netns:$(ip netns list | grep -- "-d$dpid" | tr '\n' ' ')"
 ip link show "fsbd$dpid" >/dev/null 2>&1 && left="$left veth:fsbd$dpid"

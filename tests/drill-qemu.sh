@@ -25,6 +25,8 @@ LC_ALL=C
 export LC_ALL
 : "${top_builddir:=build}"
 DRILL=${FSB_DRILL:-$top_builddir/migration/fsb-drill}
+# shellcheck source=tests/interrupt-lib.sh
+. "$(dirname "$0")/interrupt-lib.sh"
 me=drill-qemu
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "$me: qemu-system-x86_64 not found (install qemu-system-x86): skipped"; exit 77; }
@@ -96,16 +98,8 @@ sed -n '/^scenario  *variant/,/^(medians/p' "$T/vout" | sed "s/^/$me: virtio_pci
 # SIGINT while a guest runs: exit 1, a partial report that says so,
 # and no QEMU, QMP logger or sink of the drill left.
 t4=$(date +%s)
-python3 -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execvp(sys.argv[1], sys.argv[1:])' "$DRILL" qemu unplug replug --out "$T/int" >"$T/int.out" 2>&1 &
-dpid=$!
-i=0
-while ! grep -q 'fsb-drill: unplug #1' "$T/int.out" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 5
-kill -INT "$dpid"
-wait "$dpid"
-rc=$?
+interrupt_run "$T/int.out" 'fsb-drill: unplug #1' 60 5 "$DRILL" qemu unplug replug --out "$T/int"
+rc=$INT_RC
 t5=$(date +%s)
 left=$(pgrep -af "$T/int" | grep -v pgrep || true)
 if [ $rc -eq 1 ] && [ -z "$left" ] && grep -q 'interrupted' "$T/int/report.json" 2>/dev/null; then

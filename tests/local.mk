@@ -131,7 +131,7 @@ tests_tools_fsb_seqsend_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_tools_fsb_udpsink_SOURCES = tests/tools/fsb-udpsink.c src/fsb-check.h
 tests_tools_fsb_udpsink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 TESTS += tests/netns-failover.sh tests/netns-announce.sh tests/drill-netns.sh
-EXTRA_DIST += tests/netns-lib.sh tests/netns-failover.sh \
+EXTRA_DIST += tests/netns-lib.sh tests/interrupt-lib.sh tests/netns-failover.sh \
 	tests/netns-announce.sh tests/drill-netns.sh \
 	tests/bench/failover
 
