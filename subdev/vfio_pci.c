@@ -45,6 +45,8 @@
 #include "vfio_pci.h"
 
 #define ERR(...) do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); } while (0)
+/* how long the group node may lag the bind (see fsb_vfio_pci_open) */
+#define VFIO_NODE_WAIT_MS 2000
 
 struct vfio_pci {
 	int container, group, devfd;
@@ -301,7 +303,22 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		fsb_vfio_pci_close(d);
 		return -ENOTSUP;
 	}
-	STEP(path, p->group = open(path, O_RDWR | O_CLOEXEC));
+	/*
+	 * The group's node can lag the bind: the kernel makes the driver
+	 * link before it calls vfio-pci's probe, which creates the group
+	 * (and its devtmpfs node), and fsb_pci_bind returns on the link.
+	 * A device just hot-plugged into a loaded guest showed the window
+	 * (ENOENT, and the re-plugged primary was never used).  Wait for
+	 * the node as the bind waits for the link.
+	 */
+	for (unsigned ms = 0;; ms += 5) {
+		p->group = open(path, O_RDWR | O_CLOEXEC);
+		if (p->group >= 0 || errno != ENOENT || ms >= VFIO_NODE_WAIT_MS)
+			break;
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	STEP(path, p->group);
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	STEP("VFIO_GROUP_GET_STATUS", ioctl(p->group, VFIO_GROUP_GET_STATUS, &gs));
 	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {

@@ -108,6 +108,12 @@ else
 	bad "SIGINT mid-guest: exit $rc (want 1), left: ${left:-nothing}"
 	sed 's/^/    | /' "$T/int.out"
 fi
+# a run that did not go through kept its files: the guests' last lines
+for f in "$T"/q/runs/*/*.serial "$T"/v/runs/*/*.serial; do
+	[ -f "$f" ] || continue
+	echo "    --- ${f#"$T"/}"
+	grep -av '^\[' "$f" | tail -25 | sed 's/^/    | /'
+done
 echo "$me: took $((t1 - t0 + t3 - t2 + t5 - t4)) s"
 echo "[  PASSED  ] $pass test(s)."
 [ "$fail" -eq 0 ] || echo "[  FAILED  ] $fail test(s)."

@@ -136,7 +136,9 @@ check_rounds() {
 		if (n == 3 && (g2 < 90 || g2 > 500)) err = err sprintf(" gap 2 %.1f ms, want 100;", g2)
 		lead = d0 ? (a0 - d0) * 1e6 : 0
 		if (d0 && a0 - d0 > 0.001) err = err sprintf(" first announcement %.0f us after the first data frame;", lead)
-		printf "%s|%.0f|%.1f|%.1f\n", err, lead, g1, g2
+		# a gap to a round that never came is "-", not a number
+		printf "%s|%.0f|%s|%s\n", err, lead, n >= 2 ? sprintf("%.1f", g1) : "-",
+			n >= 3 ? sprintf("%.1f", g2) : "-"
 	}')
 	_err=${_cr%%|*}
 	_rest=${_cr#*|}
