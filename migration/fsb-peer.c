@@ -41,7 +41,10 @@
  *    seq received before the event and up to that of the next event
  *    (frames queued in a deleted interface's ring are lost there).
  *  - Path changes: the path is the interface of the last PATH_RUN
- *    consecutive frames with our header; each change records the gap
+ *    consecutive new frames with our header (a sequence number above
+ *    every one seen so far: the old path's stragglers, which a backend
+ *    like testpmd forwards after the new path's first frames, are not a
+ *    switch back to it); each change records the gap
  *    from the old path's last frame to the new one's first.  Silences:
  *    the longest times with no frame on any path, overall and per event
  *    window (up to the next event).
@@ -827,6 +830,10 @@ static void on_frame(int slot, uint64_t ts, const uint8_t *p, size_t caplen, siz
 	}
 	sil_frame(1, slot, ts);
 	if (is_fsb) {
+		/* new traffic, not an old path's straggler (a frame testpmd
+		 * forwarded late) nor a duplicate: only new traffic moves
+		 * the path (path_frame) */
+		bool fresh = true;
 		sil_frame(0, slot, ts);
 		f->fsb++;
 		if (!f->first_fsb_ns)
@@ -856,6 +863,7 @@ static void on_frame(int slot, uint64_t ts, const uint8_t *p, size_t caplen, siz
 					gdistinct[h.port]++;
 				if (r == 0 && (int64_t)h.seq < gmax[h.port])
 					greordered[h.port]++;
+				fresh = r == 0 && (int64_t)h.seq > gmax[h.port];
 				if ((int64_t)h.seq > gmax[h.port])
 					gmax[h.port] = (int64_t)h.seq;
 				if (track_port < 0)
@@ -867,7 +875,8 @@ static void on_frame(int slot, uint64_t ts, const uint8_t *p, size_t caplen, siz
 				}
 			}
 		}
-		path_frame(slot, ts);
+		if (fresh)
+			path_frame(slot, ts);
 	} else {
 		f->other++;
 	}

@@ -56,22 +56,33 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 runs = r["runs"]
 assert len(runs) == 10, "%d runs, want 10" % len(runs)
+notes = []
 for run in runs:
     name = "%s/%s" % (run["scenario"], run["variant"])
     for k in ("phases", "frames", "switchovers", "longest_silence", "events", "verdict", "counters"):
         assert k in run, "%s: no %s" % (name, k)
-    # the run went through (the drill says so when the harness failed)
-    for why in run["verdict"]["reasons"]:
-        assert not why.startswith(("the run did not go through", "interrupted")), "%s: %s" % (name, why)
+    # ours went through (the drill says so when the harness failed);
+    # the anchor is the kernel's, judged and shown: a run of it that
+    # failed is a figure (seen once: the kernel's traffic stopped on
+    # the destination of a migration under load), not our failure
+    gone = [w for w in run["verdict"]["reasons"]
+            if w.startswith(("the run did not go through", "interrupted"))]
+    if run["variant"] == "kernel":
+        notes += ["note: the anchor's %s: %s" % (name, w) for w in gone]
+        continue
+    assert not gone, "%s: %s" % (name, gone[0])
     assert run["counters"].get("fwd_exit") == 0, "%s: the guest's sender failed" % name
     if run["scenario"].startswith("migrate"):
         assert run["migration"] is not None and "total_ms" in run["migration"] or \
                run["scenario"] != "migrate", "%s: no query-migrate figures" % name
         kinds = [e["kind"] for e in run["events"] if e["source"] == "qmp"]
         assert "MIGRATION" in kinds, "%s: no MIGRATION event" % name
-print("report.json: %d runs, each went through" % len(runs))
+for n in notes:
+    print(n)
+print("report.json: %d runs, ours each went through" % len(runs))
 PY
-then ok "$(cat "$T/py")"; else bad "report.json: $(tail -3 "$T/py")"; fi
+then grep '^note:' "$T/py" | sed "s/^/$me: /"; ok "$(tail -1 "$T/py")"
+else bad "report.json: $(tail -3 "$T/py")"; fi
 xmllint --noout "$T/q/timeline.svg" 2>"$T/x" && ok "timeline.svg is well-formed XML" ||
 	bad "timeline.svg: $(head -3 "$T/x")"
 rsvg-convert -o "$T/q/timeline.png" "$T/q/timeline.svg" 2>"$T/x" && [ -s "$T/q/timeline.png" ] &&

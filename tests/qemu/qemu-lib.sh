@@ -15,6 +15,12 @@
 #   NAME.events   QMP events, each line "<CLOCK_MONOTONIC ns> <json>"
 #                 (fsb-qmp --log: the sink's clock)
 #   NAME.qmp      the QMP socket for commands (NAME.qmp-ev: the log's)
+#   NAME.ctl      the guest's second serial port (ttyS1), a line channel
+#                 from the host (qemu_guest_say): how a scene tells the
+#                 guest's sender to stop once it has seen what it needs,
+#                 instead of a fixed duration that a loaded machine
+#                 outruns.  Every guest has it, so that a migration's
+#                 source and destination have the same devices.
 #   NAME.pid      the PID we started, which is what we stop
 # Every QEMU is stopped by its PID, and every wait is bounded.
 #
@@ -113,7 +119,7 @@ qemu_start() {
 	_d=$1; _n=$2; _model=$3; _run=$(printf '%s\n' "$4" | base64 -w0)
 	shift 4
 	_l0=$((QP_LOCAL + QP_NEXT)); _l1=$((_l0 + 1)); QP_NEXT=$((QP_NEXT + 2))
-	rm -f "$_d/$_n".serial "$_d/$_n".events "$_d/$_n".qmp "$_d/$_n".qmp-ev
+	rm -f "$_d/$_n".serial "$_d/$_n".events "$_d/$_n".qmp "$_d/$_n".qmp-ev "$_d/$_n".ctl
 	_iommu=""; _kargs=${QEMU_APPEND:+ $QEMU_APPEND}
 	_vopt=""
 	if [ -n "${QEMU_IOMMU:-}" ]; then
@@ -141,6 +147,8 @@ qemu_start() {
 		-kernel "$QEMU_GUEST_KERNEL" -initrd "$QEMU_GUEST_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet$_kargs fsb.run=$_run" \
 		-serial file:"$_d/$_n.serial" \
+		-chardev socket,id=ctl,path="$_d/$_n.ctl",server=on,wait=off \
+		-device isa-serial,chardev=ctl,id=ctl0 \
 		-qmp unix:"$_d/$_n.qmp-ev",server=on,wait=off \
 		-qmp unix:"$_d/$_n.qmp",server=on,wait=off \
 		"$@" > "$_d/$_n.out" 2>&1 &
@@ -183,6 +191,15 @@ qemu_wait_event() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# qemu_guest_say DIR NAME TEXT: one line to the guest's ttyS1 (NAME.ctl).
+qemu_guest_say() {
+	timeout 10 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+s.close()' "$1/$2.ctl" "$3"
 }
 
 # qemu_wait_serial DIR NAME TEXT SECONDS: wait for TEXT on the console.

@@ -75,9 +75,24 @@ scene_guest_vpci() {
 	cat <<EOF
 fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_pci,addr=0000:01:00.0,standby=1)" \\
 	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
-	--promisc --port-mac 02:fb:00:00:00:01 --duration $1 --json > /tmp/fwd.json 2> /tmp/fwd.err
-echo "fsb-guest: fwd rc \$?"
+	--promisc --port-mac 02:fb:00:00:00:01 --duration $1 --json > /tmp/fwd.json 2> /tmp/fwd.err &
+EOF
+	_scene_guest_wait
+	cat <<'EOF'
 grep -E "virtio_pci|active|VFIO|release|error|TX-errors|tx slot" /tmp/fwd.err | cut -c1-150 | tail -12
+EOF
+}
+
+# The guest's side of the stop: the sender was started in the
+# background; a line on ttyS1 (qemu_guest_say ... stop, from
+# _scene_end) SIGINTs it, and it prints its final counts and exits 0
+# (fsb-fwd, fsb-seqsend).  Its --duration is only the bound.
+_scene_guest_wait() {
+	cat <<'EOF'
+snd=$!
+(read -r l < /dev/ttyS1; kill -INT $snd) 2>/dev/null &
+wait $snd
+echo "fsb-guest: fwd rc $?"
 EOF
 }
 
@@ -122,27 +137,32 @@ EOF
 		cat <<EOF
 fsb-fwd --port "fsb0,hold_down=1000,dev(af_packet,mac=$QEMU_MAC),dev(af_packet,iface=\$sb)" \\
 	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
-	--duration $2 --json > /tmp/fwd.json 2> /tmp/fwd.err
-echo "fsb-guest: fwd rc \$?"
+	--duration $2 --json > /tmp/fwd.json 2> /tmp/fwd.err &
+EOF
+		_scene_guest_wait
+		cat <<'EOF'
 grep -E "active|sends fail|error|refused|TX-errors" /tmp/fwd.err | cut -c1-150 | tail -12
 EOF
 	else
 		cat <<EOF
-fsb-seqsend \$master $SCENE_PPS $2
-echo "fsb-guest: fwd rc \$?"
+fsb-seqsend \$master $SCENE_PPS $2 &
 EOF
+		_scene_guest_wait
 	fi
 }
 
-# Seconds of traffic per scene: enough for the primary to be up, the
-# scene, and a few seconds after (TCG is slow; migration more so).
+# The guest's sender runs until the scene stops it (_scene_end): this
+# is only its bound, in seconds.  A fixed length was outrun on a loaded
+# machine, where TCG guests are slow to re-probe a primary: the traffic
+# ended before the primary was back, and a correct run failed.
 scene_duration() {
 	case $1 in
-	unplug) echo 8 ;;
-	replug) echo 12 ;;
-	migrate|migrate-fail|migrate-cancel) echo 14 ;;
+	unplug|replug|migrate|migrate-fail|migrate-cancel) echo 60 ;;
 	esac
 }
+# Seconds of traffic after the point a scene waits for (the standby
+# carrying, or the primary back): the judged "during" or "after" phase.
+SCENE_AFTER_S=${SCENE_AFTER_S:-3}
 
 _scene_why() { echo "$*" > "$SD/why"; return 1; }
 _res() { echo "$1 $2" >> "$SD/result"; }
@@ -220,8 +240,12 @@ _scene_del() {
 	_res del_us $(( (${_l%% *} - _t0) / 1000 ))
 }
 
-# Wait for the guest's sender to finish on QEMU NAME, then stop it.
+# SCENE_AFTER_S seconds more of traffic, then stop the guest's sender on
+# QEMU NAME, wait for its final counts, and stop that QEMU.
 _scene_end() {
+	sleep "$SCENE_AFTER_S"
+	qemu_guest_say "$SD" "$1" stop ||
+		_scene_why "cannot reach the guest's control port ($1.ctl)" || return 1
 	qemu_wait_serial "$SD" "$1" "fsb-guest: fwd rc" 90 ||
 		_scene_why "the guest's sender did not finish" || return 1
 	qemu_stop "$SD" "$1"

@@ -13,7 +13,9 @@
  * --tx-rate does.  A send the kernel refuses (ENOBUFS, ENETDOWN during a
  * switch) is retried with the same sequence number, as a retrying app
  * does, and counted.  Prints "seqsend: sent N refused R" at the end; exit
- * 0, 1 on a runtime failure, 2 on bad usage.  With FSB_SEQSEND_TRACE
+ * 0 (SIGINT or SIGTERM end it early, as they do fsb-fwd: the harness
+ * stops the sender when its scene has seen enough), 1 on a runtime
+ * failure, 2 on bad usage.  With FSB_SEQSEND_TRACE
  * set, each change of outcome (sent, or which errno) is printed as
  * "trace T_NS SEQ RESULT" on stderr: a probe of what a dying device
  * answers, and when.
@@ -26,6 +28,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -39,6 +42,14 @@
 #include <unistd.h>
 
 #include "fsb-check.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static uint64_t now_ns(void)
 {
@@ -72,6 +83,13 @@ int main(int argc, char **argv)
 	}
 	uint64_t pps = arg_num("PPS", argv[2], 1000000);
 	uint64_t secs = arg_num("SECONDS", argv[3], 86400);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	if (fd < 0) {
@@ -112,7 +130,7 @@ int main(int argc, char **argv)
 	uint64_t sent = 0, refused = 0, t0 = now_ns();
 	int trace = getenv("FSB_SEQSEND_TRACE") != NULL, last_res = -1;
 	uint64_t end = t0 + secs * 1000000000ull;
-	for (;;) {
+	while (!stop) {
 		uint64_t t = now_ns();
 		if (t >= end)
 			break;
