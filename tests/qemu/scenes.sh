@@ -109,7 +109,7 @@ _scene_qemu_start() {  # NAME WHO RUN [QEMU ARGS...]
 	fi
 }
 
-# The guest's side.  $1: ours|kernel, $2: seconds of traffic.
+# The guest's side.  $1: ours|kernel, $2: the bound on its seconds of traffic (scene_duration).
 scene_guest() {
 	if _scene_vpci "$1"; then
 		scene_guest_vpci "$2"
