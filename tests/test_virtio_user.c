@@ -10,6 +10,7 @@
  *
  * Skips (77) only when dpdk-testpmd is not installed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -411,6 +412,35 @@ static void test_spec_errors(void **state)
 					"mac=02:00:00:00:00:01)", err, sizeof(err)), 0);
 }
 
+/* testpmd leaves its runtime directory (/var/run/dpdk/PREFIX) behind;
+ * remove ours (vqPID_N: flat directories of files) at the end, or a CI
+ * machine collects hundreds of them. */
+static void testpmd_dirs_remove(void)
+{
+	char mine[32];
+	int n = snprintf(mine, sizeof(mine), "vq%d_", (int)getpid());
+	DIR *top = opendir("/var/run/dpdk");
+	if (!top)
+		return;
+	for (struct dirent *e; (e = readdir(top));) {
+		if (strncmp(e->d_name, mine, (size_t)n) != 0)
+			continue;
+		int fd = openat(dirfd(top), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		for (struct dirent *f; (f = readdir(d));)
+			if (strcmp(f->d_name, ".") && strcmp(f->d_name, ".."))
+				unlinkat(dirfd(d), f->d_name, 0);
+		closedir(d);
+		unlinkat(dirfd(top), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(top);
+}
+
 int main(void)
 {
 	if (access(TESTPMD, X_OK) != 0) {
@@ -430,5 +460,7 @@ int main(void)
 	/* TEST_FILTER=test_server_mode runs one case (debugging) */
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	testpmd_dirs_remove();
+	return rc;
 }
