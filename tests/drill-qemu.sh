@@ -124,6 +124,8 @@ for f in "$T"/q/runs/*/*.serial "$T"/v/runs/*/*.serial; do
 	[ -f "$f" ] || continue
 	echo "    --- ${f#"$T"/}"
 	grep -av '^\[' "$f" | tail -25 | sed 's/^/    | /'
+	echo "    --- ${f#"$T"/}: QEMU's own output"
+	tail -5 "${f%.serial}.out" 2>/dev/null | sed 's/^/    | /'
 done
 echo "$me: took $((t1 - t0 + t3 - t2 + t5 - t4)) s"
 echo "[  PASSED  ] $pass test(s)."

@@ -341,6 +341,19 @@ _scene_back() {
 		sleep 0.05
 	done
 	[ -n "$_b" ] && _res back_ms $(( (${_b%% *} - _mig_t) / 1000000 ))
+	# why not, for the reason: the QEMU that should carry on is gone
+	# (its last line), or it runs and no frame at all came after the
+	# migration ended (a guest that stopped sending), or only the
+	# standby's
+	_scene_back_why=""
+	if [ -z "$_b" ]; then
+		if ! qemu_alive "$SD" "$1"; then
+			_scene_back_why=" (QEMU $1 exited: $(tail -1 "$SD/$1.out" 2>/dev/null))"
+		else
+			_last=$(grep -E '^(FIRST|PATH|MARK)' "$SD/sink.out" | tail -1)
+			_scene_back_why=" (QEMU $1 runs; the sink's last line: ${_last:-none}; $(qemu_cmd "$SD" "$1" query-status 2>/dev/null | grep -o '"status": "[a-z-]*"' | head -1))"
+		fi
+	fi
 	return 0
 }
 
@@ -352,7 +365,7 @@ scene_migrate() {
 	qemu_cmd "$SD" src quit > /dev/null
 	qemu_stop "$SD" src 10
 	_scene_back dst
-	[ -n "$_b" ] || _scene_why "the primary never carried frames on the destination" ||
+	[ -n "$_b" ] || _scene_why "the primary never carried frames on the destination$_scene_back_why" ||
 		return 1
 	_scene_end dst
 }
@@ -364,7 +377,7 @@ _scene_src_again() {
 	[ "$_mig_status" = "$1" ] || _scene_why "$2 (it ended $_mig_status)" || return 1
 	qemu_stop "$SD" dst 1
 	_scene_back src
-	[ -n "$_b" ] || _scene_why "the primary never carried frames again on the source" ||
+	[ -n "$_b" ] || _scene_why "the primary never carried frames again on the source$_scene_back_why" ||
 		return 1
 	_scene_end src
 }
