@@ -52,13 +52,15 @@ fail() { qemu_scene_fail "$@"; }
 qemu_image "$top_builddir" || fail "no guest image"
 qemu_ports
 qemu_sink "$d" || fail "the sink did not start"
-# The guest script: $knob and $dur are filled in here, the rest runs
-# in the guest.
+# The guest script: $knob and the options are filled in here, the rest
+# runs in the guest.  The sender runs until the host says stop on ttyS1
+# (qemu_guest_stop_text), once the last step has been seen; 90 s is
+# only its bound.
 drv=; fwdopt=; after=
 if [ "$mode" = hold ]; then
-	knob="FSB_TEST_VFIO_REQUEST_IGNORE=1 "; dur=26; aw=39
+	knob="FSB_TEST_VFIO_REQUEST_IGNORE=1 "; aw=39
 elif [ "$mode" = uio ]; then
-	knob=; dur=18; aw=; drv=",driver=uio"; fwdopt="--hugetlb "
+	knob=; aw=; drv=",driver=uio"; fwdopt="--hugetlb "
 	# the refusal: no huge pages left, one line that says so
 	after='
 echo 0 > /proc/sys/vm/nr_hugepages
@@ -67,14 +69,14 @@ fsb-fwd --port "fsb1,dev(virtio_pci,addr=0000:01:00.0,driver=uio),dev(null)" \
 	sed "s/^/fsb-guest: refused: /"
 '
 else
-	knob=; dur=18; aw=48
+	knob=; aw=48
 fi
 guest='
 echo "fsb-guest: pci $(ls /sys/bus/pci/devices | tr "\n" " ")"
 '"$knob"'fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0'"$drv"'),dev(virtio_pci,addr=0000:01:00.0,standby=1'"$drv"')" \
 	--forward-mode txonly --check --tx-rate 1000 --burst 1 --tx-retry '"$fwdopt"'\
-	--promisc --port-mac 02:fb:00:00:00:01 --duration '"$dur"' --json > /tmp/fwd.json 2> /tmp/fwd.err
-echo "fsb-guest: fwd rc $?"
+	--promisc --port-mac 02:fb:00:00:00:01 --duration 90 --json > /tmp/fwd.json 2> /tmp/fwd.err &
+'"$(qemu_guest_stop_text)"'
 grep -E "virtio_pci|active|VFIO|release|error|TX-|auto|bound|hold|IOVA|gone|tx slot|dup_signals|hugepages" /tmp/fwd.err | cut -c1-160 | tail -24
 '"$after"
 if [ "$mode" = uio ]; then
@@ -123,6 +125,9 @@ if [ "$mode" != hold ]; then
 	done
 	rx_filter primary1
 fi
+# a last stretch of traffic where the scene ended, then the stop
+sleep 2
+qemu_guest_say "$d" src stop || fail "cannot reach the guest's control port (src.ctl)"
 qemu_wait_serial "$d" src "fsb-guest: fwd rc" 90 || fail "fsb-fwd did not finish"
 [ -z "$after" ] || qemu_wait_serial "$d" src "fsb-guest: rc" 60 || fail "the guest did not finish"
 qemu_stop "$d" src

@@ -202,6 +202,22 @@ s.sendall(sys.argv[2].encode() + b"\n")
 s.close()' "$1/$2.ctl" "$3"
 }
 
+# qemu_guest_stop_text: guest shell text for the end of a sender
+# started in the background just before it (its $! is taken here): a
+# line on ttyS1 (qemu_guest_say DIR NAME stop) SIGINTs it, it prints
+# its final counts and exits 0 (fsb-fwd, fsb-seqsend), and the console
+# says "fsb-guest: fwd rc N".  The sender's --duration is then only a
+# bound: a fixed length was outrun on a loaded machine, where TCG guests
+# are slow to boot and re-probe, and a correct run failed.
+qemu_guest_stop_text() {
+	cat <<'EOF'
+snd=$!
+(read -r l < /dev/ttyS1; kill -INT $snd) 2>/dev/null &
+wait $snd
+echo "fsb-guest: fwd rc $?"
+EOF
+}
+
 # qemu_wait_serial DIR NAME TEXT SECONDS: wait for TEXT on the console.
 qemu_wait_serial() {
 	_n=$(($4 * 20))

@@ -77,22 +77,9 @@ fsb-fwd --port "fsb0,hold_down=500,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_
 	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
 	--promisc --port-mac 02:fb:00:00:00:01 --duration $1 --json > /tmp/fwd.json 2> /tmp/fwd.err &
 EOF
-	_scene_guest_wait
+	qemu_guest_stop_text
 	cat <<'EOF'
 grep -E "virtio_pci|active|VFIO|release|error|TX-errors|tx slot" /tmp/fwd.err | cut -c1-150 | tail -12
-EOF
-}
-
-# The guest's side of the stop: the sender was started in the
-# background; a line on ttyS1 (qemu_guest_say ... stop, from
-# _scene_end) SIGINTs it, and it prints its final counts and exits 0
-# (fsb-fwd, fsb-seqsend).  Its --duration is only the bound.
-_scene_guest_wait() {
-	cat <<'EOF'
-snd=$!
-(read -r l < /dev/ttyS1; kill -INT $snd) 2>/dev/null &
-wait $snd
-echo "fsb-guest: fwd rc $?"
 EOF
 }
 
@@ -139,7 +126,7 @@ fsb-fwd --port "fsb0,hold_down=1000,dev(af_packet,mac=$QEMU_MAC),dev(af_packet,i
 	--forward-mode txonly --check --tx-rate $SCENE_PPS --burst 1 --tx-retry \\
 	--duration $2 --json > /tmp/fwd.json 2> /tmp/fwd.err &
 EOF
-		_scene_guest_wait
+		qemu_guest_stop_text
 		cat <<'EOF'
 grep -E "active|sends fail|error|refused|TX-errors" /tmp/fwd.err | cut -c1-150 | tail -12
 EOF
@@ -147,7 +134,7 @@ EOF
 		cat <<EOF
 fsb-seqsend \$master $SCENE_PPS $2 &
 EOF
-		_scene_guest_wait
+		qemu_guest_stop_text
 	fi
 }
 
@@ -348,7 +335,14 @@ _scene_back() {
 	_scene_back_why=""
 	if [ -z "$_b" ]; then
 		if ! qemu_alive "$SD" "$1"; then
-			_scene_back_why=" (QEMU $1 exited: $(tail -1 "$SD/$1.out" 2>/dev/null))"
+			# a guest that powered itself off (its run ended) or
+			# panicked (panic=-1 and -no-reboot) exits QEMU
+			# without a word on stderr: its SHUTDOWN event and
+			# console say which
+			_sd=$(grep -o '"event": "SHUTDOWN".*"reason": "[a-z-]*"' "$SD/$1.events" 2>/dev/null |
+				grep -o '"reason": "[a-z-]*"' | head -1)
+			_con=$(grep -v '^ *$' "$SD/$1.serial" 2>/dev/null | tail -3 | cut -c1-120 | tr '\n' '|')
+			_scene_back_why=" (QEMU $1 exited: ${_sd:-no SHUTDOWN event}; its console ends: ${_con:-nothing}; its stderr: $(tail -1 "$SD/$1.out" 2>/dev/null))"
 		else
 			_last=$(grep -E '^(FIRST|PATH|MARK)' "$SD/sink.out" | tail -1)
 			_scene_back_why=" (QEMU $1 runs; the sink's last line: ${_last:-none}; $(qemu_cmd "$SD" "$1" query-status 2>/dev/null | grep -o '"status": "[a-z-]*"' | head -1))"
