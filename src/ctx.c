@@ -40,10 +40,12 @@ struct fsb_ctx *fsb_ctx_new(void)
 		return NULL;
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->ref_cond, NULL);
 	ctx->log_fn = fsb_log_default;
 	atomic_init(&ctx->log_level, FSB_LOG_NOTICE);
 	int rc = fsb_ctl_start(ctx);
 	if (rc < 0) {
+		pthread_cond_destroy(&ctx->ref_cond);
 		pthread_mutex_destroy(&ctx->lock);
 		free(ctx);
 		pthread_mutex_unlock(&ctx_create_lock);
@@ -59,6 +61,8 @@ void fsb_ctx_free(struct fsb_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* the socket first: nobody may reach a port being closed */
+	fsb_ctx_telemetry_stop(ctx);
 	for (unsigned i = 0; i < FSB_MAX_PORTS; i++)
 		if (ctx->ports[i])
 			fsb_port_close(ctx->ports[i]);
@@ -71,6 +75,7 @@ void fsb_ctx_free(struct fsb_ctx *ctx)
 	pthread_mutex_lock(&ctx_create_lock);
 	fsb_global_ctx = NULL;
 	pthread_mutex_unlock(&ctx_create_lock);
+	pthread_cond_destroy(&ctx->ref_cond);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }

@@ -203,6 +203,12 @@ static void usage(FILE *f)
 "                         mode checks what it receives and counts bad\n"
 "                         checksums, gaps, reordering and duplicates per\n"
 "                         stream (stats lines \"Check ...\" and JSON \"check\")\n"
+"  --telemetry OPTS       the control socket's options (libfsb(3)):\n"
+"                         prefix=NAME, path=PATH, group=G, clients=N;\n"
+"                         it is on by default, at\n"
+"                         RUNDIR/dpdk/fsb/dpdk_telemetry.v2 (fsbctl(8),\n"
+"                         dpdk-telemetry.py -f fsb)\n"
+"  --no-telemetry         no control socket\n"
 "  --json                 print a final summary as one JSON object on\n"
 "                         stdout (human output goes to stderr)\n"
 "  -h, --help             this help\n"
@@ -983,11 +989,15 @@ int main(int argc, char **argv)
 		{ "promisc", no_argument, NULL, 'M' },
 		{ "hugetlb", no_argument, NULL, 'H' },
 		{ "port-mac", required_argument, NULL, 'A' },
+		{ "telemetry", required_argument, NULL, 'E' },
+		{ "no-telemetry", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sched_arg = NULL;
+	const char *tele_opts = NULL;   /* --telemetry */
+	bool tele_off = false;          /* --no-telemetry */
 	int c;
 
 	cfg.out = stdout;
@@ -1046,6 +1056,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'r': cfg.tx_rate = parse_ulong("--tx-rate", optarg, 0, 1000000000ul); break;
+		case 'E': tele_opts = optarg; tele_off = false; break;
+		case 'Z': tele_off = true; tele_opts = NULL; break;
 		case 'j': cfg.json = true; break;
 		case 'C': cfg.check = true; break;
 		case 'h': usage(stdout); return 0;
@@ -1098,6 +1110,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fsb_ctx_set_log(ctx, NULL, NULL, FSB_LOG_NOTICE);
+	/* The control socket, before any port: a bad option stops here
+	 * with nothing started; a socket that cannot be made is only a
+	 * warning unless it was asked for. */
+	if (!tele_off) {
+		char err[FSB_ERRMSG_MAX];
+		int trc = fsb_ctx_telemetry_start(ctx, tele_opts, err, sizeof(err));
+		if (trc == -EINVAL) {
+			fsb_ctx_free(ctx);
+			die_usage("--telemetry: %s", err);
+		}
+		if (trc < 0 && tele_opts) {
+			fprintf(stderr, "fsb-fwd: %s\n", err);
+			fsb_ctx_free(ctx);
+			return 1;
+		}
+		if (trc < 0)
+			fprintf(stderr, "fsb-fwd: no control socket: %s\n", err);
+	}
 	struct fsb_port_conf pc = {
 		.nb_rxq = (uint16_t)cfg.nb_queues, .nb_txq = (uint16_t)cfg.nb_queues,
 		.nb_rxd = (uint16_t)cfg.nb_rxd, .nb_txd = (uint16_t)cfg.nb_txd,
@@ -1220,6 +1250,9 @@ int main(int argc, char **argv)
 		exit_code = 1;
 		goto out;
 	}
+	/* once the ports are up: a spec refused before says only that */
+	if (fsb_ctx_telemetry_path(ctx))
+		fprintf(stderr, "fsb-fwd: control socket %s\n", fsb_ctx_telemetry_path(ctx));
 	out("Forwarding mode: %s, burst %u, %u queue(s) per port%s\n",
 	    mode_names[cfg.mode], cfg.burst, cfg.nb_queues,
 	    cfg.mode == MODE_TXONLY ? (cfg.check ? ", checked frames (seq per queue, checksum)"

@@ -63,6 +63,8 @@ struct fsb_subdev;
 
 struct fsb_ctx {
 	pthread_mutex_t lock;          /* ports[], pools[] */
+	pthread_cond_t ref_cond;       /* a port's ext_refs went down */
+	struct fsb_telemetry *tele;    /* the control socket, or NULL */
 	fsb_log_fn log_fn;
 	void *log_arg;
 	_Atomic int log_level;

@@ -29,6 +29,7 @@ src_libfsb_internal_la_SOURCES = \
 	src/stats.c \
 	src/route.h src/route.c \
 	src/ctl.c \
+	src/telemetry.c \
 	src/bare.c
 
 lib_LTLIBRARIES += src/libfsb.la

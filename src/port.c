@@ -125,6 +125,9 @@ void fsb_port_close(struct fsb_port *port)
 	 * syncs, so once this returns it is done with the port. */
 	pthread_mutex_lock(&ctx->lock);
 	ctx->ports[port->id] = NULL;
+	/* and the control socket's thread, if it is in a call */
+	while (port->ext_refs)
+		pthread_cond_wait(&ctx->ref_cond, &ctx->lock);
 	pthread_mutex_unlock(&ctx->lock);
 
 	pthread_mutex_lock(&port->lock);
@@ -144,6 +147,27 @@ void fsb_port_close(struct fsb_port *port)
 	pthread_mutex_destroy(&port->lock);
 	free(port->xstats_zero);
 	free(port);
+}
+
+struct fsb_port *fsb_port_ref_get(struct fsb_ctx *ctx, unsigned id)
+{
+	if (id >= FSB_MAX_PORTS)
+		return NULL;
+	pthread_mutex_lock(&ctx->lock);
+	struct fsb_port *port = ctx->ports[id];
+	if (port)
+		port->ext_refs++;
+	pthread_mutex_unlock(&ctx->lock);
+	return port;
+}
+
+void fsb_port_ref_put(struct fsb_port *port)
+{
+	struct fsb_ctx *ctx = port->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	port->ext_refs--;
+	pthread_cond_broadcast(&ctx->ref_cond);
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 uint16_t fsb_port_id(const struct fsb_port *port)

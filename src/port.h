@@ -85,6 +85,14 @@ struct fsb_slot {
 	struct fsb_subdev_stats last;   /* last reading of this life */
 };
 
+/* One entry of a port's event log. */
+#define FSB_EVENT_LOG 256
+struct fsb_event_rec {
+	struct fsb_event ev;
+	uint64_t seq;                   /* 0, 1, ... in emission order */
+	uint64_t wall_ns;               /* CLOCK_REALTIME at emission */
+};
+
 struct fsb_port {
 	struct fsb_ctx *ctx;
 	uint16_t id;
@@ -121,9 +129,16 @@ struct fsb_port {
 	 * NULL with announce=off. */
 	struct fsb_announce *ann;
 
-	/* Events. */
+	/* Events, and the last FSB_EVENT_LOG of them with their wall
+	 * times for the control socket's /fsb/events (port->lock). */
 	fsb_event_fn ev_fn;
 	void *ev_arg;
+	struct fsb_event_rec evlog[FSB_EVENT_LOG];
+	uint64_t evlog_seq;             /* events emitted so far */
+	/* Holders that call into the port without ctx->lock (the control
+	 * socket's thread); fsb_port_close() waits for them (ctx->lock,
+	 * ctx->ref_cond). */
+	unsigned ext_refs;
 	bool link_reported;             /* last port link event said up */
 	bool link_reported_valid;
 	bool had_path;                  /* a TX path was chosen since start */
@@ -214,9 +229,21 @@ void fsb_port_tx_publish(struct fsb_port *port, int to);
 void fsb_slot_step_down(struct fsb_port *port, struct fsb_slot *s,
 			enum fsb_subdev_state target, enum fsb_reason why);
 
-/* Stamp @ev with the port and the time, log it, call the app's
- * callback (port->lock held). */
+/* Stamp @ev with the port and the time, log it, keep it in the event
+ * log, call the app's callback (port->lock held). */
 void fsb_port_event_emit(struct fsb_port *port, struct fsb_event *ev);
+
+/* How long slot @s, usable now, must still wait before it may take TX
+ * back (hold-down), in ns at @now; 0 when it may, or is not usable
+ * (port->lock held). */
+uint64_t fsb_slot_hold_left_ns(struct fsb_port *port, struct fsb_slot *s,
+			       uint64_t now);
+
+/* A reference for a caller outside ctx->lock (the control socket):
+ * the port of id @id, or NULL; fsb_port_close() waits until it is put
+ * back. */
+struct fsb_port *fsb_port_ref_get(struct fsb_ctx *ctx, unsigned id);
+void fsb_port_ref_put(struct fsb_port *port);
 
 /* ================================================================== */
 /* replay.c                                                            */

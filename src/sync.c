@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "announce.h"
 #include "loop.h"
@@ -41,6 +42,12 @@ void fsb_port_event_emit(struct fsb_port *port, struct fsb_event *ev)
 {
 	ev->port_id = port->id;
 	ev->time_ns = fsb_now_ns();
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	struct fsb_event_rec *r = &port->evlog[port->evlog_seq % FSB_EVENT_LOG];
+	r->ev = *ev;
+	r->seq = port->evlog_seq++;
+	r->wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	char line[160];
 	fsb_event_format(ev, line, sizeof(line));
 	fsb_log(FSB_LOG_INFO, "%s: %s", port->spec.name, line);
@@ -232,6 +239,16 @@ static bool slot_usable(const struct fsb_slot *s)
 {
 	return fsb_slot_state(s) == FSB_SUBDEV_STARTED && s->link_up &&
 	       !s->gone && s->admin_up && !s->close_pending && !s->leaving;
+}
+
+uint64_t fsb_slot_hold_left_ns(struct fsb_port *port, struct fsb_slot *s,
+			       uint64_t now)
+{
+	uint64_t hold = (uint64_t)port->spec.hold_down_ms * 1000000ull;
+	if (!slot_usable(s) || hold == 0 || s->usable_since_ns == 0)
+		return 0;
+	uint64_t age = now > s->usable_since_ns ? now - s->usable_since_ns : 0;
+	return age >= hold ? 0 : hold - age;
 }
 
 /*

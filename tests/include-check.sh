@@ -12,9 +12,10 @@
 #   subdev   subdev/*                   (the ops table and the kinds)
 #   port     port, sync, qsbr, burst, replay, stats, route, bare,
 #            migration/announce         (the announcer: the port's own)
-#   ctl      ctl
+#   ctl      ctl, telemetry             (the two threads of the control side)
 #   top      ctx.c, fsb-fwd.c           (they start and stop everything),
-#            migration/fsb-peer, drill_report (fsb-drill's tools: libc only)
+#            migration/fsb-peer, drill_report (fsb-drill's tools: libc only),
+#            fsbctl                     (the control socket's client: libc only)
 #
 # A file may include headers of its own layer and of layers before it,
 # never after.  Modules are files without their extension (x.c and x.h
@@ -34,8 +35,8 @@ layer() {
 	src/devsignal|src/nlmon|src/netlink|src/uevent|src/sigbus|src/vfio) echo 2 ;;
 	subdev/*) echo 3 ;;
 	src/port|src/sync|src/qsbr|src/burst|src/replay|src/stats|src/route|src/bare|migration/announce) echo 4 ;;
-	src/ctl) echo 5 ;;
-	src/ctx|src/fsb-fwd|migration/fsb-peer|migration/drill_report) echo 6 ;;
+	src/ctl|src/telemetry) echo 5 ;;
+	src/ctx|src/fsb-fwd|src/fsbctl|migration/fsb-peer|migration/drill_report) echo 6 ;;
 	*) echo "?" ;;
 	esac
 }

@@ -111,6 +111,39 @@ FSB_API void fsb_ctx_free(struct fsb_ctx *ctx);
 FSB_API void fsb_ctx_set_log(struct fsb_ctx *ctx, fsb_log_fn fn, void *arg,
 			     enum fsb_log_level max_level);
 
+/**
+ * The control socket: DPDK telemetry v2's wire protocol, so that
+ * dpdk-telemetry.py, Telegraf's dpdk input and fsbctl(8) read and steer
+ * the process's ports.  A SOCK_SEQPACKET unix socket served by a thread
+ * of its own (never the datapath's, never the control thread's).  Off
+ * until this is called; our tools call it by default.
+ *
+ * @opts: NULL, or "key=value" items separated by ',':
+ *   prefix=NAME      the socket is RUNDIR/dpdk/NAME/dpdk_telemetry.v2
+ *                    (default "fsb"); RUNDIR is $RUNTIME_DIRECTORY, else
+ *                    /var/run for root, else $XDG_RUNTIME_DIR or /tmp.
+ *                    A second process of the prefix gets ...v2:1, ...
+ *   path=PATH        the socket's path itself (its directory must exist)
+ *   group=G          (or telemetry_group=G) the socket is 0660 and its
+ *                    directory 0750, group G: G's members may read;
+ *                    otherwise 0660/0700 (the owner and root only)
+ *   clients=N        at most N clients at once (1..256, default 32)
+ * Commands that change state (attach, detach, stats reset, log level)
+ * are served only to root and to the process's own user.
+ *
+ * Returns 0, or -errno with one line in @err (when not NULL):
+ *   -EINVAL a bad option; -EEXIST already started; -EPERM a directory
+ *   that is world-writable; a socket or thread error.
+ */
+FSB_API int fsb_ctx_telemetry_start(struct fsb_ctx *ctx, const char *opts,
+				    char *err, size_t errlen);
+
+/** Close the control socket (unlinked) and its clients; no-op if off. */
+FSB_API void fsb_ctx_telemetry_stop(struct fsb_ctx *ctx);
+
+/** The control socket's path, or NULL while it is off. */
+FSB_API const char *fsb_ctx_telemetry_path(const struct fsb_ctx *ctx);
+
 /* ------------------------------------------------------------------ */
 /* Packet buffers and mempools                                         */
 /* ------------------------------------------------------------------ */
