@@ -49,3 +49,22 @@ pkgconfig_DATA = src/libfsb.pc
 bin_PROGRAMS += src/fsb-fwd
 src_fsb_fwd_SOURCES = src/fsb-fwd.c src/fsb-check.h
 src_fsb_fwd_LDADD = src/libfsb.la $(PTHREAD_LIBS)
+
+bin_PROGRAMS += src/fsbctl
+src_fsbctl_SOURCES = src/fsbctl.c
+
+# Bash completion for fsbctl, fsb-fwd and fsb-drill: one file, found by
+# bash-completion under each command's name (a link per command).
+bashcompletion_DATA = src/fsb.bash-completion
+EXTRA_DIST += src/fsb.bash-completion
+FSB_COMPLETED = fsbctl fsb-fwd fsb-drill
+install-data-hook: install-completion-links
+install-completion-links:
+	cd "$(DESTDIR)$(bashcompletiondir)" && \
+	for c in $(FSB_COMPLETED); do \
+		rm -f "$$c" && $(LN_S) fsb.bash-completion "$$c" || exit 1; \
+	done
+uninstall-hook: uninstall-completion-links
+uninstall-completion-links:
+	for c in $(FSB_COMPLETED); do rm -f "$(DESTDIR)$(bashcompletiondir)/$$c"; done
+.PHONY: install-completion-links uninstall-completion-links

@@ -32,11 +32,15 @@ esac
 # librsvg2-bin (rsvg-convert) and libxml2-utils (xmllint): the drill's
 # timeline.svg must render and parse (tests/drill-netns.sh); python3
 # reads its report.json there (DPDK's scripts need it anyway).
+# bash-completion: make install puts the completions of fsbctl, fsb-fwd
+# and fsb-drill where its pkg-config file says; tests/completion.sh
+# drives them through its loader.
 # CI proves this list in a fresh Debian chroot
 # (.ci/fresh-chroot).
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev
 libnuma-dev libmnl-dev libcmocka-dev iproute2 procps lcov dpdk dpdk-dev
-qemu-system-x86 busybox-static tcpdump librsvg2-bin libxml2-utils python3"
+qemu-system-x86 busybox-static tcpdump librsvg2-bin libxml2-utils python3
+bash-completion"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

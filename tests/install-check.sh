@@ -32,6 +32,17 @@ test -f "$prefix/include/fsb/fsb.h" && test -x "$prefix/bin/fsb-fwd" &&
 # fsb-drill from the install, with its helpers and topology found
 # around it (a staged install: the configured paths do not exist yet)
 test -x "$prefix/sbin/fsb-drill" && test -f "$prefix/share/man/man8/fsb-drill.8"
+test -x "$prefix/bin/fsbctl" && test -f "$prefix/share/man/man8/fsbctl.8" ||
+	{ echo "install-check: fsbctl or fsbctl(8) not installed" >&2; exit 1; }
+# the completions where bash-completion looks (its pkg-config file's
+# completionsdir, else under the prefix), one name per command
+cdir=$(sed -n 's/^bashcompletiondir = //p' "$build/Makefile")
+cdir=$(echo "$cdir" | sed "s|\$(datarootdir)|$prefix/share|; s|\${datarootdir}|$prefix/share|; s|\${prefix}|$prefix|")
+case "$cdir" in "$dest"*) ;; *) cdir="$dest$cdir" ;; esac
+for c in fsbctl fsb-fwd fsb-drill; do
+	[ "$(readlink "$cdir/$c")" = fsb.bash-completion ] && [ -f "$cdir/fsb.bash-completion" ] ||
+		{ echo "install-check: no bash completion for $c in $cdir" >&2; exit 1; }
+done
 "$prefix/sbin/fsb-drill" list | grep -q '^netns remove' ||
 	{ echo "install-check: the installed fsb-drill does not list its scenarios" >&2; exit 1; }
 if [ "$(id -u)" = 0 ]; then

@@ -30,6 +30,11 @@
 #   re-adoption by mac=       vf comes back as vfC with the same MAC
 #   rename while adopted      down/rename/up: used again; then deleting
 #                             the renamed interface fails over
+#   fsbctl                    the operator's view on the control socket:
+#                             fsbctl detach/attach (a planned switch, 0
+#                             lost at the peer), then a removal that
+#                             'show events' lists with its reason and
+#                             'show port' shows as the active path moving
 #
 # Environment: FSB_FWD, FSB_PEER, RATE (default 200000 pps),
 # LOSS_MAX (frames lost at a removal, default 4096), NS_SUFFIX,
@@ -371,7 +376,56 @@ sc_rename() {
 	sc_end
 }
 
-ALL="sc_invalid_names sc_removal sc_recreate sc_carrier sc_flaps sc_absent sc_mac sc_rename"
+# fsbctl FSBCTL-ARGS: the operator's client on this run's socket
+FSBCTL=${FSBCTL:-$(dirname "$FSB_FWD")/fsbctl}
+ctl() { "$FSBCTL" -s "$SC_SOCK" "$@"; }
+# wait_active SLOT: until the socket says TX is on SLOT (5 s)
+wait_active() {
+	for _i in $(seq 100); do
+		ctl -j show port 0 2>/dev/null | grep -q "\"active_slot\":$1," && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+sc_fsbctl() {
+	sc_begin fsbctl "fsbctl on the control socket: a planned detach/attach (0 lost), then a removal it reports"
+	if sc_traffic "$SPEC" 5 vfA; then
+		wait_line "$FE" '^fsb-fwd: control socket ' 5 "$FWD_PID" || bad "fsb-fwd named no control socket"
+		SC_SOCK=$(sed -n 's/^fsb-fwd: control socket //p' "$FE" | head -1)
+		at 0.8 ctl detach 0 0
+		wait_active 1 || bad "TX not on slot 1 after 'fsbctl detach 0 0'"
+		at 1.6 ctl attach 0 0
+		wait_active 0 || bad "TX not back on slot 0 after 'fsbctl attach 0 0'"
+		at 2.8 vf_del vfA
+		wait_active 1 || bad "TX not on slot 1 after the removal, says fsbctl"
+		ctl show port 0 > "$SC_DIR/port" 2>&1
+		ctl show events 0 > "$SC_DIR/events" 2>&1
+		ctl -j show events 0 > "$SC_DIR/events.json" 2>&1
+		sc_stop
+		# the planned switches: admin, both ways; the removal's with
+		# its reason; the port table marks the standby active
+		grep -q 'slot 0 -> 1.*admin' "$SC_DIR/events" || bad "show events: no planned switch 0 -> 1 (admin)"
+		grep -q 'slot 1 -> 0' "$SC_DIR/events" || bad "show events: no return 1 -> 0"
+		_why=$(grep 'active-change.*slot 0 -> 1' "$SC_DIR/events" | tail -1 | awk '{ print $NF }')
+		case $_why in
+		netdev-removed|link-down|uevent-remove) ;;
+		*) bad "show events: the removal's switch says '$_why'" ;;
+		esac
+		grep -Eq '^ +1 .*\*' "$SC_DIR/port" || bad "show port: slot 1 not marked active"
+		# loss counted at the peer: none before the removal
+		_lr=$(lost_from dellink vfA)
+		_lost=$(total_lost)
+		_lp=$(( ${_lost:-0} - ${_lr:-0} ))
+		num_le "frames lost by the planned detach/attach through fsbctl" "$_lp" 0
+		num_le "frames lost" "$_lost" "$LOSS_MAX"
+		info "events: planned 0 -> 1 -> 0 (admin), removal 0 -> 1 ($_why); lost: $_lp planned, $_lost in all"
+		[ -n "$SC_BAD" ] && { sed 's/^/    | /' "$SC_DIR/events" "$SC_DIR/port"; }
+	fi
+	sc_end
+}
+
+ALL="sc_invalid_names sc_removal sc_recreate sc_carrier sc_flaps sc_absent sc_mac sc_rename sc_fsbctl"
 for s in ${ONLY:-$ALL}; do
 	FWD_PID='' PEER_PID=''
 	"$s"

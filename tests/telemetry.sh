@@ -222,5 +222,8 @@ lost=$(sed -n 's/.*"lost":\([0-9]*\)}.*/\1/p' "$tmp/fwd.json" | head -1)
 [ "$lost" = 0 ] && ok "0 lost at the peers through the socket's detach/attach and the bad input" ||
 	bad "lost '$lost' at the peers: $(cut -c1-400 "$tmp/fwd.json")"
 
+# cmocka-style totals, so that tests/summary.sh counts each case
+echo "[  PASSED  ] $((n - fails)) test(s)."
+[ "$fails" = 0 ] || echo "[  FAILED  ] $fails test(s)."
 echo "$me: $((n - fails)) passed, $fails failed"
 [ "$fails" = 0 ]
