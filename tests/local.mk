@@ -38,6 +38,12 @@ tests_test_netlink_CFLAGS = $(test_cflags) $(MNL_CFLAGS)
 tests_test_netlink_LDADD = $(test_ldadd) $(MNL_LIBS)
 TESTS += tests/test_spec tests/test_mempool tests/test_port tests/test_netlink
 
+check_PROGRAMS += tests/test_telemetry
+tests_test_telemetry_SOURCES = tests/test_telemetry.c
+tests_test_telemetry_CFLAGS = $(test_cflags)
+tests_test_telemetry_LDADD = $(test_ldadd)
+TESTS += tests/test_telemetry
+
 check_PROGRAMS += tests/test_announce
 tests_test_announce_SOURCES = tests/test_announce.c
 tests_test_announce_CFLAGS = $(test_cflags)
