@@ -17,7 +17,8 @@ AM_TESTS_ENVIRONMENT = \
 
 EXTRA_DIST += tests/run-one.sh tests/summary.sh tests/helpers.h \
 	tests/bootstrap.sh tests/install-check.sh tests/ext/hello.c \
-	tests/demo.sh tests/tsan.supp tests/bench/overhead
+	tests/demo.sh tests/tsan.supp tests/bench/overhead \
+	tests/bench/telemetry tests/bench/bench-lib.sh
 
 if HAVE_CMOCKA
 test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEV_CFLAGS) $(MNL_CFLAGS)
