@@ -1148,26 +1148,28 @@ static void svg_band(FILE *f, const struct axes *a, double t0, double t1, const 
 			"text-anchor=\"middle\">%s</text>\n", (x0 + x1) / 2, PY0 + 11, label);
 }
 
-static void svg_panel(FILE *f, const struct run *r, int y0)
+/* Display buckets: the sink's, merged so that each holds some 50
+ * frames at the nominal rate (at 1000 pps a 10 ms bucket holds 10, and
+ * the curve is all noise): @merge sink buckets of @bs seconds each. */
+static void panel_buckets(const struct run *r, size_t *merge, double *bs)
 {
-	char lab[128];
-	struct axes a;
-	a.t0 = r->first_ns ? rel_s(r, r->first_ns) - 0.2 : 0;
-	a.t1 = r->last_ns ? rel_s(r, r->last_ns) + 0.2 : rel_s(r, r->end_ns);
-	if (a.t0 < 0)
-		a.t0 = 0;
-	if (a.t1 <= a.t0 + 0.1)
-		a.t1 = a.t0 + 1;
-	/* Display buckets: the sink's, merged so that each holds some 50
-	 * frames at the nominal rate (at 1000 pps a 10 ms bucket holds 10,
-	 * and the curve is all noise); the y axis stops at 3x the rate,
-	 * so one burst (a sender's start) does not flatten the rest. */
 	double rate = param_num(r, "rate", 0);
 	double bs0 = (double)r->bucket_ns / 1e9;
-	size_t merge = 1;
+	*merge = 1;
 	if (rate > 0 && bs0 > 0 && rate * bs0 < 50)
-		merge = (size_t)ceil(50 / (rate * bs0));
-	double bs = bs0 * (double)merge;
+		*merge = (size_t)ceil(50 / (rate * bs0));
+	*bs = bs0 * (double)*merge;
+}
+
+/* The top of a run's y axis: its peak, but at most twice the rate, so
+ * that one burst (a sender catching up at its start) is drawn clipped
+ * at the top and does not flatten the rest. */
+static double panel_ymax(const struct run *r)
+{
+	double rate = param_num(r, "rate", 0);
+	size_t merge;
+	double bs;
+	panel_buckets(r, &merge, &bs);
 	double peak = 0;
 	for (unsigned i = 0; i < r->npath; i++)
 		for (size_t k = 0; k < r->path[i].nbk; k += merge) {
@@ -1179,10 +1181,28 @@ static void svg_panel(FILE *f, const struct run *r, int y0)
 		}
 	if (rate > peak)
 		peak = rate;
-	if (rate > 0 && peak > 3 * rate)
-		peak = 3 * rate;
+	if (rate > 0 && peak > 2 * rate)
+		peak = 2 * rate;
 	double ystep = nice_step(peak > 0 ? peak * 1.15 : 1, 4);
-	a.ymax = ceil((peak > 0 ? peak * 1.15 : 1) / ystep) * ystep;
+	return ceil((peak > 0 ? peak * 1.15 : 1) / ystep) * ystep;
+}
+
+/* One run's panel; @ymax is the report's (one scale for all panels,
+ * so that runs and variants compare at a glance). */
+static void svg_panel(FILE *f, const struct run *r, int y0, double ymax)
+{
+	char lab[128];
+	struct axes a;
+	a.t0 = r->first_ns ? rel_s(r, r->first_ns) - 0.2 : 0;
+	a.t1 = r->last_ns ? rel_s(r, r->last_ns) + 0.2 : rel_s(r, r->end_ns);
+	if (a.t0 < 0)
+		a.t0 = 0;
+	if (a.t1 <= a.t0 + 0.1)
+		a.t1 = a.t0 + 1;
+	size_t merge;
+	double bs;
+	panel_buckets(r, &merge, &bs);
+	a.ymax = ymax;
 
 	fprintf(f, "<g transform=\"translate(0,%d)\">\n", y0);
 	fprintf(f, "<text x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">");
@@ -1236,6 +1256,7 @@ static void svg_panel(FILE *f, const struct run *r, int y0)
 			"<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%g</text>\n",
 			x, PY0, x, PY1, x, PY1 + 14, t);
 	}
+	double ystep = nice_step(a.ymax, 4);
 	for (double v = 0; v <= a.ymax + 1e-9; v += ystep) {
 		double y = sy(&a, v);
 		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
@@ -1256,7 +1277,7 @@ static void svg_panel(FILE *f, const struct run *r, int y0)
 			path_colors[i]);
 		double lastx = -1;
 		for (size_t k = 0; k < p->nbk; k += merge) {
-			double t = rel_s(r, r->start_ns) + ((double)k + 0.5 * (double)merge) * bs0;
+			double t = rel_s(r, r->start_ns) + ((double)k + 0.5 * (double)merge) * (bs / (double)merge);
 			if (t < a.t0 || t > a.t1)
 				continue;
 			double x = sx(&a, t);
@@ -1425,8 +1446,12 @@ static void write_svg(const char *file)
 		"viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
 		"<title>fsb-drill timeline</title>\n"
 		"<rect width=\"100%%\" height=\"100%%\" fill=\"#fafafa\"/>\n", SVG_W, h, SVG_W, h);
+	double ymax = 0;
 	for (unsigned i = 0; i < nruns; i++)
-		svg_panel(f, runs[i], (int)i * PANEL_H);
+		if (panel_ymax(runs[i]) > ymax)
+			ymax = panel_ymax(runs[i]);
+	for (unsigned i = 0; i < nruns; i++)
+		svg_panel(f, runs[i], (int)i * PANEL_H, ymax);
 	if (!nruns)
 		fprintf(f, "<text x=\"20\" y=\"40\" font-size=\"14\">no run finished</text>\n");
 	fprintf(f, "</svg>\n");
