@@ -57,6 +57,10 @@ struct fsb_slot {
 	bool link_up;                   /* operational link, as last known */
 	bool gone;                      /* device vanished; wait to re-appear */
 	bool bounce;                    /* gone and back in one batch of marks */
+	/* A probe that said -EAGAIN (there, not ready): probed again at
+	 * retry_ns (0 = none), backing off; at most FSB_PROBE_RETRIES. */
+	uint64_t retry_ns;
+	unsigned retries;
 	bool released;                  /* gone because we let it go on a
 					 * RELEASE mark (planned; the device
 					 * was alive) */
@@ -84,6 +88,11 @@ struct fsb_slot {
 	struct fsb_subdev_stats base;   /* folded from earlier lives */
 	struct fsb_subdev_stats last;   /* last reading of this life */
 };
+
+/* Probes again of a device that said -EAGAIN (subdev.h), before the
+ * slot waits for the device to appear anew: 0.1, 0.2, 0.4, 0.8, 1.6,
+ * then 2 s apart, some 13 s in all. */
+#define FSB_PROBE_RETRIES 10
 
 /* One entry of a port's event log. */
 #define FSB_EVENT_LOG 256

@@ -420,6 +420,11 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 	if (up_t)
 		s->up_signal_ns = up_t;
 
+	/* a new life of the device: a pending re-probe is moot */
+	if (m & (removal | FSB_MARKBIT(FSB_DEVSIG_APPEARED))) {
+		s->retry_ns = 0;
+		s->retries = 0;
+	}
 	if (m & FSB_MARKBIT(FSB_DEVSIG_GONE)) {
 		s->gone = true;
 		s->released = false;
@@ -587,6 +592,14 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 		}
 	}
 
+	/* A probe that said "not ready yet" is due again. */
+	FSB_FOREACH_SLOT(port, s) {
+		if (s->retry_ns && now >= s->retry_ns && s->gone && !s->released) {
+			s->retry_ns = 0;
+			s->gone = false;
+		}
+	}
+
 	/* Bring up what should be up. */
 	FSB_FOREACH_SLOT(port, s) {
 		if (s->close_pending)
@@ -599,7 +612,24 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 				if (rc == -EINVAL && st == FSB_SUBDEV_PROBED &&
 				    cfg_err)
 					*cfg_err = rc;
-				/* Wait for the device to (re)appear. */
+				/* Wait for the device to (re)appear; one that
+				 * is there but not ready is probed again,
+				 * 100 ms later, then 200, ... at most 2 s
+				 * apart, FSB_PROBE_RETRIES times */
+				if (rc == -EAGAIN && st == FSB_SUBDEV_PARSED &&
+				    s->retries < FSB_PROBE_RETRIES) {
+					unsigned sh = s->retries < 5 ? s->retries : 5;
+					uint64_t back = 100000000ull << sh;
+					if (back > 2000000000ull)
+						back = 2000000000ull;
+					s->retries++;
+					s->retry_ns = fsb_now_ns() + back;
+					fsb_log(FSB_LOG_NOTICE, "%s: not ready yet: "
+						"probing again in %llu ms (%u of %u)",
+						s->sd.name,
+						(unsigned long long)(back / 1000000),
+						s->retries, FSB_PROBE_RETRIES);
+				}
 				s->gone = true;
 				fsb_slot_step_down(port, s, FSB_SUBDEV_PARSED,
 						   rc == -EPROTO ? FSB_REASON_BROKEN :
@@ -623,6 +653,14 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 	FSB_FOREACH_SLOT(port, s) {
 		retry_close |= s->close_pending;
 		s->leaving = false;
+		/* up for good: the next failure starts the back-off anew */
+		if (fsb_slot_state(s) == FSB_SUBDEV_STARTED)
+			s->retries = 0;
+		if (s->retry_ns) {
+			uint64_t d = s->retry_ns > now ? s->retry_ns - now : 0;
+			if (d < wait_ns)
+				wait_ns = d;
+		}
 	}
 	if (retry_close && wait_ns > 100000000ull)
 		wait_ns = 100000000ull;

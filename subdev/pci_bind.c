@@ -116,8 +116,10 @@ int fsb_pci_bind(const char *addr, const char *want, const char *auto_drv,
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
 	}
+	/* not yet: a loaded machine can take longer (the port probes
+	 * again, backing off, then waits for the device to appear anew) */
 	ERR("%s: not bound to %s after %u ms (driver: %s; is the %s module "
 	    "loaded?)", addr, want, BIND_WAIT_MS, drv[0] ? drv : "none", want);
-	return -ETIMEDOUT;
+	return -EAGAIN;
 }
 

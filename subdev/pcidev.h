@@ -169,7 +169,7 @@ int fsb_pci_driver(const char *addr, char *drv, size_t len);
  * such a device by itself when it appears, "virtio-pci" for ours) is
  * taken: any other driver was the operator's choice.  0; -ENODEV (no
  * such device); -EBUSY (another driver has it: @err names it);
- * -ETIMEDOUT (@want did not bind it: not loaded?); -errno.
+ * -EAGAIN (@want did not bind it in time: not ready, or not loaded?); -errno.
  */
 int fsb_pci_bind(const char *addr, const char *want, const char *auto_drv,
 		 char *err, size_t errlen);

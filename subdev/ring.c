@@ -209,10 +209,19 @@ static int ring_bar_open(struct fsb_subdev *sd, struct ring_priv *priv)
 	return 0;
 }
 
+_Atomic unsigned fsb_ring_test_probe_eagain;
+
 static int ring_probe(struct fsb_subdev *sd)
 {
 	if (hooked(sd, FSB_OP_PROBE))
 		return -ENOTSUP;
+	/* test: a device that is there but not ready yet */
+	unsigned left = atomic_load(&fsb_ring_test_probe_eagain);
+	while (left && !atomic_compare_exchange_weak(&fsb_ring_test_probe_eagain,
+						     &left, left - 1))
+		;
+	if (left)
+		return -EAGAIN;
 	const char *name = fsb_devspec_get(&sd->spec, "name");
 	struct ring_priv *priv = calloc(1, sizeof(*priv));
 	if (!priv)

@@ -56,6 +56,11 @@ struct fsb_subdev_ops {
 	/* The kind's name and options, for the spec parser (spec.c). */
 	struct fsb_kind_spec desc;
 
+	/* -EAGAIN from probe: the device is there but not ready yet (a
+	 * driver bind or a device node that lags a hot-plug on a loaded
+	 * machine); the port probes again, backing off, instead of waiting
+	 * for an appearance that already happened.  Any other error waits
+	 * for the device to (re)appear. */
 	int (*probe)(struct fsb_subdev *sd);
 	int (*configure)(struct fsb_subdev *sd);
 	int (*start)(struct fsb_subdev *sd);
@@ -304,5 +309,7 @@ int fsb_ring_test_bar_fd(struct fsb_subdev *sd);
 /* Ring kind with bar=1: probe kills its BAR right after registering it,
  * so probe's first read of it faults (a device gone during probe). */
 extern _Atomic bool fsb_ring_test_bar_dead_at_probe;
+/* Test: the next N ring probes return -EAGAIN (there, not ready yet). */
+extern _Atomic unsigned fsb_ring_test_probe_eagain;
 
 #endif /* FSB_SUBDEV_H */

@@ -318,6 +318,14 @@ int fsb_vfio_pci_open(struct fsb_pcidev *d, const char *addr,
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
 	}
+	if (p->group < 0 && errno == ENOENT) {
+		/* bound, and still no node: not ready yet (the port
+		 * probes again) */
+		ERR("%s: %s did not appear within %u ms of the bind",
+		    addr, path, VFIO_NODE_WAIT_MS);
+		fsb_vfio_pci_close(d);
+		return -EAGAIN;
+	}
 	STEP(path, p->group);
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	STEP("VFIO_GROUP_GET_STATUS", ioctl(p->group, VFIO_GROUP_GET_STATUS, &gs));

@@ -43,6 +43,8 @@ qemu_ports
 qemu_sink "$d" || fail "the sink did not start"
 PMAC=02:fb:00:00:00:01
 guest='
+touch /tmp/fwd.err
+(tail -f /tmp/fwd.err | sed "s/^/fwd: /" > /dev/ttyS0) 2>/dev/null &
 fsb-fwd --port "fsb0,hold_down=500,mac='"$PMAC"',announce=192.0.2.15;2001:db8::15,announce_rounds=1,dev(virtio_pci,addr=0000:02:00.0),dev(virtio_pci,addr=0000:01:00.0,standby=1)" \
 	--forward-mode txonly --check --tx-rate 1000 --burst 1 --tx-retry \
 	--promisc --port-mac '"$PMAC"' --duration 75 --json > /tmp/fwd.json 2> /tmp/fwd.err

@@ -684,6 +684,81 @@ static void test_probe_failed(void **state)
 	fsb_bare_close(pb);
 }
 
+static unsigned probe_fails(struct ev_log *l, int slot)
+{
+	unsigned c = 0;
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < l->n; i++)
+		/* the failure itself: no change of state */
+		c += l->ev[i].type == FSB_EVENT_SUBDEV_STATE &&
+		     l->ev[i].reason == FSB_REASON_PROBE_FAILED &&
+		     l->ev[i].old_state == l->ev[i].new_state &&
+		     l->ev[i].slot == slot;
+	pthread_mutex_unlock(&l->lock);
+	return c;
+}
+
+/* A device that is there but not ready (probe -EAGAIN: a bind or a
+ * device node that lags a hot-plug) is probed again, backing off,
+ * without a new appearance; FSB_PROBE_RETRIES times, then the slot
+ * waits for one. */
+static void test_probe_not_ready(void **state)
+{
+	struct env *e = *state;
+	struct fsb_bare *pa = ring_peer(e->ctx, "nr1", e->mp);
+	e->log.n = 0;
+	char err[FSB_ERRMSG_MAX];
+	struct fsb_port *p = fsb_port_open(e->ctx,
+		"nr,hold_down=0,dev(ring,name=nr1),dev(null)", err, sizeof(err));
+	assert_non_null(p);
+	fsb_port_set_event_cb(p, ev_log_cb, &e->log);
+	struct fsb_port_conf pc = { .nb_rxq = 1, .nb_txq = 1 };
+	/* not ready for three probes (configure probes): up by the
+	 * fourth, on its own */
+	atomic_store(&fsb_ring_test_probe_eagain, 3);
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	assert_int_equal(active_slot(p), 1);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 5000));
+	assert_int_equal(probe_fails(&e->log, 0), 3);
+	assert_int_equal(atomic_load(&fsb_ring_test_probe_eagain), 0);
+
+	/* never ready: the retries end, the slot waits for an appearance */
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	e->log.n = 0;
+	atomic_store(&fsb_ring_test_probe_eagain, 1000);
+	assert_int_equal(fsb_port_attach(p, 0), -EAGAIN);
+	assert_int_equal(probe_fails(&e->log, 0), 1);
+	/* attach gave up on it (admin down again): up for the port */
+	atomic_store(&fsb_ring_test_probe_eagain, 0);
+	fsb_port_close(p);
+
+	e->log.n = 0;
+	p = fsb_port_open(e->ctx, "nr2,hold_down=0,dev(ring,name=nr1),dev(null)",
+			  err, sizeof(err));
+	assert_non_null(p);
+	fsb_port_set_event_cb(p, ev_log_cb, &e->log);
+	atomic_store(&fsb_ring_test_probe_eagain, 1000);
+	assert_int_equal(fsb_port_configure(p, &pc), 0);
+	assert_int_equal(fsb_rx_queue_setup(p, 0, e->mp), 0);
+	assert_int_equal(fsb_port_start(p), 0);
+	/* the back-off, warped: 2 s steps cover every wait */
+	for (unsigned i = 0; i < 2 * FSB_PROBE_RETRIES; i++) {
+		unsigned before = probe_fails(&e->log, 0);
+		t_warp_ms(2100);
+		WAIT_UNTIL(probe_fails(&e->log, 0) > before, 200);
+	}
+	assert_int_equal(probe_fails(&e->log, 0), 1 + FSB_PROBE_RETRIES);
+	assert_int_equal(active_slot(p), 1);
+	/* it appears (anew): probed at once, and used */
+	atomic_store(&fsb_ring_test_probe_eagain, 0);
+	fsb_port_mark(p, 0, FSB_DEVSIG_APPEARED, FSB_REASON_UEVENT_ADD);
+	assert_true(WAIT_UNTIL(active_slot(p) == 0, 3000));
+	fsb_port_close(p);
+	fsb_bare_close(pa);
+}
+
 struct poller {
 	struct fsb_port *p;
 	uint16_t qid;
@@ -963,6 +1038,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats_fold, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_replay_enotsup, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_failed, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_probe_not_ready, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_grace_offline, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rx_all_paths, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_dp_notes, t_setup, t_teardown),
