@@ -108,8 +108,9 @@ TESTS += tests/stress-no-grace.sh tests/abi-check.sh tests/include-check.sh
 XFAIL_TESTS = tests/stress-no-grace.sh
 EXTRA_DIST += tests/stress-no-grace.sh tests/abi-check.sh tests/include-check.sh
 
-TESTS += tests/fwd-cli.sh tests/telemetry.sh tests/completion.sh
-EXTRA_DIST += tests/fwd-cli.sh tests/telemetry.sh tests/tele-client.py tests/completion.sh
+TESTS += tests/fwd-cli.sh tests/telemetry.sh tests/completion.sh tests/fsbctl.sh
+EXTRA_DIST += tests/fwd-cli.sh tests/telemetry.sh tests/tele-client.py tests/completion.sh \
+	tests/fsbctl.sh
 
 # the QEMU harness (tests/qemu/): its QMP client, its host-side sink,
 # and the guest scenes
