@@ -107,6 +107,7 @@ static const char *const reason_names[FSB_REASON_COUNT] = {
 	[FSB_REASON_BROKEN] = "broken",
 	[FSB_REASON_PROBE_FAILED] = "probe-failed",
 	[FSB_REASON_DEVICE_LOST] = "device-lost",
+	[FSB_REASON_STALLED] = "stalled",
 };
 
 const char *fsb_reason_name(enum fsb_reason r)

@@ -266,6 +266,7 @@ struct fsb_spec {
 	bool has_mac;
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	uint32_t hold_down_ms;
+	uint32_t stall_ms;                  /* TX stall watchdog; 0 = off */
 	struct fsb_announce_cfg announce;   /* announce=, announce_* */
 	unsigned ndev;
 	struct fsb_devspec dev[FSB_MAX_SUBDEVS];
@@ -273,6 +274,12 @@ struct fsb_spec {
 
 #define FSB_HOLD_DOWN_DEFAULT_MS 100
 #define FSB_HOLD_DOWN_MAX_MS 3600000u
+/* A device that leaves TX descriptors unused this long is stalled: the
+ * kernel's TX watchdog waits seconds (it resets the device), we only
+ * move TX, so a short wait is cheap; and more than a few watch periods
+ * (10 ms), so one late look of a busy device's thread is not a stall. */
+#define FSB_STALL_DEFAULT_MS 50
+#define FSB_STALL_MAX_MS 60000u
 
 /*
  * Parse a whole port spec.  Returns 0, or -EINVAL with @err holding

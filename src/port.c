@@ -91,6 +91,7 @@ struct fsb_port *fsb_port_open(struct fsb_ctx *ctx, const char *spec,
 				port->spec.name);
 		s->port = port;
 		s->sd.announce = port->spec.announce.mode != FSB_ANNOUNCE_OFF;
+		s->sd.stall_ms = port->spec.stall_ms;
 		s->sd.notify.fn = fsb_slot_notify;
 		s->sd.notify.arg = s;
 		atomic_init(&s->state, FSB_SUBDEV_PARSED);

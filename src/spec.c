@@ -14,7 +14,7 @@
  *   quoted  bytes other than ", no escapes; the quotes are stripped and
  *           what is left must not be empty
  *
- * Port options (mac=, hold_down=, announce= and its schedule) and dev()
+ * Port options (mac=, hold_down=, stall_ms=, announce= and its schedule) and dev()
  * groups come in any order; there are 1..FSB_MAX_SUBDEVS groups and the
  * first is the primary.  A
  * value is at most FSB_SPEC_VALUE_MAX bytes once unquoted, the spec at
@@ -81,8 +81,10 @@ struct spec_parser {
 struct spec_port {
 	bool has_mac;
 	bool has_hold_down;
+	bool has_stall;
 	uint8_t mac[FSB_ETHER_ADDR_LEN];
 	uint32_t hold_down_ms;
+	uint32_t stall_ms;
 	bool has_announce;
 	struct fsb_announce_cfg announce;
 	/* announce_rounds, _initial, _max, _step: given (bit), and where
@@ -519,6 +521,25 @@ static int spec_devbody_parse(const struct spec_parser *ps, size_t p,
 	return 0;
 }
 
+/* A port option that is a number of milliseconds, 0..@max, given once;
+ * the item is [@p, @e). */
+static int spec_ms_opt(const struct spec_parser *ps, size_t p, size_t e,
+		       const char *val, uint64_t max, bool *has, uint32_t *out,
+		       size_t *end)
+{
+	uint64_t ms = 0;
+	if (*has)
+		return spec_fail(ps, p, e - p, "duplicate option");
+	int rc = spec_value_check(ps, p, e - p, FSB_OPT_UINT, val, 0, max);
+	if (rc < 0)
+		return rc;
+	spec_u64_parse(val, &ms);
+	*out = (uint32_t)ms;
+	*has = true;
+	*end = e;
+	return 0;
+}
+
 /* A port option: the item at @p, key of @klen bytes, '=' at p + klen. */
 static int spec_portopt_parse(const struct spec_parser *ps,
 			      struct spec_port *port, size_t p, size_t klen,
@@ -541,15 +562,11 @@ static int spec_portopt_parse(const struct spec_parser *ps,
 			return spec_fail(ps, p, e - p, "bad MAC address");
 		port->has_mac = true;
 	} else if (klen == 9 && memcmp(key, "hold_down", 9) == 0) {
-		if (port->has_hold_down)
-			return spec_fail(ps, p, e - p, "duplicate option");
-		rc = spec_value_check(ps, p, e - p, FSB_OPT_UINT, val, 0,
-				      FSB_HOLD_DOWN_MAX_MS);
-		if (rc < 0)
-			return rc;
-		spec_u64_parse(val, &ms);
-		port->hold_down_ms = (uint32_t)ms;
-		port->has_hold_down = true;
+		return spec_ms_opt(ps, p, e, val, FSB_HOLD_DOWN_MAX_MS,
+				   &port->has_hold_down, &port->hold_down_ms, end);
+	} else if (klen == 8 && memcmp(key, "stall_ms", 8) == 0) {
+		return spec_ms_opt(ps, p, e, val, FSB_STALL_MAX_MS,
+				   &port->has_stall, &port->stall_ms, end);
 	} else if (klen == 8 && memcmp(key, "announce", 8) == 0) {
 		char msg[FSB_ERRMSG_MAX];
 		if (port->has_announce)
@@ -639,6 +656,7 @@ static int spec_port_parse(struct spec_parser *ps, struct fsb_spec *out,
 {
 	struct spec_port port = {
 		.hold_down_ms = FSB_HOLD_DOWN_DEFAULT_MS,
+		.stall_ms = FSB_STALL_DEFAULT_MS,
 		.announce = {
 			.rounds = FSB_ANNOUNCE_ROUNDS_DEFAULT,
 			.initial_ms = FSB_ANNOUNCE_INITIAL_DEFAULT_MS,
@@ -713,6 +731,7 @@ static int spec_port_parse(struct spec_parser *ps, struct fsb_spec *out,
 		out->has_mac = port.has_mac;
 		memcpy(out->mac, port.mac, sizeof(out->mac));
 		out->hold_down_ms = port.hold_down_ms;
+		out->stall_ms = port.stall_ms;
 		out->announce = port.announce;
 		out->ndev = port.ndev;
 	}

@@ -464,8 +464,12 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 			struct fsb_link l = { 0 };
 			up = fsb_subdev_link_get(&s->sd, &l) == 0 && l.up;
 		}
+		/* a kind that says why its link is down (the stall
+		 * watchdog) gives the event its reason */
 		slot_set_link(port, s, up,
-			      up ? FSB_REASON_LINK_UP : FSB_REASON_LINK_DOWN,
+			      up ? FSB_REASON_LINK_UP :
+			      s->last_reason == FSB_REASON_STALLED ?
+			      FSB_REASON_STALLED : FSB_REASON_LINK_DOWN,
 			      slot_up_since(s));
 	}
 }

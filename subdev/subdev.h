@@ -213,6 +213,12 @@ struct fsb_subdev {
 	 * kind whose device can ask for them negotiates it (virtio's
 	 * GUEST_ANNOUNCE); set by the port before probe. */
 	bool announce;
+	/* The TX stall watchdog's limit (stall_ms=, 0 = off; 0 for a bare
+	 * sub-device, which has no port to fail over): a kind whose device
+	 * consumes descriptors reports its link down, reason stalled, when
+	 * TX descriptors stay unused this long (virtio_net.h).  Set by the
+	 * port before probe. */
+	uint32_t stall_ms;
 
 	/* How the kind's own sources (a session, a BAR, a VFIO request)
 	 * tell the port: installed by the port before probe, never

@@ -231,6 +231,113 @@ uint16_t fsb_vnet_tx_burst(void *q, struct fsb_buf **bufs, uint16_t n)
 	return (uint16_t)k;
 }
 
+/* ---- TX stall watchdog (virtio_net.h) ---- */
+
+void fsb_vnet_watchdog_reset(struct fsb_vnet_watchdog *wd)
+{
+	memset(wd->q, 0, sizeof(wd->q));
+	wd->look_ns = 0;
+	wd->stalled_ns = 0;
+	atomic_store(&wd->stalled, false);
+}
+
+/* How often to look: a fifth of the limit, at most every 10 ms (a
+ * stall is then declared within limit + one period). */
+static uint64_t stall_period_ns(uint64_t limit_ns)
+{
+	uint64_t p = limit_ns / 5;
+	if (p > 10000000ull)
+		p = 10000000ull;
+	if (p < 1000000ull)
+		p = 1000000ull;
+	return p;
+}
+
+uint64_t fsb_vnet_watchdog_run(struct fsb_vnet_watchdog *wd,
+			       struct fsb_subdev *sd,
+			       struct fsb_vnet_txq *const *txq, unsigned n,
+			       uint64_t now)
+{
+	if (!sd->stall_ms)
+		return 0;
+	uint64_t limit = (uint64_t)sd->stall_ms * 1000000ull;
+	uint64_t period = stall_period_ns(limit);
+	/* late: we, not the device, were away; judge from now on */
+	bool fresh = !wd->look_ns || now - wd->look_ns > 3 * period + 5000000ull;
+	wd->look_ns = now;
+	bool moved = false;
+	int stuck = -1;
+	unsigned stuck_pending = 0;
+	uint64_t stuck_for = 0, stuck_since = 0;
+	for (unsigned i = 0; i < n && i < FSB_MAX_QUEUES; i++) {
+		struct fsb_vnet_txq *tq = txq[i];
+		struct fsb_vnet_stall_q *w = &wd->q[i];
+		if (!tq || !tq->vq.used)
+			continue;
+		uint16_t u = __atomic_load_n(&tq->vq.used->idx, __ATOMIC_ACQUIRE);
+		uint16_t a = __atomic_load_n(&tq->vq.avail->idx, __ATOMIC_ACQUIRE);
+		uint16_t pending = (uint16_t)(a - u);
+		if (u != w->used) {
+			moved = true;
+			w->used = u;
+			w->since_ns = now;
+			continue;
+		}
+		if (pending == 0 || pending > tq->vq.size || fresh) {
+			/* idle (or an index we cannot judge: the ring's own
+			 * checks deal with a device that writes nonsense) */
+			w->since_ns = now;
+			continue;
+		}
+		if (now - w->since_ns >= limit && stuck < 0) {
+			stuck = (int)i;
+			stuck_pending = pending;
+			stuck_for = now - w->since_ns;
+			stuck_since = w->since_ns;
+		}
+	}
+	bool was = atomic_load(&wd->stalled);
+	if (!was && stuck >= 0) {
+		atomic_store(&wd->stalled, true);
+		wd->stalled_ns = now;
+		fsb_counter_add(&wd->stalls, 1);
+		fsb_log(FSB_LOG_WARNING, "%s: tx queue %d: the device has used "
+			"none of the %u descriptors waiting for it in %llu ms "
+			"(stall_ms=%u): stalled, link down", sd->name, stuck,
+			stuck_pending, (unsigned long long)(stuck_for / 1000000),
+			(unsigned)sd->stall_ms);
+		/* the outage began at the last progress seen, not now: the
+		 * failover's downtime counts from there (the same batch) */
+		fsb_subdev_notify(sd, FSB_DEVSIG_LINK_DOWN, FSB_REASON_STALLED);
+		fsb_subdev_tx_failing(sd, stuck_since);
+	} else if (was && moved && stuck < 0) {
+		atomic_store(&wd->stalled, false);
+		fsb_log(FSB_LOG_NOTICE, "%s: the device uses tx descriptors "
+			"again after %llu ms stalled: link up", sd->name,
+			(unsigned long long)((now - wd->stalled_ns) / 1000000));
+		fsb_subdev_notify(sd, FSB_DEVSIG_LINK_UP, FSB_REASON_LINK_UP);
+	}
+	return now + period;
+}
+
+unsigned fsb_vnet_tx_reclaim_unsent(struct fsb_vnet_txq *tq)
+{
+	struct fsb_vq *vq = &tq->vq;
+	if (!vq->slot)
+		return 0;
+	unsigned held = fsb_vq_in_flight(vq);
+	/* those the device used, and we had not taken back yet, did go */
+	uint16_t done = (uint16_t)(__atomic_load_n(&vq->used->idx,
+						   __ATOMIC_ACQUIRE) - vq->used_idx);
+	if (vq->broken || done > held)
+		done = 0;       /* a device that lied: count what we know */
+	unsigned unsent = held - done;
+	fsb_vq_reclaim(vq, fsb_vnet_buf_free, NULL);
+	if (unsent)
+		fsb_counter_add(&tq->errors, unsent);
+	return unsent;
+}
+
 void fsb_vnet_buf_free(void *cookie, void *arg)
 {
 	(void)arg;

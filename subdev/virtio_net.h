@@ -77,6 +77,69 @@ struct fsb_vnet_txq {
 	_Atomic uint64_t pkts, bytes, errors;
 } FSB_ALIGNED;
 
+/*
+ * The TX stall watchdog (issue: a backend that stops polling before it
+ * closes).  A device has work while avail->idx, what we published, is
+ * ahead of used->idx, what it finished.  Both live in the ring memory,
+ * stored atomically (the datapath's seq_cst publish, the device's
+ * release), so the control thread reads them on its own: the datapath
+ * does nothing for the watchdog, not even a compare.
+ *
+ * A queue whose device leaves published descriptors unused for
+ * sd->stall_ms is stalled: the kind's link reads down and the slot is
+ * marked link-down with reason stalled; the port fails over as for any
+ * link-down.  The link reads up again once the used index moves (or a
+ * new session or reset starts the queues afresh), then hold-down
+ * applies.  Idle queues (nothing published) never stall.
+ *
+ * A look that comes late (the control thread did not run: a guest
+ * paused for a migration, a starved host) restarts the count instead of
+ * judging: a pause of ours is not the device's.
+ */
+struct fsb_vnet_stall_q {
+	uint16_t used;                  /* used->idx at the last look */
+	uint64_t since_ns;              /* unchanged with work pending since */
+};
+
+struct fsb_vnet_watchdog {
+	struct fsb_vnet_stall_q q[FSB_MAX_QUEUES];
+	uint64_t look_ns;               /* the last look, 0 = none yet */
+	uint64_t stalled_ns;            /* when it was declared */
+	_Atomic bool stalled;           /* read by link_get */
+	_Atomic uint64_t stalls;        /* declared, over the device's life */
+};
+
+/* Forget what was seen (a start: fresh rings, or a new session). */
+void fsb_vnet_watchdog_reset(struct fsb_vnet_watchdog *wd);
+
+/*
+ * The kind's watch op calls this (control thread, port lock held) while
+ * started, with its @n tx queues: looks at each, marks the slot on a
+ * change (link-down/stalled, link-up), logs it once.  Returns when to
+ * look next (ns), 0 when the watchdog is off (sd->stall_ms == 0).
+ */
+uint64_t fsb_vnet_watchdog_run(struct fsb_vnet_watchdog *wd,
+			       struct fsb_subdev *sd,
+			       struct fsb_vnet_txq *const *txq, unsigned n,
+			       uint64_t now);
+
+/* Is the device stalled (for link_get)? */
+static inline bool fsb_vnet_watchdog_stalled(const struct fsb_vnet_watchdog *wd)
+{
+	return atomic_load_explicit(&((struct fsb_vnet_watchdog *)wd)->stalled,
+				    memory_order_relaxed);
+}
+
+/*
+ * Take back every buffer a tx queue still holds, once neither the
+ * datapath nor the device uses it (the device stopped or reset, the
+ * session gone): those the device never used are frames that were
+ * counted as sent and never left; they are added to the queue's
+ * tx_errors, once (a reclaimed ring holds nothing more).  Returns
+ * that count.
+ */
+unsigned fsb_vnet_tx_reclaim_unsent(struct fsb_vnet_txq *tq);
+
 /* Post as many RX buffers as the ring has room for, from rq->pool. */
 void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq);
 

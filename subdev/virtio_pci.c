@@ -137,6 +137,7 @@ struct vp_dev {
 	bool started, used_before;
 	bool gone_marked;               /* all-ones seen and told */
 	uint8_t status_set;             /* device_status as we left it */
+	struct fsb_vnet_watchdog wd;    /* TX stall (virtio_net.h) */
 	uint64_t started_ns;
 	uint64_t memoff_ns;             /* test knob: memory decoding off at */
 	bool stopped;                   /* reset by stop, not started since */
@@ -1039,6 +1040,7 @@ static int vp_start(struct fsb_subdev *sd)
 	d->status_set = FSB_VIRTIO_S_ACK | FSB_VIRTIO_S_DRIVER |
 		FSB_VIRTIO_S_FEATURES_OK | FSB_VIRTIO_S_DRIVER_OK;
 	d->gone_marked = false;
+	fsb_vnet_watchdog_reset(&d->wd);
 	d->started_ns = fsb_now_ns();
 	/* test knob FSB_TEST_VPCI_MEMOFF=ADDR@MS (vp_watch) */
 	const char *knob = getenv("FSB_TEST_VPCI_MEMOFF");
@@ -1075,6 +1077,16 @@ static void vp_stop(struct fsb_subdev *sd)
 	 * ends: they stay mapped in this process. */
 	if (!fsb_vpci_gone(&d->v))
 		fsb_vpci_reset(&d->v, VP_RESET_MS, err, sizeof(err));
+	/* TX left this slot a grace period ago: what the TX rings hold
+	 * is ours again; frames the device never used are dropped and
+	 * counted (tx_errors), once */
+	unsigned unsent = 0;
+	for (unsigned p = 0; p < d->nqp; p++)
+		if (d->txq[p])
+			unsent += fsb_vnet_tx_reclaim_unsent(d->txq[p]);
+	if (unsent)
+		fsb_log(FSB_LOG_NOTICE, "%s: %u tx frames the device never "
+			"took were dropped (tx_errors)", sd->name, unsent);
 }
 
 static void vp_close(struct fsb_subdev *sd)
@@ -1161,8 +1173,12 @@ static uint64_t vp_watch(struct fsb_subdev *sd, uint64_t now)
 		return now + VP_WATCH_NS;
 	}
 	uint8_t st = fsb_vpci_status(&d->v);
-	if (st == d->status_set)
-		return now + VP_WATCH_NS;
+	if (st == d->status_set) {
+		/* there, as we left it: is it using what we give it? */
+		uint64_t next = fsb_vnet_watchdog_run(&d->wd, sd, d->txq,
+			sd->conf.nb_txq < d->nqp ? sd->conf.nb_txq : d->nqp, now);
+		return next && next < now + VP_WATCH_NS ? next : now + VP_WATCH_NS;
+	}
 	if (st != 0xff && (st & FSB_VIRTIO_S_NEEDS_RESET) &&
 	    (st & ~FSB_VIRTIO_S_NEEDS_RESET) == d->status_set) {
 		fsb_log(FSB_LOG_ERR, "%s: %s asks for a reset (DEVICE_NEEDS_RESET): "
@@ -1201,8 +1217,8 @@ static int vp_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 		}
 		return 0;
 	}
-	l->up = true;
-	if (d->v.features & VP_F(VP_F_STATUS)) {
+	l->up = !fsb_vnet_watchdog_stalled(&d->wd);
+	if (l->up && (d->v.features & VP_F(VP_F_STATUS))) {
 		uint16_t st = 0;
 		char err[128];
 		if (fsb_vpci_cfg_read(&d->v, VP_CFG_STATUS, &st, 2, err,

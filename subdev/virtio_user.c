@@ -455,6 +455,7 @@ struct vu_dev {
 	bool started;
 	uint64_t known_gen[FSB_MAX_POOLS];
 	uint64_t table_epoch;           /* fsb_mempool_epoch() of the table */
+	struct fsb_vnet_watchdog wd;    /* TX stall (virtio_net.h) */
 };
 
 static const struct fsb_opt_desc vu_opts[] = {
@@ -824,7 +825,7 @@ static int vu_start(struct fsb_subdev *sd)
 		 * at GET_VRING_BASE, or the session is new) */
 		for (unsigned q = 0; q < d->nqp; q++) {
 			fsb_vq_reclaim(&d->rxq[q]->vq, fsb_vnet_buf_free, NULL);
-			fsb_vq_reclaim(&d->txq[q]->vq, fsb_vnet_buf_free, NULL);
+			fsb_vnet_tx_reclaim_unsent(d->txq[q]);
 			d->rxq[q]->skip = 0;
 		}
 	}
@@ -915,12 +916,31 @@ static int vu_start(struct fsb_subdev *sd)
 	s->up_since_ns = fsb_now_ns();
 	fsb_loop_unlock();
 	sess_put(s, 0);
+	fsb_vnet_watchdog_reset(&d->wd);
 	atomic_store(&s->link, true);
 	d->started = true;
 	return 0;
 fail:
 	vu_exchange_failed(d, step, rc);
 	return rc;
+}
+
+/*
+ * After stop (the backend stopped at GET_VRING_BASE, or the session is
+ * gone; TX left this slot a grace period ago): what the TX rings still
+ * hold is ours again.  Frames the backend never took are dropped and
+ * counted as tx_errors, once, and said (a stalled backend's ring is
+ * full of them).
+ */
+static void vu_tx_reclaim(struct vu_dev *d)
+{
+	unsigned unsent = 0;
+	for (unsigned q = 0; q < d->nqp; q++)
+		unsent += fsb_vnet_tx_reclaim_unsent(d->txq[q]);
+	if (unsent)
+		fsb_log(FSB_LOG_NOTICE, "%s: %u tx frames the vhost-user "
+			"backend never took were dropped (tx_errors)",
+			d->sd->name, unsent);
 }
 
 static void vu_stop(struct fsb_subdev *sd)
@@ -932,8 +952,10 @@ static void vu_stop(struct fsb_subdev *sd)
 	/* The datapath may still poll RX until the port's next grace
 	 * period: leave the rings alone, only stop the backend. */
 	int fd = sess_take(s);
-	if (fd < 0)
+	if (fd < 0) {
+		vu_tx_reclaim(d);
 		return;
+	}
 	d->conn.fd = fd;
 	int rc = 0;
 	const char *step = "SET_VRING_ENABLE";
@@ -950,9 +972,10 @@ static void vu_stop(struct fsb_subdev *sd)
 	if (rc < 0) {
 		vu_log_exchange(d, step, rc);
 		sess_put(s, rc);
-		return;
+	} else {
+		sess_put(s, 0);
 	}
-	sess_put(s, 0);
+	vu_tx_reclaim(d);
 }
 
 static void vu_close(struct fsb_subdev *sd)
@@ -999,15 +1022,28 @@ static unsigned vu_rx_pending(struct fsb_subdev *sd)
 	return n;
 }
 
-/* The emulated config space's status: LINK_UP while the session is up
- * and no ring broke. */
+/* The control thread's look at the rings while started: the TX stall
+ * watchdog (virtio_net.h), every stall_ms / 5 (at most 10 ms). */
+static uint64_t vu_watch(struct fsb_subdev *sd, uint64_t now)
+{
+	struct vu_dev *d = sd->priv;
+	if (!d || !d->started)
+		return 0;
+	return fsb_vnet_watchdog_run(&d->wd, sd, d->txq,
+				     sd->conf.nb_txq < d->nqp ? sd->conf.nb_txq :
+				     d->nqp, now);
+}
+
+/* The emulated config space's status: LINK_UP while the session is up,
+ * no ring broke and the backend uses what we give it (the watchdog). */
 static int vu_link_get(struct fsb_subdev *sd, struct fsb_link *l)
 {
 	struct vu_dev *d = sd->priv;
 	memset(l, 0, sizeof(*l));
 	if (!d)
 		return 0;
-	l->up = d->started && atomic_load(&d->sess->link);
+	l->up = d->started && atomic_load(&d->sess->link) &&
+		!fsb_vnet_watchdog_stalled(&d->wd);
 	for (unsigned q = 0; q < d->nqp && l->up; q++)
 		if (atomic_load(&d->rxq[q]->vq.fault) ||
 		    atomic_load(&d->txq[q]->vq.fault))
@@ -1070,6 +1106,7 @@ const struct fsb_subdev_ops fsb_subdev_virtio_user_ops = {
 	.tx_burst = fsb_vnet_tx_burst,
 	.rx_pending = vu_rx_pending,
 	.link_get = vu_link_get,
+	.watch = vu_watch,
 	.stats_get = vu_stats_get,
 	.stats_reset = vu_stats_reset,
 	.mac_get = vu_mac_get,

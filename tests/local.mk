@@ -154,9 +154,10 @@ check_PROGRAMS += tests/tools/vhost-hostile
 tests_tools_vhost_hostile_SOURCES = tests/tools/vhost-hostile.c
 tests_tools_vhost_hostile_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 TESTS += tests/vhost-interop.sh tests/vhost-reconnect.sh \
-	tests/vhost-failover.sh tests/vhost-hostile.sh
+	tests/vhost-failover.sh tests/vhost-hostile.sh tests/vhost-stall.sh
 EXTRA_DIST += tests/vhost-lib.sh tests/vhost-interop.sh \
 	tests/vhost-reconnect.sh tests/vhost-failover.sh tests/vhost-hostile.sh \
+	tests/vhost-stall.sh \
 	tests/bench/vhost
 
 # Fuzz targets.  The replay driver runs every seed (and any reproducer

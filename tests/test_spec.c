@@ -38,6 +38,8 @@ static const struct spec_vec vecs[] = {
 	{ "fsb0,dev(null),hold_down=0,dev(ring,name=r1),mac=02:00:00:00:00:01",
 	  NULL },
 	{ "fsb0,hold_down=3600000,dev(null)", NULL },
+	{ "fsb0,stall_ms=0,dev(null)", NULL },
+	{ "fsb0,dev(null),stall_ms=60000", NULL },
 	{ "fsb0,dev(ring,name=\"r1\")", NULL },
 	{ "fsb0,dev(null,size=\"9600\"),hold_down=\"7\"", NULL },
 	{ "Abcdefghijklmnopqrstuvwxyz01234,dev(null)", NULL },	/* 31 */
@@ -116,6 +118,12 @@ static const struct spec_vec vecs[] = {
 	/* Duplicates. */
 	{ "fsb0,hold_down=1,hold_down=2,dev(null)",
 	  E(18, "duplicate option near 'hold_down=2'") },
+	{ "fsb0,stall_ms=10,dev(null),stall_ms=20",
+	  E(28, "duplicate option near 'stall_ms=20'") },
+	{ "fsb0,stall_ms=60001,dev(null)",
+	  E(6, "number out of range (0..60000) near 'stall_ms=60001'") },
+	{ "fsb0,stall_ms=50ms,dev(null)",
+	  E(6, "bad number near 'stall_ms=50ms'") },
 	{ "fsb0,mac=02:00:00:00:00:01,dev(null),mac=02:00:00:00:00:02",
 	  E(38, "duplicate option near 'mac=02:00:00:00:00:02'") },
 	{ "fsb0,dev(null,size=64,size=64)",

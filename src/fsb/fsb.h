@@ -306,6 +306,8 @@ enum fsb_reason {
 	FSB_REASON_PROBE_FAILED,    /* "probe-failed" */
 	FSB_REASON_DEVICE_LOST,     /* "device-lost": the device's own
 				     * registers say it is gone */
+	FSB_REASON_STALLED,         /* "stalled": the device stopped using
+				     * TX descriptors (stall_ms) */
 	FSB_REASON_COUNT
 };
 
