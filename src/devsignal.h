@@ -23,7 +23,7 @@
 #include "fsb/fsb.h"
 
 /*
- * What happened.  The first six are also the marks a slot can carry
+ * What happened.  The first seven are also the marks a slot can carry
  * (port.h): a source's word, which the sync routine acts on.
  */
 enum fsb_devsig_what {
@@ -41,6 +41,12 @@ enum fsb_devsig_what {
 				 * at once and fails over only if it reads
 				 * down.  The kind stores when the failing
 				 * began in sd->tx_fail_ns first. */
+	FSB_DEVSIG_STEP,        /* a kind's step that went on without the
+				 * caller finished (a vhost-user setup
+				 * waiting on a slow backend: probe or
+				 * start said -EINPROGRESS): bring the
+				 * slot up again.  Not a verdict and
+				 * no reason of its own. */
 	FSB_DEVSIG_MARKS,       /* (count of the above) */
 
 	/* Router only: */

@@ -117,8 +117,9 @@ void fsb_port_mark(struct fsb_port *port, unsigned slot,
 	struct fsb_slot *s = &port->slot[slot];
 	int none = -1;
 	uint64_t now = fsb_now_ns();
-	if (m == FSB_DEVSIG_TX_FAILED) {
-		/* The datapath's "look at the link": not a source's word.
+	if (m == FSB_DEVSIG_TX_FAILED || m == FSB_DEVSIG_STEP) {
+		/* The datapath's "look at the link", a kind's "my step
+		 * is done": not a source's word.
 		 * It carries no reason (the link check finds one or not),
 		 * and a repeat is the streak going on, not a duplicate. */
 		atomic_fetch_or(&s->marks, FSB_MARKBIT(m));
@@ -211,6 +212,8 @@ static int slot_step_up(struct fsb_port *port, struct fsb_slot *s,
 	default:
 		return 0;
 	}
+	if (rc == -EINPROGRESS)
+		return rc;      /* under way: the kind marks STEP when done */
 	if (rc < 0) {
 		fsb_log(FSB_LOG_WARNING, "%s: %s failed: %s", sd->name,
 			st == FSB_SUBDEV_PARSED ? "probe" :
@@ -374,6 +377,10 @@ static void marks_consume(struct fsb_port *port, struct fsb_slot *s,
 			  uint64_t now)
 {
 	unsigned m = atomic_exchange(&s->marks, 0);
+	if (!m)
+		return;
+	/* "step again": the bring-up below does it; nothing to record */
+	m &= ~FSB_MARKBIT(FSB_DEVSIG_STEP);
 	if (!m)
 		return;
 	uint64_t tx_fail = atomic_exchange(&s->sd.tx_fail_ns, 0);
@@ -611,6 +618,8 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 		while (fsb_slot_state(s) < (int)slot_target(port, s)) {
 			int st = fsb_slot_state(s);
 			int rc = slot_step_up(port, s, s->last_reason);
+			if (rc == -EINPROGRESS)
+				break;  /* the kind's STEP mark brings us back */
 			if (rc < 0) {
 				s->last_err = rc;
 				if (rc == -EINVAL && st == FSB_SUBDEV_PROBED &&

@@ -60,7 +60,15 @@ struct fsb_subdev_ops {
 	 * driver bind or a device node that lags a hot-plug on a loaded
 	 * machine); the port probes again, backing off, instead of waiting
 	 * for an appearance that already happened.  Any other error waits
-	 * for the device to (re)appear. */
+	 * for the device to (re)appear.
+	 *
+	 * -EINPROGRESS from probe or start: the step goes on without the
+	 * caller (a vhost-user exchange waiting on a slow backend, which
+	 * must not hold the control thread for its whole deadline).  The
+	 * slot stays where it is, and the kind marks FSB_DEVSIG_STEP when
+	 * the step is done; the sync routine then calls the op again,
+	 * which returns the step's outcome.  Calls in between return
+	 * -EINPROGRESS again; close and release end the step first. */
 	int (*probe)(struct fsb_subdev *sd);
 	int (*configure)(struct fsb_subdev *sd);
 	int (*start)(struct fsb_subdev *sd);

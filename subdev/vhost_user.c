@@ -34,7 +34,7 @@
 
 #include "vhost_user.h"
 
-int fsb_vhost_timeout_ms = 2000;
+int fsb_vhost_timeout_ms = 5000;
 
 static const char *const req_names[] = {
 	[FSB_VHOST_GET_FEATURES] = "GET_FEATURES",
@@ -284,9 +284,14 @@ static int recv_reply(struct fsb_vhost_conn *c, uint32_t req,
 	} ctl;
 	struct msghdr mh = { .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
-	uint64_t deadline = now_ms() + (uint64_t)(c->timeout_ms > 0 ?
-		c->timeout_ms : fsb_vhost_timeout_ms);
+	int wait = c->timeout_ms > 0 ? c->timeout_ms : fsb_vhost_timeout_ms;
+	uint64_t deadline = now_ms() + (uint64_t)wait;
 	int rc = recv_all(c, buf, FSB_VHOST_HDR_SIZE, &mh, deadline);
+	if (rc == -ETIMEDOUT) {
+		snprintf(c->err, sizeof(c->err), "no reply to %s after %d ms "
+			 "(reply_timeout)", fsb_vhost_req_name(req), wait);
+		return rc;
+	}
 	if (rc < 0) {
 		snprintf(c->err, sizeof(c->err), "waiting for the reply to %s: %s",
 			 fsb_vhost_req_name(req),

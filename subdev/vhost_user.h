@@ -117,7 +117,7 @@ struct fsb_vhost_conn {
 	char err[160];          /* last error, one line */
 };
 
-/* Reply timeout for new connections (tests shorten it). */
+/* Reply timeout of a connection whose timeout_ms is 0 (5000 ms). */
 extern int fsb_vhost_timeout_ms;
 
 /*

@@ -237,9 +237,12 @@ void fsb_vnet_watchdog_reset(struct fsb_vnet_watchdog *wd)
 {
 	memset(wd->q, 0, sizeof(wd->q));
 	wd->look_ns = 0;
+	wd->progressed = false;
 	wd->stalled_ns = 0;
 	atomic_store(&wd->stalled, false);
 }
+
+#define FSB_VNET_FIRST_USE_NS 1000000000ull
 
 /* How often to look: a fifth of the limit, at most every 10 ms (a
  * stall is then declared within limit + one period). */
@@ -262,6 +265,11 @@ uint64_t fsb_vnet_watchdog_run(struct fsb_vnet_watchdog *wd,
 		return 0;
 	uint64_t limit = (uint64_t)sd->stall_ms * 1000000ull;
 	uint64_t period = stall_period_ns(limit);
+	/* a device that has used nothing yet since its start may still be
+	 * starting its own side (testpmd polls ~1 s after the setup): it
+	 * gets at least a second before its first use is called late */
+	if (!wd->progressed && limit < FSB_VNET_FIRST_USE_NS)
+		limit = FSB_VNET_FIRST_USE_NS;
 	/* late: we, not the device, were away; judge from now on */
 	bool fresh = !wd->look_ns || now - wd->look_ns > 3 * period + 5000000ull;
 	wd->look_ns = now;
@@ -296,6 +304,8 @@ uint64_t fsb_vnet_watchdog_run(struct fsb_vnet_watchdog *wd,
 			stuck_since = w->since_ns;
 		}
 	}
+	if (moved)
+		wd->progressed = true;
 	bool was = atomic_load(&wd->stalled);
 	if (!was && stuck >= 0) {
 		atomic_store(&wd->stalled, true);

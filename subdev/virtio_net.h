@@ -90,7 +90,9 @@ struct fsb_vnet_txq {
  * marked link-down with reason stalled; the port fails over as for any
  * link-down.  The link reads up again once the used index moves (or a
  * new session or reset starts the queues afresh), then hold-down
- * applies.  Idle queues (nothing published) never stall.
+ * applies.  Idle queues (nothing published) never stall.  Until the
+ * device has used a first descriptor after its start, the limit is at
+ * least a second: a backend may start polling a moment after the setup.
  *
  * A look that comes late (the control thread did not run: a guest
  * paused for a migration, a starved host) restarts the count instead of
@@ -105,6 +107,7 @@ struct fsb_vnet_watchdog {
 	struct fsb_vnet_stall_q q[FSB_MAX_QUEUES];
 	uint64_t look_ns;               /* the last look, 0 = none yet */
 	uint64_t stalled_ns;            /* when it was declared */
+	bool progressed;                /* used anything since the reset */
 	_Atomic bool stalled;           /* read by link_get */
 	_Atomic uint64_t stalls;        /* declared, over the device's life */
 };

@@ -84,7 +84,9 @@
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -106,6 +109,23 @@
 #define VU_BACKOFF_MIN_MS 10
 #define VU_BACKOFF_MAX_MS 1000
 #define VU_BARE_ACCEPT_WAIT_MS 10000
+/* reply_timeout= default: a busy backend (a switch building its buffer
+ * pools) was seen to answer GET_VRING_BASE after 2.57 s */
+#define VU_REPLY_TIMEOUT_MS 5000
+/* What a caller of probe or start waits for the exchange before it goes
+ * on without it (-EINPROGRESS): a healthy backend answers the whole
+ * handshake in a few ms; a slow one must not hold the control thread
+ * (and every port's sync behind it) for its deadline. */
+#define VU_STEP_WAIT_MS 250
+/* stop waits at most this for each reply, whatever reply_timeout says:
+ * the session is ours to end, and a backend too slow to stop its rings
+ * is disconnected instead (it must then stop using our memory) */
+#define VU_STOP_WAIT_MS 1000
+
+/* vu_job kinds, and vu_job_result()'s "no such job" */
+enum { VU_JOB_PROBE = 1, VU_JOB_START = 2 };
+#define VU_JOB_NONE 1
+#define VU_JOB_NOTHREAD 2
 
 /* ------------------------------------------------------------------ */
 /* Sessions (outlive probe..close)                                     */
@@ -132,6 +152,25 @@ struct vu_session {
 	ev_timer tm;                    /* client: reconnect */
 
 	_Atomic bool link;              /* rings enabled on a live session */
+	unsigned gen;                   /* loop lock: +1 per dropped connection */
+
+	/* The exchange of a probe or a start, on a thread of its own
+	 * (vu_job_*): one at a time.  active and kind/d are the sync
+	 * side's (the port lock orders its calls); the rest under jlock. */
+	struct vu_job {
+		pthread_mutex_t lock;
+		pthread_cond_t cond;
+		pthread_t th;
+		bool active;            /* a thread to join */
+		bool done;              /* the exchange is over (no more I/O) */
+		bool finished;          /* and its outcome applied */
+		bool waiter_left;       /* its caller went on: mark STEP */
+		bool cancelled;
+		int kind, rc;
+		unsigned gen;           /* the connection it ran on */
+		uint64_t t0_ns;
+		struct vu_dev *d;
+	} job;
 };
 
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -222,6 +261,7 @@ static void sess_drop_locked(struct vu_session *s, bool mark,
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	s->gen++;
 	atomic_store(&s->link, false);
 	if (mark && s->in_use)
 		sess_mark(s, FSB_DEVSIG_GONE, why);
@@ -335,6 +375,12 @@ static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
 	s->lfd = -1;
 	s->backoff_ms = VU_BACKOFF_MIN_MS;
 	atomic_init(&s->link, false);
+	pthread_mutex_init(&s->job.lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->job.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	const char *mac = fsb_devspec_get(&sd->spec, "mac");
 	if (!mac || fsb_mac_parse(mac, s->mac) < 0) {
 		/* locally administered, unicast, random */
@@ -356,6 +402,8 @@ static struct vu_session *sess_get(struct fsb_subdev *sd, int *rc)
 			pthread_mutex_unlock(&sess_lock);
 			fsb_log(FSB_LOG_ERR, "%s: cannot listen on %s: %s",
 				sd->name, s->path, strerror(-lfd));
+			pthread_cond_destroy(&s->job.cond);
+			pthread_mutex_destroy(&s->job.lock);
 			free(s);
 			*rc = lfd;
 			return NULL;
@@ -399,6 +447,8 @@ static void sess_put(struct vu_session *s, int rc)
 	fsb_loop_wake();
 }
 
+static void vu_job_cancel(struct vu_session *s);
+
 static void vu_release(struct fsb_subdev *sd)
 {
 	pthread_mutex_lock(&sess_lock);
@@ -411,6 +461,7 @@ static void vu_release(struct fsb_subdev *sd)
 	}
 	*pp = s->next;
 	pthread_mutex_unlock(&sess_lock);
+	vu_job_cancel(s);
 	fsb_loop_lock();
 	struct ev_loop *loop = fsb_loop();
 	if (loop) {
@@ -425,6 +476,8 @@ static void vu_release(struct fsb_subdev *sd)
 		unlink(s->path);
 	}
 	fsb_loop_unlock();
+	pthread_cond_destroy(&s->job.cond);
+	pthread_mutex_destroy(&s->job.lock);
 	free(s);
 }
 
@@ -456,6 +509,10 @@ struct vu_dev {
 	uint64_t known_gen[FSB_MAX_POOLS];
 	uint64_t table_epoch;           /* fsb_mempool_epoch() of the table */
 	struct fsb_vnet_watchdog wd;    /* TX stall (virtio_net.h) */
+	/* the memory table of the next setup (vu_start -> vu_setup) */
+	struct fsb_vhost_region regions[FSB_VHOST_MAX_REGIONS];
+	int region_fds[FSB_VHOST_MAX_REGIONS];
+	unsigned nregions;
 };
 
 static const struct fsb_opt_desc vu_opts[] = {
@@ -464,6 +521,7 @@ static const struct fsb_opt_desc vu_opts[] = {
 	{ "queues", FSB_OPT_UINT, 1, FSB_MAX_QUEUES },
 	{ "queue_size", FSB_OPT_UINT, 64, 4096 },
 	{ "mac", FSB_OPT_MAC, 0, 0 },
+	{ "reply_timeout", FSB_OPT_UINT, 100, 600000 },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -508,60 +566,14 @@ static void vu_exchange_failed(struct vu_dev *d, const char *step, int rc)
 		sess_mark(d->sess, FSB_DEVSIG_GONE, FSB_REASON_BROKEN);
 }
 
-static int vu_probe(struct fsb_subdev *sd)
+/*
+ * The handshake (job thread, or the caller's when it waits): features,
+ * protocol features, queue count, owner.  0, or the failed step's -errno
+ * with *@step naming it.
+ */
+static int vu_handshake(struct vu_dev *d, const char **stepp)
 {
-	int rc = 0;
-	struct vu_session *s = sess_get(sd, &rc);
-	if (!s)
-		return rc;
-	int fd = sess_take(s);
-	if (fd < 0 && !s->server) {
-		fd = sock_connect(s->path);
-		fsb_loop_lock();
-		if (fd >= 0 && s->fd < 0) {
-			s->fd = fd;
-		} else if (fd >= 0) {
-			close(fd);      /* the timer beat us to it */
-			fd = s->fd;
-		}
-		fsb_loop_unlock();
-		if (fd < 0) {
-			fsb_log(FSB_LOG_WARNING, "%s: cannot connect to vhost-user "
-				"backend at %s: %s; retrying in the background",
-				sd->name, s->path, strerror(-fd));
-			sess_put(s, fd);
-			return fd;
-		}
-	}
-	if (fd < 0 && s->server && sd->slot < 0) {
-		/* bare: nobody would re-probe us, so wait here */
-		uint64_t dl = fsb_now_ns() + VU_BARE_ACCEPT_WAIT_MS * 1000000ull;
-		while (fd < 0 && fsb_now_ns() < dl) {
-			struct timespec ts = { 0, 10000000 };
-			nanosleep(&ts, NULL);
-			fd = sess_take(s);
-		}
-	}
-	if (fd < 0) {
-		fsb_log(FSB_LOG_INFO, "%s: no vhost-user backend connected to %s "
-			"yet", sd->name, s->path);
-		return -ENOTCONN;
-	}
-
-	struct vu_dev *d = calloc(1, sizeof(*d));
-	if (!d) {
-		sess_put(s, 0);
-		return -ENOMEM;
-	}
-	d->sd = sd;
-	d->sess = s;
-	d->conn.fd = fd;
-	d->ring_fd = -1;
-	for (unsigned i = 0; i < 2 * FSB_MAX_QUEUES; i++)
-		d->kickfd[i] = d->callfd[i] = -1;
-	d->qsize = (uint16_t)fsb_devspec_get_u64(&sd->spec, "queue_size",
-						 VU_QSIZE_DEFAULT);
-
+	int rc;
 	const char *step = "GET_FEATURES";
 	rc = fsb_vhost_get_u64(&d->conn, FSB_VHOST_GET_FEATURES,
 			       &d->dev_features);
@@ -620,21 +632,286 @@ static int vu_probe(struct fsb_subdev *sd)
 		goto fail;
 	fsb_log(FSB_LOG_INFO, "%s: vhost-user backend at %s: features 0x%llx, "
 		"protocol 0x%llx, %u queue pairs; using 0x%llx",
-		sd->name, s->path, (unsigned long long)d->dev_features,
+		d->sd->name, d->sess->path, (unsigned long long)d->dev_features,
 		(unsigned long long)d->proto, d->max_qp,
 		(unsigned long long)d->features);
 	d->hdr_len = d->features & ((1ull << FSB_VIRTIO_F_VERSION_1) |
 				    (1ull << FSB_VIRTIO_NET_F_MRG_RXBUF)) ? 12 : 10;
-	fsb_loop_lock();
-	s->in_use = true;
-	fsb_loop_unlock();
-	sess_put(s, 0);
-	sd->priv = d;
 	return 0;
 fail:
-	vu_exchange_failed(d, step, rc);
-	free(d);
+	*stepp = step;
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Exchanges that go on without their caller                          */
+/* ------------------------------------------------------------------ */
+/*
+ * A probe's handshake and a start's setup are a dozen or more request
+ * and reply pairs, each allowed reply_timeout (5 s) by default.  They
+ * run on a thread of their own; the caller (the sync routine, on the
+ * control thread or an application's) waits VU_STEP_WAIT_MS for it and
+ * otherwise returns -EINPROGRESS (subdev.h): the port's other slots, and
+ * every other port, are synced meanwhile.  When the exchange ends, the
+ * thread applies its outcome to the session (re-arm, or drop it and
+ * mark, as a synchronous failure would), and marks the slot STEP if
+ * the caller went on; the sync routine then calls the op again, which
+ * joins the thread and returns the outcome.  close and release cancel
+ * an exchange under way: shutdown() of the socket ends its wait at once.
+ */
+static int vu_setup(struct vu_dev *d, const char **stepp);
+
+/* The exchange's outcome, applied to the session (any thread). */
+static void vu_job_finish(struct vu_dev *d, int kind, const char *step, int rc)
+{
+	if (rc < 0) {
+		vu_exchange_failed(d, step, rc);
+		return;
+	}
+	if (kind == VU_JOB_PROBE) {
+		fsb_loop_lock();
+		d->sess->in_use = true;
+		fsb_loop_unlock();
+	}
+	sess_put(d->sess, 0);
+}
+
+static void *vu_job_main(void *arg)
+{
+	struct vu_session *s = arg;
+	struct vu_job *j = &s->job;
+	struct vu_dev *d = j->d;
+	const char *step = "";
+	int rc = j->kind == VU_JOB_PROBE ? vu_handshake(d, &step) :
+		vu_setup(d, &step);
+	pthread_mutex_lock(&j->lock);
+	j->done = true;         /* no more I/O: cancel leaves the fd alone */
+	bool cancelled = j->cancelled;
+	pthread_mutex_unlock(&j->lock);
+	if (cancelled) {
+		/* the caller is closing: the connection (shut down under
+		 * the exchange) goes, quietly */
+		rc = -ECANCELED;
+		sess_put(s, rc);
+	} else {
+		vu_job_finish(d, j->kind, step, rc);
+	}
+	pthread_mutex_lock(&j->lock);
+	j->rc = rc;
+	j->finished = true;
+	bool tell = j->waiter_left && !cancelled;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	if (tell) {
+		uint64_t ms = (fsb_now_ns() - j->t0_ns) / 1000000;
+		fsb_log(rc < 0 ? FSB_LOG_WARNING : FSB_LOG_NOTICE, "%s: vhost-user "
+			"%s with the backend at %s %s after %llu ms", s->name,
+			j->kind == VU_JOB_PROBE ? "handshake" : "setup", s->path,
+			rc < 0 ? "failed" : "done", (unsigned long long)ms);
+		sess_mark(s, FSB_DEVSIG_STEP, FSB_REASON_ADMIN);
+	}
+	return NULL;
+}
+
+/*
+ * Wait up to @ms (UINT_MAX: for ever) for the exchange to finish; then
+ * join it and return its outcome (0 or -errno; d is j->d), else
+ * -EINPROGRESS and remember that the caller went on.
+ */
+static int vu_job_wait(struct vu_session *s, unsigned ms)
+{
+	struct vu_job *j = &s->job;
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->lock);
+	while (!j->finished) {
+		if (ms == UINT_MAX)
+			pthread_cond_wait(&j->cond, &j->lock);
+		else if (ms == 0 ||
+			 pthread_cond_timedwait(&j->cond, &j->lock, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (!j->finished) {
+		if (!j->waiter_left)
+			fsb_log(FSB_LOG_NOTICE, "%s: the vhost-user backend at %s "
+				"is slow to answer the %s; going on without it "
+				"(reply_timeout=%d ms per reply)", s->name, s->path,
+				j->kind == VU_JOB_PROBE ? "handshake" : "setup",
+				j->d->conn.timeout_ms);
+		j->waiter_left = true;
+		pthread_mutex_unlock(&j->lock);
+		return -EINPROGRESS;
+	}
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->th, NULL);
+	j->active = false;
+	return j->rc;
+}
+
+/* Run @kind's exchange for @d on its thread and wait for it as above.
+ * VU_JOB_NOTHREAD when no thread could be had (the caller runs it). */
+static int vu_job_start(struct vu_session *s, struct fsb_subdev *sd,
+			int kind, struct vu_dev *d)
+{
+	struct vu_job *j = &s->job;
+	j->kind = kind;
+	j->d = d;
+	j->done = j->finished = j->waiter_left = j->cancelled = false;
+	j->rc = 0;
+	j->t0_ns = fsb_now_ns();
+	fsb_loop_lock();
+	j->gen = s->gen;
+	fsb_loop_unlock();
+	/* signals are for the application's threads (as for ours) */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&j->th, NULL, vu_job_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return VU_JOB_NOTHREAD;
+	j->active = true;
+	/* a bare sub-device has no port to come back to it: it waits */
+	return vu_job_wait(s, sd->slot < 0 ? UINT_MAX : VU_STEP_WAIT_MS);
+}
+
+/*
+ * The outcome of a @kind exchange the last call left under way:
+ * -EINPROGRESS while it runs, its 0 or -errno once over (*dp: its
+ * device), or VU_JOB_NONE when there is none.  A handshake that
+ * went through on a connection since dropped is stale: forgotten
+ * (none); a failed one is reported (its failure dropped it).
+ */
+static int vu_job_result(struct vu_session *s, struct fsb_subdev *sd,
+			 int kind, struct vu_dev **dp)
+{
+	struct vu_job *j = &s->job;
+	if (!j->active || j->kind != kind)
+		return VU_JOB_NONE;
+	int rc = vu_job_wait(s, sd->slot < 0 ? UINT_MAX : 0);
+	if (rc == -EINPROGRESS)
+		return rc;
+	*dp = j->d;
+	j->d = NULL;
+	fsb_loop_lock();
+	bool stale = j->gen != s->gen;
+	fsb_loop_unlock();
+	if (stale && rc == 0 && kind == VU_JOB_PROBE) {
+		free(*dp);
+		*dp = NULL;
+		return VU_JOB_NONE;
+	}
+	return rc;
+}
+
+/* End an exchange under way (close, release): its wait ends at once.
+ * A handshake's device is freed; a setup's is the caller's. */
+static void vu_job_cancel(struct vu_session *s)
+{
+	struct vu_job *j = &s->job;
+	if (!j->active)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->cancelled = true;
+	if (!j->done && j->d)
+		shutdown(j->d->conn.fd, SHUT_RDWR);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->th, NULL);
+	j->active = false;
+	if (j->kind == VU_JOB_PROBE)
+		free(j->d);
+	j->d = NULL;
+}
+
+static int vu_probe(struct fsb_subdev *sd)
+{
+	int rc = 0;
+	struct vu_session *s = sess_get(sd, &rc);
+	if (!s)
+		return rc;
+	struct vu_dev *d = NULL;
+	/* a handshake under way, or finished since the last call */
+	rc = vu_job_result(s, sd, VU_JOB_PROBE, &d);
+	if (rc != VU_JOB_NONE) {
+		if (rc == 0)
+			sd->priv = d;
+		else if (rc != -EINPROGRESS)
+			free(d);
+		return rc;
+	}
+	int fd = sess_take(s);
+	if (fd < 0 && !s->server) {
+		fd = sock_connect(s->path);
+		fsb_loop_lock();
+		if (fd >= 0 && s->fd < 0) {
+			s->fd = fd;
+		} else if (fd >= 0) {
+			close(fd);      /* the timer beat us to it */
+			fd = s->fd;
+		}
+		fsb_loop_unlock();
+		if (fd < 0) {
+			fsb_log(FSB_LOG_WARNING, "%s: cannot connect to vhost-user "
+				"backend at %s: %s; retrying in the background",
+				sd->name, s->path, strerror(-fd));
+			sess_put(s, fd);
+			return fd;
+		}
+	}
+	if (fd < 0 && s->server && sd->slot < 0) {
+		/* bare: nobody would re-probe us, so wait here */
+		uint64_t dl = fsb_now_ns() + VU_BARE_ACCEPT_WAIT_MS * 1000000ull;
+		while (fd < 0 && fsb_now_ns() < dl) {
+			struct timespec ts = { 0, 10000000 };
+			nanosleep(&ts, NULL);
+			fd = sess_take(s);
+		}
+	}
+	if (fd < 0) {
+		fsb_log(FSB_LOG_INFO, "%s: no vhost-user backend connected to %s "
+			"yet", sd->name, s->path);
+		return -ENOTCONN;
+	}
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		sess_put(s, 0);
+		return -ENOMEM;
+	}
+	d->sd = sd;
+	d->sess = s;
+	d->conn.fd = fd;
+	d->conn.timeout_ms = (int)fsb_devspec_get_u64(&sd->spec, "reply_timeout",
+						      VU_REPLY_TIMEOUT_MS);
+	d->ring_fd = -1;
+	for (unsigned i = 0; i < 2 * FSB_MAX_QUEUES; i++)
+		d->kickfd[i] = d->callfd[i] = -1;
+	d->qsize = (uint16_t)fsb_devspec_get_u64(&sd->spec, "queue_size",
+						 VU_QSIZE_DEFAULT);
+	rc = vu_job_start(s, sd, VU_JOB_PROBE, d);
+	if (rc == VU_JOB_NOTHREAD) {
+		/* no thread to be had: do it here */
+		const char *step = "";
+		rc = vu_handshake(d, &step);
+		vu_job_finish(d, VU_JOB_PROBE, step, rc);
+	}
+	if (rc == -EINPROGRESS)
+		return rc;      /* d is the job's until vu_job_result */
+	s->job.d = NULL;
+	if (rc < 0) {
+		free(d);
+		return rc;
+	}
+	sd->priv = d;
+	return 0;
 }
 
 static void vu_kick(void *arg)
@@ -816,59 +1093,20 @@ static int vu_mem_table(struct vu_dev *d, struct fsb_vhost_region *r,
 	return 0;
 }
 
-static int vu_start(struct fsb_subdev *sd)
+/*
+ * The setup exchange (job thread, or the caller's): features, memory
+ * table, each ring, enable.  0, or the failed step's -errno with *@stepp
+ * naming it.
+ */
+static int vu_setup(struct vu_dev *d, const char **stepp)
 {
-	struct vu_dev *d = sd->priv;
-	struct vu_session *s = d->sess;
-	if (d->used_before) {
-		/* a restart: what the backend held is ours again (it stopped
-		 * at GET_VRING_BASE, or the session is new) */
-		for (unsigned q = 0; q < d->nqp; q++) {
-			fsb_vq_reclaim(&d->rxq[q]->vq, fsb_vnet_buf_free, NULL);
-			fsb_vnet_tx_reclaim_unsent(d->txq[q]);
-			d->rxq[q]->skip = 0;
-		}
-	}
-	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
-		if (!sd->rx_pool[q]) {
-			fsb_log(FSB_LOG_ERR, "%s: rx queue %u has no mempool",
-				sd->name, q);
-			return -EINVAL;
-		}
-		d->rxq[q]->pool = sd->rx_pool[q];
-		d->rxq[q]->cap = sd->rx_pool[q]->data_room - FSB_BUF_HEADROOM +
-			d->hdr_len;
-	}
-	struct fsb_vhost_region r[FSB_VHOST_MAX_REGIONS];
-	int fds[FSB_VHOST_MAX_REGIONS];
-	unsigned nr;
-	int rc = vu_mem_table(d, r, fds, &nr);
-	if (rc < 0)
-		return rc;
-	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
-		if (d->known_gen[d->rxq[q]->pool->id] != d->rxq[q]->pool->gen) {
-			fsb_log(FSB_LOG_ERR, "%s: rx queue %u's mempool is not a "
-				"live pool (freed?)", sd->name, q);
-			return -EINVAL;
-		}
-	}
-	int fd = sess_take(s);
-	if (fd < 0) {
-		fsb_log(FSB_LOG_WARNING, "%s: vhost-user session at %s is gone",
-			sd->name, s->path);
-		return -ENOTCONN;
-	}
-	d->conn.fd = fd;
-	d->used_before = true;
-	for (unsigned q = 0; q < sd->conf.nb_rxq; q++)
-		fsb_vnet_rx_refill(d->rxq[q]);
-
 	const char *step = "SET_FEATURES";
-	rc = fsb_vhost_set_u64(&d->conn, FSB_VHOST_SET_FEATURES, d->features);
+	int rc = fsb_vhost_set_u64(&d->conn, FSB_VHOST_SET_FEATURES, d->features);
 	if (rc < 0)
 		goto fail;
 	step = "SET_MEM_TABLE";
-	rc = fsb_vhost_set_mem_table(&d->conn, r, fds, nr);
+	rc = fsb_vhost_set_mem_table(&d->conn, d->regions, d->region_fds,
+				     d->nregions);
 	if (rc < 0)
 		goto fail;
 	for (unsigned i = 0; i < 2 * d->nqp; i++) {
@@ -912,16 +1150,87 @@ static int vu_start(struct fsb_subdev *sd)
 				goto fail;
 		}
 	}
+	return 0;
+fail:
+	*stepp = step;
+	return rc;
+}
+
+/* The setup went through: the link is up. */
+static void vu_started(struct vu_dev *d)
+{
+	struct vu_session *s = d->sess;
 	fsb_loop_lock();
 	s->up_since_ns = fsb_now_ns();
 	fsb_loop_unlock();
-	sess_put(s, 0);
 	fsb_vnet_watchdog_reset(&d->wd);
 	atomic_store(&s->link, true);
 	d->started = true;
-	return 0;
-fail:
-	vu_exchange_failed(d, step, rc);
+}
+
+static int vu_start(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	struct vu_session *s = d->sess;
+	/* a setup under way, or finished since the last call */
+	struct vu_dev *jd = NULL;
+	int rc = vu_job_result(s, sd, VU_JOB_START, &jd);
+	if (rc != VU_JOB_NONE) {
+		if (rc == 0)
+			vu_started(d);
+		return rc;
+	}
+	if (d->used_before) {
+		/* a restart: what the backend held is ours again (it stopped
+		 * at GET_VRING_BASE, or the session is new) */
+		for (unsigned q = 0; q < d->nqp; q++) {
+			fsb_vq_reclaim(&d->rxq[q]->vq, fsb_vnet_buf_free, NULL);
+			fsb_vnet_tx_reclaim_unsent(d->txq[q]);
+			d->rxq[q]->skip = 0;
+		}
+	}
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
+		if (!sd->rx_pool[q]) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u has no mempool",
+				sd->name, q);
+			return -EINVAL;
+		}
+		d->rxq[q]->pool = sd->rx_pool[q];
+		d->rxq[q]->cap = sd->rx_pool[q]->data_room - FSB_BUF_HEADROOM +
+			d->hdr_len;
+	}
+	rc = vu_mem_table(d, d->regions, d->region_fds, &d->nregions);
+	if (rc < 0)
+		return rc;
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++) {
+		if (d->known_gen[d->rxq[q]->pool->id] != d->rxq[q]->pool->gen) {
+			fsb_log(FSB_LOG_ERR, "%s: rx queue %u's mempool is not a "
+				"live pool (freed?)", sd->name, q);
+			return -EINVAL;
+		}
+	}
+	int fd = sess_take(s);
+	if (fd < 0) {
+		fsb_log(FSB_LOG_WARNING, "%s: vhost-user session at %s is gone",
+			sd->name, s->path);
+		return -ENOTCONN;
+	}
+	d->conn.fd = fd;
+	d->used_before = true;
+	for (unsigned q = 0; q < sd->conf.nb_rxq; q++)
+		fsb_vnet_rx_refill(d->rxq[q]);
+
+	rc = vu_job_start(s, sd, VU_JOB_START, d);
+	if (rc == VU_JOB_NOTHREAD) {
+		/* no thread to be had: do it here */
+		const char *step = "";
+		rc = vu_setup(d, &step);
+		vu_job_finish(d, VU_JOB_START, step, rc);
+	}
+	if (rc != -EINPROGRESS)
+		s->job.d = NULL;
+	if (rc == 0)
+		vu_started(d);
 	return rc;
 }
 
@@ -957,6 +1266,9 @@ static void vu_stop(struct fsb_subdev *sd)
 		return;
 	}
 	d->conn.fd = fd;
+	int keep = d->conn.timeout_ms;
+	if (d->conn.timeout_ms > VU_STOP_WAIT_MS)
+		d->conn.timeout_ms = VU_STOP_WAIT_MS;
 	int rc = 0;
 	const char *step = "SET_VRING_ENABLE";
 	if (d->features & (1ull << FSB_VHOST_F_PROTOCOL_FEATURES)) {
@@ -969,6 +1281,7 @@ static void vu_stop(struct fsb_subdev *sd)
 		step = "GET_VRING_BASE";
 		rc = fsb_vhost_get_vring_base(&d->conn, i, &num);
 	}
+	d->conn.timeout_ms = keep;
 	if (rc < 0) {
 		vu_log_exchange(d, step, rc);
 		sess_put(s, rc);
@@ -984,6 +1297,7 @@ static void vu_close(struct fsb_subdev *sd)
 	if (!d)
 		return;
 	struct vu_session *s = d->sess;
+	vu_job_cancel(s);       /* a setup under way */
 	vu_queues_free(d);
 	/* Our side ends the session: the backend forgets the device and
 	 * its mappings.  In client mode the reconnect starts at once (the
@@ -997,6 +1311,7 @@ static void vu_close(struct fsb_subdev *sd)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	s->gen++;
 	atomic_store(&s->link, false);
 	sess_retry_locked(s);
 	fsb_loop_unlock();

@@ -104,7 +104,7 @@ static inline int t_setup(void **state)
 	pthread_mutex_init(&e.log.lock, NULL);
 	e.ctx = fsb_ctx_new();
 	assert_non_null(e.ctx);
-	fsb_ctx_set_log(e.ctx, NULL, NULL, FSB_LOG_WARNING);
+	fsb_ctx_set_log(e.ctx, NULL, NULL, getenv("T_DEBUG") ? FSB_LOG_DEBUG : FSB_LOG_WARNING);
 	e.mp = fsb_mempool_create(e.ctx, "t", 8192, 2048, 64, -1);
 	assert_non_null(e.mp);
 	*state = &e;

@@ -27,6 +27,8 @@
 # frontend must deliver it and fsb-fwd --check must count exactly one
 # bad checksum (the check itself can fail).
 #
+# slow-reply is a backend that is slow, not broken: see slow() below.
+#
 #   sh tests/vhost-hostile.sh [FAULT...]     (as root; default: all)
 # Environment: FSB_FWD (e.g. an ASan build's), VH_HOSTILE.
 # Exit: 0 passed, 1 failed, 77 testpmd missing (it is not used here, but
@@ -73,7 +75,8 @@ hostile() {
 		taskset -c "$VH_TP_CPU" "$VH_HOSTILE" --socket "$S" --mode "$_m" --after 2000 --duration 20
 	hpid=$NS_BG_PID
 	wait_line "$VH_TMP/h_$_m.err" 'ready' 15 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
-	fwd_run_bg "f_$_m" 30 --port "vht0,hold_down=0,dev(virtio_user,path=$S),dev(ring,name=$R)" \
+	# reply_timeout=1000: a truncated reply must end within the run
+	fwd_run_bg "f_$_m" 30 --port "vht0,hold_down=0,dev(virtio_user,path=$S,reply_timeout=1000),dev(ring,name=$R)" \
 		--peer "ring,name=$R" --forward-mode txonly --check --tx-rate 100000 --duration 3 \
 		--stats-period 1
 	ns_reap "$FWD_PID"
@@ -136,8 +139,92 @@ hostile() {
 	line=
 }
 
-faults=${*:-bad-used-id id-not-in-flight used-len used-idx-jump corrupt short-reply truncated-reply bad-flags bad-request too-many-fds no-fd eof-handshake}
+# slow TIMEOUT: a backend that answers GET_FEATURES right but after 3 s
+# (vhost-hostile --mode slow-reply), with reply_timeout=TIMEOUT ("" =
+# the default, 5000 ms).  The port has two ring slots besides:
+#
+#   vhs0,hold_down=0,dev(virtio_user,path=SOCK[,reply_timeout=T]),
+#        dev(ring,name=A),dev(ring,name=B)
+#
+# The backend starts 0.5 s after the traffic (our client reconnects to
+# it), and fsb-fwd --schedule detaches ring A at 2.0 s, while the
+# handshake waits for its reply.  Judged:
+#   - the detach is carried out at once (TX moves from slot 1 to slot 2
+#     within 0.5 s of the call): the wait holds neither the port's lock
+#     nor the control thread;
+#   - every frame sent reached a ring peer or the backend (the ring
+#     peers carry everything while the virtio_user slot is not up);
+#   - default: the session survives the 3 s wait and TX moves to it
+#     (slot 0), the backend receives frames; reply_timeout=1000: it is
+#     dropped with a line naming GET_FEATURES and the 1000 ms waited,
+#     and TX never moves to it.
+slow() {
+	_t=$1
+	_m=slow${_t:-default}
+	S=$VH_TMP/$_m.sock
+	rm -f "$S"
+	RA=vhsA$$ RB=vhsB$$
+	# the backend comes 0.5 s after the traffic started: its slow
+	# handshake runs in the middle of forwarding, as a re-plugged or
+	# restarted backend's does
+	fwd_run_bg "f_$_m" 30 --port "vhs0,hold_down=0,dev(virtio_user,path=$S${_t:+,reply_timeout=$_t}),dev(ring,name=$RA),dev(ring,name=$RB)" \
+		--peer "ring,name=$RA" --peer "ring,name=$RB" --forward-mode txonly --check \
+		--tx-rate 20000 --duration 7 --schedule 2.0:detach:1 --stats-period 1
+	wait_line "$VH_TMP/f_$_m.err" 'active-change' 15 "$FWD_PID" || { vh_fail "$_m: fsb-fwd did not start forwarding"; vh_dump "f_$_m"; return; }
+	vh_sleep 0.5
+	ns_bg "$VH_TMP/h_$_m.json" "$VH_TMP/h_$_m.err" timeout -s INT -k 5 30 \
+		taskset -c "$VH_TP_CPU" "$VH_HOSTILE" --socket "$S" --mode slow-reply \
+		--delay-ms 3000 --duration 20
+	hpid=$NS_BG_PID
+	wait_line "$VH_TMP/h_$_m.err" 'ready' 15 "$hpid" || { vh_fail "$_m: vhost-hostile did not start"; vh_dump "h_$_m"; return; }
+	ns_reap "$FWD_PID"
+	rc=$?
+	kill -INT "$hpid" 2>/dev/null
+	ns_reap "$hpid"
+	f=$VH_TMP/f_$_m.err
+	why=
+	[ "$rc" = 0 ] || why="$why fsb-fwd exit status $rc (crash or hang);"
+	grep -q 'MISBEHAVE' "$VH_TMP/h_$_m.err" || why="$why the backend never delayed a reply;"
+	t_det=$(awk '/EVENT .*active-change: .*slot 1 -> slot 2/ { print $2; exit }' "$f")
+	t_act=$(sed -n 's/^action 0: detach slot 1 at \([0-9.]*\) s.*/\1/p' "$f" | head -n 1)
+	case $t_det in
+	'') why="$why no active-change from slot 1 to slot 2 (the scheduled detach);" ;;
+	*) awk -v t="$t_det" -v a="${t_act:-2.0}" 'BEGIN { exit !(t > a + 0.5) }' &&
+		why="$why the detach called at ${t_act:-?} s was carried out at $t_det s (held up by the slow handshake);" ;;
+	esac
+	# every frame sent reached a ring peer or the backend
+	h_rx=$(sed -n 's/.*"rx_frames":\([0-9]*\).*/\1/p' "$VH_TMP/h_$_m.json")
+	sent=$(sed -n 's/.*"sent":\([0-9]*\),"refused".*/\1/p' "$VH_TMP/f_$_m.json")
+	at_peers=$(sed -n 's/.*"received_at_peers":\([0-9]*\).*/\1/p' "$VH_TMP/f_$_m.json")
+	miss=$(( ${sent:-0} - ${at_peers:-0} - ${h_rx:-0} ))
+	[ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$miss" = 0 ] ||
+		why="$why of ${sent:-?} frames sent, ${at_peers:-?} reached the ring peers and ${h_rx:-?} the backend ($miss unaccounted);"
+	if [ -z "$_t" ]; then
+		grep -Eq 'EVENT .*active-change: .*-> slot 0' "$f" ||
+			why="$why TX never moved to the slow backend's slot once it answered;"
+		[ "${h_rx:-0}" -gt 0 ] || why="$why the backend received nothing from us;"
+		line=$(grep -E 'handshake .* done after' "$f" | head -n 1)
+	else
+		line=$(grep -E "no reply to GET_FEATURES after $_t ms" "$f" | head -n 1)
+		[ -n "$line" ] || why="$why no line naming GET_FEATURES and the $_t ms waited;"
+		grep -Eq 'EVENT .*active-change: .*-> slot 0' "$f" &&
+			why="$why TX moved to the slot whose handshake timed out;"
+	fi
+	if [ -z "$why" ]; then
+		vh_ok "$_m: the detach called at $t_act s, in the slow handshake, done at $t_det s; of $sent frames sent the ring peers got $at_peers, the backend ${h_rx:-0}, 0 unaccounted; fsb-fwd said: $line"
+	else
+		vh_fail "$_m:$why"
+		vh_dump "f_$_m" "h_$_m"
+	fi
+}
+
+faults=${*:-bad-used-id id-not-in-flight used-len used-idx-jump corrupt short-reply truncated-reply bad-flags bad-request too-many-fds no-fd eof-handshake slow-reply}
 for m in $faults; do
-	hostile "$m"
+	if [ "$m" = slow-reply ]; then
+		slow ""
+		slow 1000
+	else
+		hostile "$m"
+	fi
 done
 vh_finish

@@ -29,6 +29,8 @@
  *                     without the fd that reply must carry (a frontend
  *                     that never asks sees a good backend)
  *   eof-handshake     closes the socket after SET_MEM_TABLE
+ *   slow-reply        answers GET_FEATURES right, but only after --delay-ms
+ *                     (default 3000): a busy backend, not a broken one
  *
  * Each session misbehaves again: after the frontend drops it, the tool
  * accepts (or, with --client, re-connects) and does it again, so a
@@ -106,12 +108,12 @@ enum {
 enum mode {
 	M_GOOD, M_BAD_USED_ID, M_ID_NOT_IN_FLIGHT, M_USED_LEN, M_USED_IDX_JUMP,
 	M_CORRUPT, M_SHORT_REPLY, M_TRUNC_REPLY, M_BAD_FLAGS, M_BAD_REQUEST,
-	M_TOO_MANY_FDS, M_NO_FD, M_EOF_HANDSHAKE, M_COUNT
+	M_TOO_MANY_FDS, M_NO_FD, M_EOF_HANDSHAKE, M_SLOW_REPLY, M_COUNT
 };
 static const char *const mode_names[M_COUNT] = {
 	"good", "bad-used-id", "id-not-in-flight", "used-len", "used-idx-jump",
 	"corrupt", "short-reply", "truncated-reply", "bad-flags", "bad-request",
-	"too-many-fds", "no-fd", "eof-handshake",
+	"too-many-fds", "no-fd", "eof-handshake", "slow-reply",
 };
 
 struct region {
@@ -143,9 +145,11 @@ static struct {
 	enum mode mode;
 	uint64_t after;
 	unsigned queues, frame_len;
+	unsigned delay_ms;
 	double duration;
 	bool verbose;
-} opt = { .mode = M_GOOD, .after = 1000, .queues = 2, .frame_len = 64 };
+} opt = { .mode = M_GOOD, .after = 1000, .queues = 2, .frame_len = 64,
+	  .delay_ms = 3000 };
 
 static struct {
 	int fd;
@@ -320,6 +324,17 @@ static int reply(uint32_t req, const void *payload, uint32_t size)
 			rq = REQ_GET_QUEUE_NUM;
 			misbehave("GET_FEATURES answered with request 17 (GET_QUEUE_NUM)");
 			break;
+		case M_SLOW_REPLY: {
+			char what[64];
+			snprintf(what, sizeof(what), "GET_FEATURES answered after "
+				 "%u ms", opt.delay_ms);
+			misbehave(what);
+			struct timespec ts = { opt.delay_ms / 1000,
+					       (long)(opt.delay_ms % 1000) * 1000000L };
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+			break;
+		}
 		case M_TOO_MANY_FDS:
 			for (nextra = 0; nextra < 16; nextra++)
 				extra_fds[nextra] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -810,7 +825,8 @@ static void on_sig(int s)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vhost-hostile --socket PATH [--client] [--mode MODE] [--after N]\n"
-		"                     [--tx] [--frame-len N] [--queues N] [--duration S] [-v]\n"
+		"                     [--tx] [--frame-len N] [--queues N] [--duration S]\n"
+		"                     [--delay-ms MS] [-v]\n"
 		"Modes:");
 	for (int i = 0; i < M_COUNT; i++)
 		fprintf(f, " %s", mode_names[i]);
@@ -828,6 +844,7 @@ int main(int argc, char **argv)
 		{ "frame-len", required_argument, NULL, 'l' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "delay-ms", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -855,6 +872,7 @@ int main(int argc, char **argv)
 		case 'l': opt.frame_len = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'q': opt.queues = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'd': opt.duration = strtod(optarg, NULL); break;
+		case 'D': opt.delay_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'v': opt.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
