@@ -57,6 +57,17 @@
  * close it (its watcher is stopped; the timer runs only without a
  * connection; the listener refuses a second connection).
  *
+ * Slow backends.  Each reply may take reply_timeout= ms (default 5000:
+ * a busy switch answered GET_VRING_BASE after 2.57 s).  The probe's
+ * handshake and the start's setup run on a thread of their own (vu_job,
+ * below): the caller waits 250 ms and otherwise goes on, -EINPROGRESS,
+ * and the slot is marked STEP when the backend has answered.  A stop
+ * waits at most 1 s per reply and otherwise drops the session.
+ *
+ * TX stall watchdog (virtio_net.h): the control thread's look at the TX
+ * rings (vu_watch); a backend that stops polling without closing is
+ * a link-down, reason stalled.
+ *
  * Ring size: queue_size= (default 512), for every ring; the port's
  * nb_rxd/nb_txd do not apply (as in DPDK's virtio-user, where the ring
  * size is a device option).  512 measured best here for 64-byte TX
@@ -788,7 +799,8 @@ static int vu_job_start(struct vu_session *s, struct fsb_subdev *sd,
  * -EINPROGRESS while it runs, its 0 or -errno once over (*dp: its
  * device), or VU_JOB_NONE when there is none.  A handshake that
  * went through on a connection since dropped is stale: forgotten
- * (none); a failed one is reported (its failure dropped it).
+ * (none), and such a setup is -ENOTCONN; a failed one is reported (its
+ * failure dropped it).
  */
 static int vu_job_result(struct vu_session *s, struct fsb_subdev *sd,
 			 int kind, struct vu_dev **dp)
@@ -809,6 +821,8 @@ static int vu_job_result(struct vu_session *s, struct fsb_subdev *sd,
 		*dp = NULL;
 		return VU_JOB_NONE;
 	}
+	if (stale && rc == 0)
+		return -ENOTCONN;       /* set up a session that is gone */
 	return rc;
 }
 
