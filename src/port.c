@@ -411,8 +411,11 @@ int fsb_port_attach(struct fsb_port *port, unsigned slot)
 		s->signal_ns = fsb_now_ns();
 		s->last_err = 0;
 		fsb_port_sync_locked(port, NULL);
-		if (port->configured && fsb_slot_state(s) < FSB_SUBDEV_CONFIGURED) {
-			/* not up: the admin's attach did not happen */
+		if (port->configured && fsb_slot_state(s) < FSB_SUBDEV_CONFIGURED &&
+		    s->last_err != -EINPROGRESS) {
+			/* not up: the admin's attach did not happen (a step
+			 * still under way, a slow vhost-user handshake, is
+			 * an attach that completes later) */
 			rc = s->last_err ? s->last_err : -EIO;
 			s->admin_up = false;
 			fsb_port_sync_locked(port, NULL);

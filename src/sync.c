@@ -618,8 +618,11 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 		while (fsb_slot_state(s) < (int)slot_target(port, s)) {
 			int st = fsb_slot_state(s);
 			int rc = slot_step_up(port, s, s->last_reason);
-			if (rc == -EINPROGRESS)
-				break;  /* the kind's STEP mark brings us back */
+			if (rc == -EINPROGRESS) {
+				/* the kind's STEP mark brings us back */
+				s->last_err = rc;
+				break;
+			}
 			if (rc < 0) {
 				s->last_err = rc;
 				if (rc == -EINVAL && st == FSB_SUBDEV_PROBED &&

@@ -379,6 +379,80 @@ static void test_stall(void **state)
 	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
 }
 
+/*
+ * A backend slow to answer (tests/tools/vhost-hostile --mode slow-reply:
+ * GET_FEATURES answered after 3 s, on every session): the port starts
+ * on its ring slot without waiting, and the virtio_user slot joins once
+ * the backend answered.  Detached and attached again, attach returns 0
+ * while the new handshake still waits (the slot is attached, not up
+ * yet), and the slot comes up later by itself.
+ */
+static void test_slow_backend_attach(void **state)
+{
+	struct env *e = *state;
+	const char *tool = getenv("VH_HOSTILE");
+	if (!tool)
+		tool = "tests/tools/vhost-hostile";
+	if (access(tool, X_OK) != 0)
+		fail_msg("%s is not built (make check builds it; or set VH_HOSTILE)",
+			 tool);
+	unlink(sock_path);
+	char log[64];
+	snprintf(log, sizeof(log), "/tmp/fsb-vq-%d-hostile.log", (int)getpid());
+	char *argv[] = { "timeout", "-k", "2", "60", (char *)tool, "--socket",
+			 sock_path, "--mode", "slow-reply", "--delay-ms", "3000",
+			 "--duration", "50", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	pid_t pid;
+	assert_int_equal(posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	if (!WAIT_UNTIL(unix_listening(sock_path), 10000))
+		fail_msg("vhost-hostile did not listen on %s (see %s)", sock_path, log);
+
+	struct fsb_bare *peer = ring_peer(e->ctx, "vqsl", e->mp);
+	char spec[200];
+	snprintf(spec, sizeof(spec), "vq4,hold_down=0,"
+		 "dev(virtio_user,path=%s,queue_size=256),dev(ring,name=vqsl)",
+		 sock_path);
+	struct fsb_port *p = port_up(e->ctx, spec, e->mp, &e->log);
+	/* the start did not wait for the backend: the ring carries TX */
+	struct fsb_slot_info si;
+	assert_int_equal(fsb_port_slot_info(p, 0, &si), 0);
+	assert_true(si.state < FSB_SUBDEV_STARTED);
+	assert_int_equal(active_slot(p), 1);
+	if (!WAIT_UNTIL(active_slot(p) == 0, 15000))
+		fail_msg("the slow backend's slot did not come up within 15 s");
+
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	assert_int_equal(active_slot(p), 1);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	assert_int_equal(fsb_port_slot_info(p, 0, &si), 0);
+	assert_true(si.state < FSB_SUBDEV_STARTED);     /* attached, not up */
+	assert_int_equal(fsb_port_attach(p, 0), -EALREADY);
+	if (!WAIT_UNTIL(active_slot(p) == 0, 15000))
+		fail_msg("after attach, the slot did not come up within 15 s");
+
+	/* detached while a handshake waits: it is cancelled, nothing
+	 * leaks (LSan, fd counts in the sanitizer runs) */
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	assert_int_equal(fsb_port_attach(p, 0), 0);
+	assert_int_equal(fsb_port_detach(p, 0), 0);
+	fsb_port_close(p);
+	fsb_bare_close(peer);
+	kill(pid, SIGINT);
+	int status;
+	if (!WAIT_UNTIL(waitpid(pid, &status, WNOHANG) == pid, 10000)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	unlink(sock_path);
+	assert_int_equal(fsb_mempool_avail(e->mp), 8192);
+}
+
 /* server=1: we listen, the backend (testpmd as vhost-user client)
  * connects, goes away, and connects again. */
 static void test_server_mode(void **state)
@@ -556,6 +630,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_multiqueue, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_slow_backend_attach, t_setup,
 						t_teardown),
 	};
 	/* TEST_FILTER=test_server_mode runs one case (debugging) */

@@ -577,6 +577,9 @@ FSB_API int fsb_port_detach(struct fsb_port *port, unsigned slot);
  * Bring slot @slot back: probe, configure, replay config, start; it
  * rejoins at its priority.  Returns 0, -ENOENT, -EALREADY, or the
  * sub-device's error (the slot stays absent, and attach may be retried).
+ * 0 also when the sub-device's bring-up goes on without the caller (a
+ * vhost-user backend slow to answer its handshake): the slot is
+ * attached and comes up, with its events, once the device has answered.
  */
 FSB_API int fsb_port_attach(struct fsb_port *port, unsigned slot);
 
