@@ -148,6 +148,13 @@ check-summary:
 	@$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir)
 .PHONY: check-summary
 
+# Chaos: a seeded random fault schedule under traffic (issue 19).
+check_PROGRAMS += tests/chaos/chaos
+tests_chaos_chaos_SOURCES = tests/chaos/chaos.c
+tests_chaos_chaos_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS) $(MNL_CFLAGS)
+tests_chaos_chaos_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
+TESTS += tests/chaos/chaos
+
 # vhost-user interop against DPDK testpmd (net_vhost), and a hostile
 # vhost-user backend of our own for the frontend's error paths.
 check_PROGRAMS += tests/tools/vhost-hostile
