@@ -510,6 +510,21 @@ void fsb_slot_step_down(struct fsb_port *port, struct fsb_slot *s,
 	}
 }
 
+/* Bounded wait for a leaving sub-device's device to take what TX gave
+ * it before the switch (planned removal only, before the stop: a
+ * virtqueue's published descriptors would otherwise be dropped at the
+ * stop, counted, but lost). */
+static void tx_drain(struct fsb_slot *s)
+{
+	if (!s->sd.ops->tx_pending)
+		return;
+	uint64_t deadline = fsb_now_ns() + 50000000ull;
+	while (s->sd.ops->tx_pending(&s->sd) > 0 && fsb_now_ns() < deadline) {
+		struct timespec ts = { 0, 20000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Bounded wait for a stopped sub-device's rx queues to be drained by
  * the datapath (planned removal only). */
 static void rx_drain(struct fsb_port *port, struct fsb_slot *s)
@@ -550,6 +565,9 @@ void fsb_port_sync_locked(struct fsb_port *port, int *cfg_err)
 		FSB_FOREACH_SLOT(port, s) {
 			if (!s->leaving || fsb_slot_state(s) != FSB_SUBDEV_STARTED)
 				continue;
+			/* planned: what the device was given goes out first */
+			if (!s->gone || s->released)
+				tx_drain(s);
 			s->sd.ops->stop(&s->sd);
 			slot_set_link(port, s, false, s->last_reason, now);
 			slot_set_state(port, s, FSB_SUBDEV_CONFIGURED,

@@ -85,6 +85,11 @@ struct fsb_subdev_ops {
 	/* Packets waiting in the rx queues (for the drain step of a
 	 * planned detach); NULL = the kind cannot tell (treated as 0). */
 	unsigned (*rx_pending)(struct fsb_subdev *sd);
+	/* Packets handed to the device that it has not taken yet (a
+	 * virtqueue's published, unused descriptors), for the step of a
+	 * planned detach that lets them go out before the stop; NULL = it
+	 * has none (the kernel took them: af_packet) or cannot tell. */
+	unsigned (*tx_pending)(struct fsb_subdev *sd);
 
 	int (*link_get)(struct fsb_subdev *sd, struct fsb_link *l);
 	/* Optional.  The control thread calls it while the sub-device is

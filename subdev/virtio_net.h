@@ -143,6 +143,18 @@ static inline bool fsb_vnet_watchdog_stalled(const struct fsb_vnet_watchdog *wd)
  */
 unsigned fsb_vnet_tx_reclaim_unsent(struct fsb_vnet_txq *tq);
 
+/* Descriptors published to the device and not used by it yet (any
+ * thread: the indexes in the ring memory). */
+static inline unsigned fsb_vnet_tx_pending(const struct fsb_vnet_txq *tq)
+{
+	if (!tq || !tq->vq.used)
+		return 0;
+	uint16_t u = __atomic_load_n(&tq->vq.used->idx, __ATOMIC_ACQUIRE);
+	uint16_t a = __atomic_load_n(&tq->vq.avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t n = (uint16_t)(a - u);
+	return n <= tq->vq.size ? n : 0;
+}
+
 /* Post as many RX buffers as the ring has room for, from rq->pool. */
 void fsb_vnet_rx_refill(struct fsb_vnet_rxq *rq);
 

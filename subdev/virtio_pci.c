@@ -1120,6 +1120,17 @@ static unsigned vp_rx_pending(struct fsb_subdev *sd)
 	return n;
 }
 
+static unsigned vp_tx_pending(struct fsb_subdev *sd)
+{
+	struct vp_dev *d = sd->priv;
+	unsigned n = 0;
+	if (!d || !d->started || d->gone_marked)
+		return 0;
+	for (unsigned p = 0; p < d->nqp && p < sd->conf.nb_txq; p++)
+		n += fsb_vnet_tx_pending(d->txq[p]);
+	return n;
+}
+
 /*
  * The device is gone, as its own registers say: mark it (once; a
  * source that told first makes this a dup_signal), and put all-ones
@@ -1374,6 +1385,7 @@ const struct fsb_subdev_ops fsb_subdev_virtio_pci_ops = {
 	.rx_burst = fsb_vnet_rx_burst,
 	.tx_burst = fsb_vnet_tx_burst,
 	.rx_pending = vp_rx_pending,
+	.tx_pending = vp_tx_pending,
 	.link_get = vp_link_get,
 	.watch = vp_watch,
 	.announce_pending = vp_announce_pending,

@@ -1351,6 +1351,17 @@ static unsigned vu_rx_pending(struct fsb_subdev *sd)
 	return n;
 }
 
+static unsigned vu_tx_pending(struct fsb_subdev *sd)
+{
+	struct vu_dev *d = sd->priv;
+	unsigned n = 0;
+	if (!d || !d->started)
+		return 0;
+	for (unsigned q = 0; q < sd->conf.nb_txq && q < d->nqp; q++)
+		n += fsb_vnet_tx_pending(d->txq[q]);
+	return n;
+}
+
 /* The control thread's look at the rings while started: the TX stall
  * watchdog (virtio_net.h), every stall_ms / 5 (at most 10 ms). */
 static uint64_t vu_watch(struct fsb_subdev *sd, uint64_t now)
@@ -1434,6 +1445,7 @@ const struct fsb_subdev_ops fsb_subdev_virtio_user_ops = {
 	.rx_burst = fsb_vnet_rx_burst,
 	.tx_burst = fsb_vnet_tx_burst,
 	.rx_pending = vu_rx_pending,
+	.tx_pending = vu_tx_pending,
 	.link_get = vu_link_get,
 	.watch = vu_watch,
 	.stats_get = vu_stats_get,

@@ -153,7 +153,8 @@ check_PROGRAMS += tests/chaos/chaos
 tests_chaos_chaos_SOURCES = tests/chaos/chaos.c
 tests_chaos_chaos_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS) $(MNL_CFLAGS)
 tests_chaos_chaos_LDADD = src/libfsb_internal.la $(PTHREAD_LIBS)
-TESTS += tests/chaos/chaos
+TESTS += tests/chaos/chaos tests/chaos/kernel.sh
+EXTRA_DIST += tests/chaos/kernel.sh tests/bench/chaos
 
 # vhost-user interop against DPDK testpmd (net_vhost), and a hostile
 # vhost-user backend of our own for the frontend's error paths.
