@@ -36,6 +36,8 @@
  *     faults lose nothing), and none arrived twice;
  *   - the xstats, sampled every 10 ms, never go backwards (a stats reset
  *     adds the values taken just before it), and their set never changes;
+ *   - no crash, no hang (a watchdog thread: no progress for 60 s fails
+ *     the run with the seed and the last faults);
  *   - after the last fault, with every device back, the best slot (0)
  *     carries frames within hold_down + CHAOS_SLACK_MS (default 50);
  *   - no leak: fds and threads equal, /proc/self/maps within 4 lines (less
@@ -647,6 +649,36 @@ static void *worker(void *arg)
 /* The run                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The hang watchdog: the run makes progress (a fault drawn, a phase
+ * of the end done) at least every HANG_S seconds, or it is a hang: say
+ * so, with the seed and the last faults, and exit. */
+#define HANG_S 60
+static _Atomic uint64_t progress_ns;
+static _Atomic unsigned progress_drawn;
+static _Atomic bool hang_stop;
+
+static void progress(unsigned drawn)
+{
+	atomic_store(&progress_ns, now_ns());
+	atomic_store(&progress_drawn, drawn);
+}
+
+static void *hang_watch(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&hang_stop)) {
+		sleep_ns(500000000ull);
+		if (now_ns() - atomic_load(&progress_ns) > HANG_S * 1000000000ull) {
+			fprintf(stderr, "chaos: FAIL: no progress for %d s: a hang "
+				"(a fault or the port's sync never returned)\n", HANG_S);
+			print_last(atomic_load(&progress_drawn));
+			fflush(stderr);
+			_exit(1);
+		}
+	}
+	return NULL;
+}
+
 /* Wait for both workers to be idle. */
 static void workers_idle(void)
 {
@@ -783,8 +815,10 @@ int main(void)
 		xgauge[i] = strcmp(xnames[i].name, "last_switch_downtime_us") == 0 ||
 			strcmp(xnames[i].name, "last_release_us") == 0;
 
-	pthread_t tx, rx, sa, wk[NWORK];
+	pthread_t tx, rx, sa, wk[NWORK], hw;
 	t_start_ns = now_ns();
+	progress(0);
+	pthread_create(&hw, NULL, hang_watch, NULL);
 	pthread_create(&rx, NULL, receiver, NULL);
 	pthread_create(&tx, NULL, sender, NULL);
 	pthread_create(&sa, NULL, sampler, NULL);
@@ -822,6 +856,7 @@ int main(void)
 		pthread_cond_broadcast(&wc);
 		pthread_mutex_unlock(&wl);
 		drawn++;
+		progress(drawn);
 		if (getenv("CHAOS_RSS_EVERY") && drawn % 250 == 0)
 			fprintf(stderr, "chaos: %u faults: rss %" PRIu64 " KiB, "
 				"maps %u, fds %u\n", drawn, rss_bytes() / 1024,
@@ -841,7 +876,9 @@ int main(void)
 	 * must carry frames within hold_down + slack of the last restoring
 	 * call */
 	workers_idle();
+	progress(drawn);
 	double recovery_ms = restore_all();
+	progress(drawn);
 	if (recovery_ms < 0)
 		fail("slot 0 carried no frame within 5 s of every device's return");
 	else if (recovery_ms > HOLD_MS + slack_ms)
@@ -872,6 +909,8 @@ int main(void)
 	pthread_mutex_unlock(&wl);
 	for (int i = 0; i < NWORK; i++)
 		pthread_join(wk[i], NULL);
+	atomic_store(&hang_stop, true);
+	pthread_join(hw, NULL);
 
 	/* Accounting: every accepted frame reached a peer once, or its
 	 * loss is one a surprise fault explains (within a ring's depth of

@@ -25,7 +25,8 @@
 #   testpmd-kill           testpmd SIGKILLed and started again (1 in 50)
 #
 # Checked:
-#   - fsb-fwd neither crashes nor hangs (exit 0 after SIGINT, bounded);
+#   - fsb-fwd neither crashes nor hangs (it runs through every fault, its
+#     control socket answers to the end, exit 0 after SIGINT);
 #   - no frame arrives twice; frames lost (sequence numbers never seen
 #     at either peer) are at most one ring (1024) per surprise fault
 #     (delete, carrier-down, testpmd-kill); the loss after each of
@@ -152,6 +153,7 @@ with open(out, "w") as f:
         prev = v
         f.seek(0)
         f.write("samples %d\n" % n)
+        f.write("last %.3f\n" % time.monotonic())
         for b in bad[:20]:
             f.write("bad %s\n" % b)
         f.truncate()
@@ -256,6 +258,12 @@ log_ev "final carrier-up"
 vf_carrier_up
 sleep 1.5
 REND=$(res)
+# no hang: the control socket still answers (the sampler's last reply
+# is fresh) and fsb-fwd runs
+last=$(sed -n 's/^last //p' "$VH_TMP/xstats.out" 2>/dev/null)
+"$PY" -c 'import sys, time; sys.exit(0 if time.monotonic() - float(sys.argv[1]) < 5 else 1)' "${last:-0}" ||
+	why="$why the control socket stopped answering (a hang of the control thread?);"
+kill -0 "$FWD_PID" 2>/dev/null || why="$why fsb-fwd was gone before the end;"
 kill -INT "$FWD_PID" 2>/dev/null
 ns_reap "$FWD_PID"
 rc=$?
