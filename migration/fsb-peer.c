@@ -104,7 +104,7 @@
 
 #define MAX_IFACES 8
 #define MAX_WATCH 8
-#define MAX_EVENTS 1024
+#define MAX_EVENTS 65536     /* a chaos run of 10,000 faults makes ~16,000 */
 #define MAX_CHANGES 256
 #define MAX_PORTS 8                   /* seq_hdr.port values tracked */
 #define MAX_LINKTAB 1024                /* rtnetlink link table */

@@ -273,6 +273,8 @@ kill "$SAMPLER" 2>/dev/null
 tp_stop kc_be
 P=$VH_TMP/peer.json
 [ "$rc" = 0 ] || why="$why fsb-fwd exit $rc (crash or hang);"
+edrop=$(pj_top "$P" events_dropped)
+[ "${edrop:-0}" = 0 ] || why="$why fsb-peer dropped $edrop link events (its table is full): the per-fault figures are incomplete;"
 lost=$(pj_seq "$P" lost)
 dups=$(pj_seq "$P" dups)
 expected=$(pj_seq "$P" expected)
