@@ -231,7 +231,8 @@ while read -r gap roll; do
 		else log_ev "attach 1"; fsbctl_do attach 0 1 || rc=$?; det1=0; fi ;;
 	testpmd)
 		log_ev "testpmd-kill"; marker testpmd; tp_kill kc_be; n_sur=$((n_sur + 1))
-		tp_up || rc=$? ;;
+		tp_up || rc=$?
+		marker testpmd-up ;;
 	esac
 	# an attach of a device that is gone is refused (the slot stays
 	# absent): the harness's view follows
@@ -313,7 +314,11 @@ refused=$(fwd_val kc_fwd fwd_tx_dropped)
 # restarting) a loss shows up at the event that brought a path back.
 # So per event only the largest bound is held (4 rings: a testpmd
 # SIGKILL loses its own RX ring and the buffers it holds), and in all
-# a ring per surprise fault and 3 more per testpmd kill.  (The
+# a ring per surprise fault and 3 more per testpmd kill.  Events from a
+# testpmd kill to 1 s after its restart are held to the total only
+# (a second marker says when the restart is done): testpmd drops
+# what it takes while its own ports come up (seen: up to 13 rings'
+# worth in such a window in a 10,000-fault run; not our loss to bound).  (The
 # in-process harness attributes by sequence number and holds planned
 # faults to 0.)
 awk -v mk="$VH_TMP/markers" -v depth="$DEPTH" '
@@ -322,13 +327,20 @@ awk -v mk="$VH_TMP/markers" -v depth="$DEPTH" '
 		t = $0; sub(/.*"type":"/, "", t); sub(/".*/, "", t)
 		f = $0; sub(/.*"ifname":"/, "", f); sub(/".*/, "", f)
 		l = $0; sub(/.*"lost_after":/, "", l); sub(/[,}].*/, "", l)
+		ts = $0; sub(/^\{"t_us":/, "", ts); sub(/,.*/, "", ts); ts += 0
 		if (f == "kcm") {
 			if (t != "carrier-up" && t != "carrier-down") next
 			k = m[++im]; if (k == "") k = "marker"
+			if (k == "testpmd") { tk = ts; tup = 0 }
+			if (k == "testpmd-up") tup = ts
 		} else {
 			k = t
 		}
 		bound = 4 * depth
+		# from a testpmd kill to 1 s after its restart, testpmd drops
+		# what it takes while its own ports come up: those losses are
+		# its own (they count in the total bound, not per event)
+		if (tk && k != "testpmd" && (!tup || ts - tup < 1000000)) { k = k "(testpmd restarting)"; bound = 1e18 }
 		n[k]++; s[k] += l; if (l + 0 > w[k]) w[k] = l + 0
 		if (l + 0 > bound) { bad++; if (!first) first = sprintf("%s of %s lost %d (at most %d)", t, f, l, bound) }
 	}
